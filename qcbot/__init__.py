@@ -1,0 +1,3 @@
+"""qcbot: the application shell (configuration, command line, wiring)."""
+
+__version__ = "0.1.0"

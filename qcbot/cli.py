@@ -1,0 +1,58 @@
+"""The ``qcbot`` command line.
+
+Each sub-command group lives in its own module under ``qcbot.commands`` with a
+``register(subparsers)`` function; ``COMMAND_MODULES`` lists them in the order
+``qcbot --help`` shows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from qcbot.config import ConfigError
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "qcbot.commands.run",
+    "qcbot.commands.db",
+    "qcbot.commands.seed",
+)
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can fix; the message says how."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qcbot",
+        description="质量强区 campaign bot: tasks, deadlines, evidence and the acceptance score.",
+    )
+    parser.add_argument("-c", "--config", help="config file (default: $QCBOT_CONFIG or ./config.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"错误: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of ``qcbot`` (see ``qcbot.cli.COMMAND_MODULES``)."""

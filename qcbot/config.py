@@ -1,0 +1,209 @@
+"""Configuration: ``config.toml`` (or ``$QCBOT_CONFIG``) plus environment overrides.
+
+Every key is documented, with its default, in ``config.example.toml``; a test
+keeps the two in step. Unknown keys, a bad time zone or a malformed database
+URL fail at start with a message that names the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_CONFIG_FILE = "config.toml"
+
+#: Environment variables that override keys of the file (secrets and deployment).
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "QCBOT_BOT_TOKEN": ("telegram", "token"),
+    "QCBOT_DATABASE_URL": ("database", "url"),
+    "QCBOT_TELEGRAM_BASE_URL": ("telegram", "base_url"),
+    "QCBOT_TELEGRAM_BASE_FILE_URL": ("telegram", "base_file_url"),
+    "QCBOT_STORAGE_DIR": ("storage", "dir"),
+    "QCBOT_LOG_LEVEL": ("logging", "level"),
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramConfig(_Section):
+    token: SecretStr = SecretStr("")
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_secret: SecretStr = SecretStr("")
+    # Updates handled at once (python-telegram-bot's concurrent_updates).
+    concurrent_updates: int = Field(default=8, ge=1, le=256)
+    # How long an invite deep link stays valid.
+    invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 60)
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.token.get_secret_value().strip())
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///var/qcbot.sqlite3"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            parsed = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"malformed database URL: {exc}") from None
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+
+class CampaignConfig(_Section):
+    # Which campaign a single-district deployment serves (empty: the only one).
+    slug: str = ""
+    timezone: str = "Asia/Shanghai"
+    # Yellow light: due within this many working days and not yet submitted.
+    yellow_working_days: int = Field(default=5, ge=0, le=60)
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class StorageConfig(_Section):
+    dir: Path = Path("var/evidence")
+    # The Bot API lets a bot download files up to 20 MB.
+    max_file_mb: int = Field(default=20, ge=1, le=20)
+    allowed_types: tuple[str, ...] = (
+        "application/pdf",
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/zip",
+        "text/plain",
+    )
+
+
+class SchedulerConfig(_Section):
+    enabled: bool = True
+    # Nudge before each deadline this many working days ahead (0 = on the day).
+    offsets_working_days: tuple[int, ...] = (7, 3, 1, 0)
+    nudge_time: dt.time = dt.time(9, 0)
+    # While overdue, nudge every working day; after this many, escalate to the coordinator.
+    escalate_after_working_days: int = Field(default=3, ge=1, le=60)
+    digest_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_time: dt.time = dt.time(9, 0)
+    # No nudges between quiet_start and quiet_end (campaign time); they wait.
+    quiet_start: dt.time = dt.time(21, 0)
+    quiet_end: dt.time = dt.time(8, 0)
+    sweep_interval_seconds: int = Field(default=60, ge=5, le=3600)
+    max_attempts: int = Field(default=8, ge=1, le=50)
+
+
+class BackupConfig(_Section):
+    enabled: bool = False
+    dir: Path = Path("var/backups")
+    time: dt.time = dt.time(2, 30)
+    keep: int = Field(default=14, ge=1, le=3650)
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Log message bodies (only for debugging; they may hold personal data).
+    log_bodies: bool = False
+
+
+class Settings(_Section):
+    telegram: TelegramConfig = TelegramConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    campaign: CampaignConfig = CampaignConfig()
+    storage: StorageConfig = StorageConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    backup: BackupConfig = BackupConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"配置错误 ({source}):"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (未知配置项)")
+        else:
+            lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def config_path(
+    explicit: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> Path:
+    """The config file to read: explicit, then $QCBOT_CONFIG, then ./config.toml."""
+    if explicit:
+        return Path(explicit)
+    named = (os.environ if env is None else env).get("QCBOT_CONFIG")
+    return Path(named) if named else Path(DEFAULT_CONFIG_FILE)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Settings:
+    """Read and validate the configuration.
+
+    A missing file is fine (defaults apply) unless it was named explicitly.
+    """
+    env = dict(os.environ) if env is None else env
+    file = config_path(path, env)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"配置错误 ({file}): not valid TOML: {exc}") from None
+    elif path is not None or env.get("QCBOT_CONFIG"):
+        raise ConfigError(f"配置错误: file not found: {file}")
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            data.setdefault(section, {})
+            if not isinstance(data[section], dict):
+                raise ConfigError(f"配置错误 ({file}): {section}: must be a table")
+            data[section][key] = env[var]
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, str(file))) from None
