@@ -1,0 +1,265 @@
+"""PNG charts of the campaign's standing, with Chinese text in a font we ship.
+
+The font is Noto Sans SC (SIL Open Font License 1.1), installed from PyPI by the
+``pylopdf-fonts-zh-cn`` package, a project dependency: a fresh machine gets it
+with ``pip install``, no system fonts needed. The chart code loads that file
+explicitly (``font_manager.addfont``) and never relies on font discovery, so a
+machine without any CJK font renders the same picture, without tofu boxes.
+
+Rendering uses the object-oriented API on the Agg canvas (no pyplot, no
+display, no global figure registry), so it is safe to call from a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+#: Environment variable naming another CJK font file (OTF/TTF) to use instead.
+FONT_ENV = "QCBOT_CJK_FONT"
+
+#: Debian's fonts-noto-cjk, only used when the PyPI package is missing.
+_SYSTEM_FALLBACKS: tuple[str, ...] = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+)
+
+
+class FontMissing(RuntimeError):
+    """No CJK font file could be found; the message says how to install one."""
+
+
+def cjk_font_path() -> Path:
+    """The CJK font file the charts use (Noto Sans SC from ``pylopdf-fonts-zh-cn``)."""
+    named = os.environ.get(FONT_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FontMissing(f"{FONT_ENV}={named}: no such font file")
+        return path
+    try:
+        import pylopdf_fonts_zh_cn
+    except ImportError:
+        pass
+    else:
+        path = Path(pylopdf_fonts_zh_cn.sans_path())
+        if path.is_file():
+            return path
+    for candidate in _SYSTEM_FALLBACKS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise FontMissing(
+        "no CJK font: install the project's dependencies (pip install -e .), "
+        "which bring pylopdf-fonts-zh-cn (Noto Sans SC)"
+    )
+
+
+@lru_cache(maxsize=4)
+def _register(path: str) -> str:
+    font_manager.fontManager.addfont(path)
+    return font_manager.FontProperties(fname=path).get_name()
+
+
+def cjk_font_name() -> str:
+    """Register the CJK font file with matplotlib (once) and return its family name."""
+    return _register(str(cjk_font_path()))
+
+
+def cjk_font(size: float | None = None) -> font_manager.FontProperties:
+    """FontProperties bound to the CJK font file itself (no lookup by name)."""
+    return font_manager.FontProperties(fname=str(cjk_font_path()), size=size)
+
+
+def chart_rc() -> dict[str, Any]:
+    """rcParams under which every text of a chart resolves to the CJK font."""
+    name = cjk_font_name()
+    return {
+        "font.family": "sans-serif",
+        "font.sans-serif": [name],
+        "axes.unicode_minus": False,
+        "svg.fonttype": "none",
+    }
+
+
+# --------------------------------------------------------------------- chart data
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryBar:
+    name: str
+    verified: float
+    claimed: float
+    max_points: float
+
+
+@dataclass(frozen=True, slots=True)
+class UnitBar:
+    """How one unit's assignments stand: counts per state."""
+
+    name: str
+    approved: int = 0
+    submitted: int = 0
+    in_progress: int = 0
+    not_started: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.approved + self.submitted + self.in_progress + self.not_started
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    title: str
+    categories: Sequence[CategoryBar] = field(default_factory=tuple)
+    units: Sequence[UnitBar] = field(default_factory=tuple)
+    as_of: date | None = None
+
+
+_STATE_LABELS: tuple[tuple[str, str, str], ...] = (
+    # attribute, label, colour
+    ("approved", "已通过", "#2e7d32"),
+    ("submitted", "已提交", "#1e88e5"),
+    ("in_progress", "进行中", "#f9a825"),
+    ("not_started", "未开始", "#bdbdbd"),
+)
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def _state_value(state: Any) -> str:
+    return str(getattr(state, "value", state))
+
+
+def chart_data_from_status(status: Any) -> ChartData:
+    """Turn a ``models.status.campaign_status`` result into chart data.
+
+    Reads the numbers as the status reports them; nothing is recomputed here.
+    """
+    campaign = _get(status, "campaign")
+    name = _get(campaign, "name", default=None) or _get(status, "campaign_name", default="") or ""
+    today = _get(status, "today", "as_of", default=None)
+    categories = [
+        CategoryBar(
+            name=str(_get(c, "name", default="")),
+            verified=float(_get(c, "verified", default=0) or 0),
+            claimed=float(_get(c, "claimed", default=0) or 0),
+            max_points=float(_get(c, "max_points", "max", default=0) or 0),
+        )
+        for c in _get(status, "categories", default=()) or ()
+    ]
+    counts: dict[str, dict[str, int]] = {}
+    order: list[str] = []
+    for a in _get(status, "assignments", default=()) or ():
+        unit = str(_get(a, "unit_name", "unit", default="") or "")
+        unit = str(_get(unit, "name", default=unit)) if not isinstance(unit, str) else unit
+        if unit not in counts:
+            counts[unit] = {key: 0 for key, _, _ in _STATE_LABELS}
+            order.append(unit)
+        state = _state_value(_get(a, "state", default="not_started"))
+        if state in counts[unit]:
+            counts[unit][state] += 1
+    units = [UnitBar(name=u, **counts[u]) for u in order]
+    return ChartData(title=str(name), categories=categories, units=units, as_of=today)
+
+
+# ------------------------------------------------------------------------ drawing
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _draw_categories(ax: Any, cats: Sequence[CategoryBar]) -> None:
+    ax.set_title("各类别得分（满分 / 自评 / 核定）")
+    if not cats:
+        ax.text(0.5, 0.5, "暂无评分数据", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    ys = list(range(len(cats)))
+    h = 0.26
+    series = (
+        ("满分", [c.max_points for c in cats], "#e0e0e0", -h),
+        ("自评", [c.claimed for c in cats], "#90caf9", 0.0),
+        ("核定", [c.verified for c in cats], "#1565c0", h),
+    )
+    for label, values, colour, dy in series:
+        bars = ax.barh([y + dy for y in ys], values, height=h, color=colour, label=label)
+        ax.bar_label(bars, labels=[_fmt(v) for v in values], padding=2, fontsize=8)
+    ax.set_yticks(ys, [c.name for c in cats])
+    ax.invert_yaxis()
+    top = max(max(c.max_points, c.claimed, c.verified) for c in cats) or 1
+    ax.set_xlim(0, top * 1.15)
+    ax.set_xlabel("分")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _draw_units(ax: Any, units: Sequence[UnitBar]) -> None:
+    ax.set_title("各责任单位任务完成情况")
+    if not units:
+        ax.text(0.5, 0.5, "暂无任务数据", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    ys = list(range(len(units)))
+    left = [0] * len(units)
+    for attr, label, colour in _STATE_LABELS:
+        values = [getattr(u, attr) for u in units]
+        ax.barh(ys, values, left=left, color=colour, label=label, height=0.6)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    for y, u in zip(ys, units, strict=True):
+        pct = round(100 * u.approved / u.total) if u.total else 0
+        ax.text(u.total + 0.1, y, f"{u.approved}/{u.total}（{pct}%）", va="center", fontsize=8)
+    ax.set_yticks(ys, [u.name for u in units])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(u.total for u in units) * 1.35 + 0.5)
+    ax.set_xlabel("任务数")
+    ax.legend(loc="lower right", fontsize=8, ncols=2)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def render_chart(data: ChartData, *, dpi: int = 110) -> bytes:
+    """Draw the two panels (score by category, tasks by unit) as a PNG."""
+    import matplotlib as mpl
+
+    rows = max(len(data.categories), len(data.units), 4)
+    height = 2.2 + 0.32 * rows
+    with mpl.rc_context(chart_rc()):
+        fig = Figure(figsize=(13, height), dpi=dpi, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax_cat, ax_unit = fig.subplots(1, 2, width_ratios=(1, 1.1))
+        _draw_categories(ax_cat, data.categories)
+        _draw_units(ax_unit, data.units)
+        title = data.title or "质量强区创建进度"
+        if data.as_of is not None:
+            title = f"{title}　截至 {data.as_of:%Y年%m月%d日}".replace("年0", "年").replace("月0", "月")
+        fig.suptitle(title, fontsize=13)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def render_status_chart(status: Any) -> bytes:
+    """The /status picture (and the weekly digest's) as PNG bytes."""
+    return render_chart(chart_data_from_status(status))
+

@@ -1,0 +1,142 @@
+"""The PNG charts: valid images, drawn with the shipped CJK font, no missing glyphs."""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib as mpl
+import pytest
+from matplotlib import font_manager
+
+from models.charts import (
+    CategoryBar,
+    ChartData,
+    UnitBar,
+    chart_data_from_status,
+    chart_rc,
+    cjk_font,
+    cjk_font_path,
+    render_chart,
+    render_status_chart,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_MAGIC
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def sample() -> ChartData:
+    return ChartData(
+        title="瑶海区争创安徽省质量强县（市、区）",
+        categories=[
+            CategoryBar("质量发展促进机制", verified=10, claimed=15, max_points=22),
+            CategoryBar("质量工作成效", verified=0, claimed=2.5, max_points=18),
+            CategoryBar("加分项", verified=1, claimed=2, max_points=10),
+        ],
+        units=[
+            UnitBar("区市场监管局", approved=3, submitted=2, in_progress=4, not_started=5),
+            UnitBar("区委办", approved=1, not_started=1),
+            UnitBar("区农林水务局", in_progress=1),
+        ],
+        as_of=date(2021, 9, 1),
+    )
+
+
+def test_font_is_the_shipped_noto_sans_sc() -> None:
+    path = cjk_font_path()
+    assert path.name == "NotoSansSC-Regular.otf"
+    assert "pylopdf_fonts_zh_cn" in path.parts
+    prop = cjk_font()
+    assert Path(prop.get_file()) == path
+    assert Path(font_manager.findfont(prop)) == path
+    # And the family the charts ask for by rcParams resolves to that very file.
+    with mpl.rc_context(chart_rc()):
+        resolved = font_manager.findfont(font_manager.FontProperties(family=["sans-serif"]))
+    assert Path(resolved) == path
+
+
+def test_font_covers_every_label() -> None:
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(str(cjk_font_path()))
+    cmap = font.get_charmap()
+    labels = "各类别得分（满分 / 自评 / 核定）各责任单位任务完成情况已通过已提交进行中未开始任务数暂无评分数据截至年月日"
+    missing = [ch for ch in labels if ord(ch) not in cmap]
+    assert missing == []
+
+
+def test_render_is_a_png_with_chinese_and_no_missing_glyph() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = render_chart(sample())
+    glyph_warnings = [str(w.message) for w in caught if "missing from" in str(w.message)]
+    assert glyph_warnings == []
+    assert data[:8] == PNG_MAGIC
+    width, height = png_size(data)
+    assert width == 13 * 110
+    assert 300 <= height <= 2000
+    # matplotlib reads it back as an image of the same size.
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(io.BytesIO(data), format="png")
+    assert img.shape[:2] == (height, width)
+
+
+def test_missing_glyph_would_be_noticed() -> None:
+    """The check above is not vacuous: a font without Chinese does warn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with mpl.rc_context({"font.family": "DejaVu Sans"}):
+            fig = Figure(figsize=(2, 1))
+            FigureCanvasAgg(fig)
+            fig.text(0.1, 0.5, "质量")
+            fig.savefig(io.BytesIO(), format="png")
+    assert any("missing from" in str(w.message) for w in caught)
+
+
+def test_empty_data_still_renders() -> None:
+    data = render_chart(ChartData(title=""))
+    assert data[:8] == PNG_MAGIC
+
+
+def test_chart_data_from_a_status_like_object() -> None:
+    from models.tables import AssignmentState
+
+    status = SimpleNamespace(
+        campaign=SimpleNamespace(name="测试区"),
+        today=date(2021, 9, 1),
+        categories=[SimpleNamespace(name="质量基础", verified=2.0, claimed=3.5, max_points=20.0)],
+        assignments=[
+            SimpleNamespace(unit_name="区委办", state=AssignmentState.approved),
+            SimpleNamespace(unit_name="区委办", state=AssignmentState.in_progress),
+            SimpleNamespace(unit_name="区财政局", state="not_started"),
+        ],
+    )
+    data = chart_data_from_status(status)
+    assert data.title == "测试区"
+    assert data.categories == [CategoryBar("质量基础", 2.0, 3.5, 20.0)]
+    assert data.units == [
+        UnitBar("区委办", approved=1, in_progress=1),
+        UnitBar("区财政局", not_started=1),
+    ]
+    assert render_status_chart(status)[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize("n_units", [1, 40])
+def test_height_grows_with_rows(n_units: int) -> None:
+    units = [UnitBar(f"单位{i}", approved=1) for i in range(n_units)]
+    _, height = png_size(render_chart(ChartData(title="t", units=units)))
+    assert height < 800 if n_units == 1 else height > 1200
