@@ -16,14 +16,17 @@ import re
 import tempfile
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from models.audit import Actor, record, snapshot
-from models.errors import Conflict, InvalidInput, NotFound
-from models.tables import Evidence, EvidenceState
+from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from models.tables import Criterion, Evidence, EvidenceState, Member, ScoreItem, Task
+from models.tables import Role as MemberRole
 
 MAX_CAPTION_CHARS = 1000
 MAX_NAME_CHARS = 120
@@ -274,5 +277,202 @@ def return_evidence(
         session=session, actor=actor, action="evidence.return", entity="evidence",
         entity_id=row.id, at=now, campaign_id=row.campaign_id, before=before,
         after=snapshot(row, EVIDENCE_FIELDS),
+    )
+    return row
+
+
+# ------------------------------------------------- the same file twice; withdrawal
+# (added for the evidence archive / dossier export)
+
+#: States in which a row counts as handed in (a returned or withdrawn one does not).
+ACTIVE_STATES: tuple[EvidenceState, ...] = (EvidenceState.submitted, EvidenceState.accepted)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What :func:`submit_evidence` did with a file.
+
+    ``created`` is false when the very same file (same bytes) was already handed
+    in for the same task / item / criterion: nothing new is stored and
+    ``evidence`` is the earlier row. ``also_filed_for`` lists the other places the
+    same bytes are filed; ``warning`` (Chinese, for the user) then says so.
+    """
+
+    evidence: Evidence
+    created: bool
+    also_filed_for: tuple[Evidence, ...] = ()
+    warning: str | None = None
+
+
+def target_label(
+    session: Session, *, task_id: int | None, item_id: int | None, criterion_id: int | None
+) -> str:
+    """The task / score item / criterion an evidence row is about, as users read it."""
+    if criterion_id is not None:
+        crit = session.get(Criterion, criterion_id)
+        item = session.get(ScoreItem, crit.item_id) if crit is not None else None
+        if crit is not None and item is not None:
+            return f"评分项 {item.no} 第 {crit.no} 条细则"
+    if item_id is not None:
+        item = session.get(ScoreItem, item_id)
+        if item is not None:
+            return f"评分项 {item.no}（{item.subcategory}）" if item.subcategory else f"评分项 {item.no}"
+    if task_id is not None:
+        task = session.get(Task, task_id)
+        if task is not None:
+            return f"任务 {task.no}"
+    return "其他事项"
+
+
+def same_file(
+    session: Session,
+    *,
+    campaign_id: int,
+    sha256: str | None = None,
+    telegram_file_unique_id: str | None = None,
+    states: Iterable[EvidenceState] = ACTIVE_STATES,
+) -> list[Evidence]:
+    """Rows of the campaign holding the same file (by content digest or Telegram id)."""
+    keys = []
+    if sha256:
+        keys.append(Evidence.sha256 == sha256)
+    if telegram_file_unique_id:
+        keys.append(Evidence.telegram_file_unique_id == telegram_file_unique_id)
+    if not keys:
+        return []
+    return list(
+        session.exec(
+            select(Evidence)
+            .where(Evidence.campaign_id == campaign_id, or_(*keys),
+                   col(Evidence.state).in_(list(states)))
+            .order_by(col(Evidence.created_at), col(Evidence.id))
+        )
+    )
+
+
+def known_blob(
+    session: Session, *, storage_dir: Path, campaign_id: int, telegram_file_unique_id: str | None
+) -> str | None:
+    """The sha256 of a file Telegram says we already have, if its bytes are stored.
+
+    Lets the upload flow skip ``getFile`` for a file sent again (any state counts:
+    the bytes of a withdrawn file are still archived).
+    """
+    if not telegram_file_unique_id:
+        return None
+    rows = same_file(session, campaign_id=campaign_id,
+                     telegram_file_unique_id=telegram_file_unique_id,
+                     states=tuple(EvidenceState))
+    for row in rows:
+        path = blob_path(storage_dir, row.sha256)
+        if path.is_file() and path.stat().st_size == row.size:
+            return row.sha256
+    return None
+
+
+def submit_evidence(
+    session: Session,
+    *,
+    campaign_id: int,
+    unit_id: int | None,
+    member_id: int | None,
+    sha256: str,
+    size: int,
+    mime_type: str | None,
+    original_name: str | None,
+    actor: Actor,
+    now: datetime,
+    task_id: int | None = None,
+    item_id: int | None = None,
+    criterion_id: int | None = None,
+    caption: str | None = None,
+    telegram_file_id: str | None = None,
+    telegram_file_unique_id: str | None = None,
+) -> Submission:
+    """:func:`add_evidence`, aware of the same file handed in before.
+
+    Same bytes for the same target: recognised, nothing added. Same bytes for
+    another target: added (the blob is shared) with a warning naming the other use.
+    """
+    earlier = same_file(session, campaign_id=campaign_id, sha256=sha256)
+    target = (task_id, item_id, criterion_id)
+    here = target_label(session, task_id=task_id, item_id=item_id, criterion_id=criterion_id)
+    for row in earlier:
+        if (row.task_id, row.item_id, row.criterion_id) == target:
+            when = row.created_at.strftime("%Y-%m-%d")
+            return Submission(
+                evidence=row, created=False,
+                warning=f"这份文件已于 {when} 作为{here}的证明材料提交过（#{row.id}），无需重复提交。",
+            )
+    row = add_evidence(
+        session, campaign_id=campaign_id, unit_id=unit_id, member_id=member_id, sha256=sha256,
+        size=size, mime_type=mime_type, original_name=original_name, actor=actor, now=now,
+        task_id=task_id, item_id=item_id, criterion_id=criterion_id, caption=caption,
+        telegram_file_id=telegram_file_id, telegram_file_unique_id=telegram_file_unique_id,
+    )
+    if not earlier:
+        return Submission(evidence=row, created=True)
+    labels: list[str] = []
+    for other in earlier:
+        label = target_label(session, task_id=other.task_id, item_id=other.item_id,
+                             criterion_id=other.criterion_id)
+        if label not in labels:
+            labels.append(label)
+    warning = (
+        f"注意：这份文件已作为{'、'.join(labels)}的证明材料提交过，现同时记入{here}。"
+        f"如果发错了，可以撤回（#{row.id}）。"
+    )
+    record(
+        session=session, actor=actor, action="evidence.reuse", entity="evidence",
+        entity_id=row.id, at=now, campaign_id=campaign_id,
+        after={"sha256": sha256, "also_filed_as": [o.id for o in earlier]},
+        note=warning,
+    )
+    return Submission(evidence=row, created=True, also_filed_for=tuple(earlier), warning=warning)
+
+
+def withdraw_evidence(
+    session: Session,
+    *,
+    evidence_id: int,
+    member: Member | None,
+    actor: Actor,
+    now: datetime,
+    campaign_id: int | None = None,
+    reason: str | None = None,
+) -> Evidence:
+    """Withdraw an evidence row: by its uploader or a coordinator.
+
+    The row and the file stay (archive and audit log); the row is marked
+    withdrawn and leaves the ledger's evidence lists and the dossier.
+    """
+    row = session.get(Evidence, evidence_id)
+    if row is None or (campaign_id is not None and row.campaign_id != campaign_id):
+        raise NotFound(f"没有找到证明材料 #{evidence_id}。")
+    is_coordinator = (
+        member is not None and member.active and member.role == MemberRole.coordinator
+        and member.campaign_id == row.campaign_id
+    )
+    is_uploader = (
+        member is not None and member.active and member.id is not None
+        and member.id == row.member_id
+    )
+    if not (is_coordinator or is_uploader):
+        raise PermissionDenied("只有上传人或协调员可以撤回这份证明材料。")
+    if row.state == EvidenceState.withdrawn:
+        raise Conflict(f"证明材料 #{evidence_id} 已经撤回过了。")
+    reason = (reason or "").strip() or None
+    if reason and len(reason) > MAX_CAPTION_CHARS:
+        raise InvalidInput(f"撤回原因太长，请控制在 {MAX_CAPTION_CHARS} 字以内。")
+    before = snapshot(row, EVIDENCE_FIELDS + ("withdrawn_at", "withdrawn_by_member_id"))
+    row.state = EvidenceState.withdrawn
+    row.withdrawn_at = now
+    row.withdrawn_by_member_id = member.id if member is not None else None
+    session.flush()
+    record(
+        session=session, actor=actor, action="evidence.withdraw", entity="evidence",
+        entity_id=row.id, at=now, campaign_id=row.campaign_id, before=before,
+        after=snapshot(row, EVIDENCE_FIELDS + ("withdrawn_at", "withdrawn_by_member_id")),
+        note=reason,
     )
     return row

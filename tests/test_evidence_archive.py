@@ -1,0 +1,252 @@
+"""The evidence archive: refusals, content-addressed storage, the same file twice, withdrawal."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from models.audit import Actor
+from models.errors import Conflict, InvalidInput, PermissionDenied
+from models.evidence import (
+    blob_path,
+    check_content,
+    check_upload,
+    known_blob,
+    safe_file_name,
+    same_file,
+    store_blob,
+    submit_evidence,
+    withdraw_evidence,
+)
+from models.seed import import_seed, load_seed
+from models.tables import (
+    AuditLog,
+    Criterion,
+    Evidence,
+    EvidenceState,
+    Member,
+    Role,
+    ScoreItem,
+    Task,
+    Unit,
+)
+from tests.conftest import SEED_PATH
+
+NOW = datetime(2021, 8, 2, 2, 0, tzinfo=UTC)
+PDF = "application/pdf"
+ALLOWED = ("application/pdf", "image/jpeg", "image/png", "text/plain")
+
+
+@pytest.fixture
+def world(session: Session) -> dict:
+    rep = import_seed(session=session, doc=load_seed(SEED_PATH), now=NOW, actor=Actor.cli())
+    cid = rep.campaign_id
+    units = {u.name: u for u in session.exec(select(Unit).where(Unit.campaign_id == cid))}
+    liaison = Member(campaign_id=cid, telegram_user_id=1001, display_name="张联络",
+                     role=Role.liaison, unit_id=units["区委办"].id)
+    other = Member(campaign_id=cid, telegram_user_id=1002, display_name="李联络",
+                   role=Role.liaison, unit_id=units["区财政局"].id)
+    coord = Member(campaign_id=cid, telegram_user_id=1003, display_name="王协调",
+                   role=Role.coordinator, unit_id=units["区市场监管局"].id)
+    session.add_all([liaison, other, coord])
+    session.flush()
+    item1 = session.exec(select(ScoreItem).where(ScoreItem.campaign_id == cid,
+                                                 ScoreItem.no == 1)).one()
+    item2 = session.exec(select(ScoreItem).where(ScoreItem.campaign_id == cid,
+                                                 ScoreItem.no == 2)).one()
+    crit = session.exec(select(Criterion).where(Criterion.item_id == item1.id,
+                                                Criterion.no == 3)).one()
+    task1 = session.exec(select(Task).where(Task.campaign_id == cid, Task.no == 1)).one()
+    session.commit()
+    return {"cid": cid, "units": units, "liaison": liaison, "other": other, "coord": coord,
+            "item1": item1, "item2": item2, "crit": crit, "task1": task1}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "evidence"
+
+
+def _submit(session: Session, w: dict, data: bytes, tmp: Path, **target: int | None):
+    sha, _ = store_blob(tmp, data)
+    return submit_evidence(
+        session, campaign_id=w["cid"], unit_id=w["liaison"].unit_id, member_id=w["liaison"].id,
+        sha256=sha, size=len(data), mime_type=PDF, original_name="会议纪要.pdf",
+        actor=Actor(kind="telegram", member_id=w["liaison"].id), now=NOW,
+        telegram_file_unique_id="AgAD-" + sha[:8], **target,
+    )
+
+
+# ------------------------------------------------------------------------ refusals
+
+
+def test_refuses_files_over_the_download_limit_before_download() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        check_upload(size=20 * 1024 * 1024 + 1, mime_type=PDF, file_name="a.pdf",
+                     max_mb=20, allowed_types=ALLOWED)
+    assert "文件太大" in str(exc.value) and "20 MB" in str(exc.value)
+    # Exactly at the limit is fine.
+    assert check_upload(size=20 * 1024 * 1024, mime_type=PDF, file_name="a.pdf",
+                        max_mb=20, allowed_types=ALLOWED) == PDF
+
+
+def test_refuses_the_real_size_after_download_when_telegram_did_not_say() -> None:
+    check_upload(size=None, mime_type=PDF, file_name="a.pdf", max_mb=1, allowed_types=ALLOWED)
+    with pytest.raises(InvalidInput, match="文件太大"):
+        check_content(b"%PDF" + b"0" * (1024 * 1024), mime_type=PDF, max_mb=1)
+
+
+@pytest.mark.parametrize(
+    ("mime", "name"),
+    [("application/x-msdownload", "setup.exe"), (None, "script.sh"), ("video/mp4", "a.mp4")],
+)
+def test_refuses_types_outside_the_allow_list(mime: str | None, name: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        check_upload(size=100, mime_type=mime, file_name=name, max_mb=20, allowed_types=ALLOWED)
+    assert "不支持这种文件类型" in str(exc.value)
+    assert "PDF" in str(exc.value)
+
+
+def test_refuses_content_that_is_not_its_declared_type() -> None:
+    with pytest.raises(InvalidInput, match="内容与类型不符"):
+        check_content(b"MZ\x90\x00 not a pdf", mime_type=PDF, max_mb=20)
+
+
+# ------------------------------------------------------------------------ storage
+
+
+def test_storage_is_content_addressed_and_stores_once(tmp_path: Path) -> None:
+    data = b"%PDF-1.4 minutes of the committee"
+    sha, path = store_blob(tmp_path, data)
+    assert sha == hashlib.sha256(data).hexdigest()
+    assert path == tmp_path / sha[:2] / sha
+    assert path.read_bytes() == data
+    mtime = path.stat().st_mtime_ns
+    assert store_blob(tmp_path, data) == (sha, path)
+    assert path.stat().st_mtime_ns == mtime
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [path]
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("会议纪要:终稿?.pdf", "会议纪要_终稿_.pdf"),
+        ("   ", "证明材料.pdf"),
+        ("..", "证明材料.pdf"),
+        ("a\x00b\nc.pdf", "a_b_c.pdf"),
+    ],
+)
+def test_user_names_never_become_paths(name: str, safe: str) -> None:
+    assert safe_file_name(name, fallback="证明材料.pdf") == safe
+
+
+def test_blob_path_only_takes_a_digest(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        blob_path(tmp_path, "../../etc/passwd")
+
+
+# ------------------------------------------------------------------ the same file twice
+
+
+def test_same_file_same_item_is_recognised(session: Session, world: dict, store: Path) -> None:
+    data = b"%PDF-1.4 once"
+    first = _submit(session, world, data, store, item_id=world["item1"].id)
+    assert first.created and first.warning is None
+    again = _submit(session, world, data, store, item_id=world["item1"].id)
+    assert not again.created
+    assert again.evidence.id == first.evidence.id
+    assert "提交过" in (again.warning or "")
+    rows = session.exec(select(Evidence).where(Evidence.campaign_id == world["cid"])).all()
+    assert len(rows) == 1
+
+
+def test_same_file_for_another_item_is_reused_with_a_warning(
+    session: Session, world: dict, store: Path
+) -> None:
+    data = b"%PDF-1.4 shared"
+    first = _submit(session, world, data, store, item_id=world["item1"].id)
+    second = _submit(session, world, data, store, criterion_id=world["crit"].id)
+    assert second.created
+    assert second.also_filed_for == (first.evidence,)
+    assert second.warning is not None
+    assert "评分项 1（组织保障）" in second.warning
+    assert "评分项 1 第 3 条细则" in second.warning
+    third = _submit(session, world, data, store, task_id=world["task1"].id)
+    assert third.created and "任务 1" not in (third.warning or "").split("现同时")[0]
+    # One blob on disk, three rows pointing at it.
+    assert len([p for p in store.rglob("*") if p.is_file()]) == 1
+    assert len(same_file(session, campaign_id=world["cid"], sha256=first.evidence.sha256)) == 3
+    reuse = session.exec(select(AuditLog).where(AuditLog.action == "evidence.reuse")).all()
+    assert len(reuse) == 2
+
+
+def test_known_blob_lets_the_flow_skip_get_file(session: Session, world: dict, store: Path) -> None:
+    data = b"%PDF-1.4 known"
+    sub = _submit(session, world, data, store, item_id=world["item1"].id)
+    uid = sub.evidence.telegram_file_unique_id
+    assert known_blob(session, storage_dir=store, campaign_id=world["cid"],
+                      telegram_file_unique_id=uid) == sub.evidence.sha256
+    assert known_blob(session, storage_dir=store, campaign_id=world["cid"],
+                      telegram_file_unique_id="AgAD-unknown") is None
+    blob_path(store, sub.evidence.sha256).unlink()
+    assert known_blob(session, storage_dir=store, campaign_id=world["cid"],
+                      telegram_file_unique_id=uid) is None
+
+
+# ---------------------------------------------------------------------- withdrawal
+
+
+def test_uploader_withdraws_and_the_file_stays(session: Session, world: dict, store: Path) -> None:
+    data = b"%PDF-1.4 withdraw me"
+    sub = _submit(session, world, data, store, item_id=world["item1"].id)
+    session.commit()
+    later = datetime(2021, 8, 3, tzinfo=UTC)
+    row = withdraw_evidence(session, evidence_id=sub.evidence.id, member=world["liaison"],
+                            actor=Actor(kind="telegram", member_id=world["liaison"].id),
+                            now=later, reason="发错了")
+    session.commit()
+    session.expire_all()
+    row = session.get(Evidence, sub.evidence.id)
+    assert row.state == EvidenceState.withdrawn
+    assert row.withdrawn_at == later
+    assert row.withdrawn_by_member_id == world["liaison"].id
+    assert blob_path(store, row.sha256).read_bytes() == data
+    log = session.exec(select(AuditLog).where(AuditLog.action == "evidence.withdraw")).one()
+    assert log.entity_id == row.id and log.note == "发错了"
+    assert log.before["state"] == "submitted" and log.after["state"] == "withdrawn"
+    with pytest.raises(Conflict, match="已经撤回"):
+        withdraw_evidence(session, evidence_id=row.id, member=world["liaison"],
+                          actor=Actor.cli(), now=later)
+    # Withdrawn, the same file may be handed in again for the same item.
+    again = _submit(session, world, data, store, item_id=world["item1"].id)
+    assert again.created and again.evidence.id != row.id
+
+
+def test_another_liaison_may_not_withdraw_but_the_coordinator_may(
+    session: Session, world: dict, store: Path
+) -> None:
+    sub = _submit(session, world, b"%PDF-1.4 x", store, item_id=world["item1"].id)
+    with pytest.raises(PermissionDenied, match="上传人或协调员"):
+        withdraw_evidence(session, evidence_id=sub.evidence.id, member=world["other"],
+                          actor=Actor(kind="telegram", member_id=world["other"].id), now=NOW)
+    with pytest.raises(PermissionDenied):
+        withdraw_evidence(session, evidence_id=sub.evidence.id, member=None,
+                          actor=Actor(kind="telegram"), now=NOW)
+    row = withdraw_evidence(session, evidence_id=sub.evidence.id, member=world["coord"],
+                            actor=Actor(kind="telegram", member_id=world["coord"].id), now=NOW)
+    assert row.state == EvidenceState.withdrawn
+    assert row.withdrawn_by_member_id == world["coord"].id
+
+
+def test_removed_uploader_may_not_withdraw(session: Session, world: dict, store: Path) -> None:
+    sub = _submit(session, world, b"%PDF-1.4 y", store, item_id=world["item1"].id)
+    world["liaison"].active = False
+    with pytest.raises(PermissionDenied):
+        withdraw_evidence(session, evidence_id=sub.evidence.id, member=world["liaison"],
+                          actor=Actor.cli(), now=NOW)
