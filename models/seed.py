@@ -1192,6 +1192,7 @@ class _Importer:
             want = {
                 "category_id": self.category_ids[it.category],
                 "subcategory": it.subcategory,
+                "text": it.text or "",
                 "max_points": it.max_points,
                 **self._deadlines(row, self._d(it.deadline)),
                 "deadline_note": it.deadline_note,

@@ -222,6 +222,8 @@ class ScoreItem(SQLModel, table=True):
     category_id: int = Field(foreign_key="scorecategory.id", index=True)
     no: int
     subcategory: str | None = Field(default=None, max_length=100)
+    # The item's whole 评分方法 text as the document gives it.
+    text: str = ""
     max_points: float
     deadline: date | None = None
     planned_deadline: date | None = None

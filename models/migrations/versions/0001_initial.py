@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 13:40:15.693913
+Create Date: 2026-11-25 13:55:12.550430
 """
 
 from collections.abc import Sequence
@@ -193,6 +193,7 @@ def upgrade() -> None:
         sa.Column("category_id", sa.Integer(), nullable=False),
         sa.Column("no", sa.Integer(), nullable=False),
         sa.Column("subcategory", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("text", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("max_points", sa.Float(), nullable=False),
         sa.Column("deadline", sa.Date(), nullable=True),
         sa.Column("planned_deadline", sa.Date(), nullable=True),
