@@ -148,8 +148,15 @@ class BotApi:
     """Bot API method handlers working on a :class:`World`."""
 
     def __init__(
-        self, world: World, updates: UpdateQueue, limits: RateLimits, faults: Faults
+        self,
+        world: World,
+        updates: UpdateQueue,
+        limits: RateLimits,
+        faults: Faults,
+        *,
+        privacy_mode: bool = False,
     ) -> None:
+        self.privacy_mode = privacy_mode
         self.world = world
         self.updates = updates
         self.limits = limits
@@ -251,11 +258,10 @@ class BotApi:
         target_chat = chat
         if reply.get("chat_id") is not None:
             target_chat = self.world.resolve_chat(reply["chat_id"])
-        try:
-            message_id = int(reply.get("message_id"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise bad_request("message to be replied not found") from None
-        target = self.world.message(target_chat.id, message_id)
+        message_id = reply.get("message_id")
+        target = None
+        if isinstance(message_id, int) or (isinstance(message_id, str) and message_id.isdigit()):
+            target = self.world.message(target_chat.id, int(message_id))
         if target is None:
             if reply.get("allow_sending_without_reply"):
                 return None
@@ -341,7 +347,7 @@ class BotApi:
         return {
             **self.world.bot.to_api(),
             "can_join_groups": True,
-            "can_read_all_group_messages": not self.settings.get("privacy_mode", False),
+            "can_read_all_group_messages": not self.privacy_mode,
             "supports_inline_queries": False,
             "can_connect_to_business": False,
             "has_main_web_app": False,

@@ -12,6 +12,7 @@ from .updates import UpdateQueue
 from .world import (
     ACTIVE_STATUSES,
     ADMIN_STATUSES,
+    ChatType,
     MemberStatus,
     SimChat,
     SimUser,
@@ -23,7 +24,8 @@ __all__ = ["ChatRef", "MessageRef", "SimulatedPeople", "SimulationError", "UserR
 
 JsonDict = dict[str, Any]
 UserRef = SimUser | int
-ChatRef = SimChat | int
+# A user stands for their private chat with the bot.
+ChatRef = SimChat | SimUser | int
 MessageRef = JsonDict | int
 
 _DEFAULT_PHOTO_SIZE = (800, 600)
@@ -63,6 +65,8 @@ class SimulatedPeople:
         return found
 
     def _chat(self, chat: ChatRef) -> SimChat:
+        if isinstance(chat, SimUser):
+            return self.world.private_chat(self._user(chat))
         chat_id = chat.id if isinstance(chat, SimChat) else chat
         found = self.world.find_chat(chat_id)
         if found is None:
@@ -126,7 +130,7 @@ class SimulatedPeople:
         People who post in it join automatically; ``members``/``admins``/``creator`` make
         memberships explicit (they matter for ``getChatMember`` and admin checks).
         """
-        kind = "supergroup" if supergroup else "group"
+        kind: ChatType = "supergroup" if supergroup else "group"
         chat = self.world.add_chat(
             SimChat(
                 id=chat_id if chat_id is not None else self.world.new_group_id(kind),

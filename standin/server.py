@@ -21,7 +21,7 @@ from .methods import MAX_UPLOAD_BYTES, BotApi, Handler
 from .params import Params
 from .people import ChatRef, SimulatedPeople
 from .updates import UpdateQueue
-from .world import SimChat, SimUser, World
+from .world import SimUser, World
 
 __all__ = ["BotApiStandin", "RecordedCall", "Stats"]
 
@@ -131,8 +131,9 @@ class BotApiStandin(SimulatedPeople):
         self.faults = Faults()
         self.stats = Stats()
         self.calls: list[RecordedCall] = []
-        self.api = BotApi(self.world, self.updates, self.limits, self.faults)
-        self.api.settings["privacy_mode"] = privacy_mode
+        self.api = BotApi(
+            self.world, self.updates, self.limits, self.faults, privacy_mode=privacy_mode
+        )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._stopping = asyncio.Event()
@@ -240,6 +241,8 @@ class BotApiStandin(SimulatedPeople):
             status, payload = error.error_code, error.payload()
         except _DropConnection:
             status, payload = 0, {"ok": False, "description": "connection dropped (fault)"}
+        except web.HTTPRequestEntityTooLarge:
+            status, payload = 413, ApiError(413, "Request Entity Too Large").payload()
         except Exception as error:  # a bug in the stand-in: answer loudly, log the trace
             _LOG.exception("stand-in failure in %s", method)
             status = 500
@@ -322,10 +325,10 @@ class BotApiStandin(SimulatedPeople):
 
     # ================================================================= inspection
 
-    def _chat_id(self, chat: ChatRef | SimUser) -> int:
-        if isinstance(chat, SimUser):
-            return chat.id  # the private chat with that user
-        return chat.id if isinstance(chat, SimChat) else chat
+    @staticmethod
+    def _chat_id(chat: ChatRef) -> int:
+        """A chat's id; a user stands for their private chat (same id)."""
+        return chat if isinstance(chat, int) else chat.id
 
     @property
     def callback_answers(self) -> dict[str, JsonDict]:
@@ -341,9 +344,7 @@ class BotApiStandin(SimulatedPeople):
         """Recorded calls of one method (case-insensitive)."""
         return [c for c in self.calls if c.method.lower() == method.lower()]
 
-    def sent_messages(
-        self, chat: ChatRef | SimUser, *, include_deleted: bool = False
-    ) -> list[JsonDict]:
+    def sent_messages(self, chat: ChatRef, *, include_deleted: bool = False) -> list[JsonDict]:
         """Messages the bot sent in ``chat``, oldest first, as currently edited."""
         chat_id = self._chat_id(chat)
         messages = self.world.bot_messages.get(chat_id, [])
@@ -351,22 +352,22 @@ class BotApiStandin(SimulatedPeople):
             return list(messages)
         return [m for m in messages if (chat_id, m["message_id"]) not in self.world.deleted]
 
-    def history(self, chat: ChatRef | SimUser) -> list[JsonDict]:
+    def history(self, chat: ChatRef) -> list[JsonDict]:
         """Every stored message of ``chat`` (people's and the bot's), by message_id."""
         stored = self.world.messages.get(self._chat_id(chat), {})
         return [stored[k] for k in sorted(stored)]
 
-    def message(self, chat: ChatRef | SimUser, message_id: int) -> JsonDict | None:
+    def message(self, chat: ChatRef, message_id: int) -> JsonDict | None:
         """A stored message, or None (never sent, or deleted)."""
         return self.world.message(self._chat_id(chat), message_id)
 
-    def reply_keyboard(self, chat: ChatRef | SimUser) -> JsonDict | None:
+    def reply_keyboard(self, chat: ChatRef) -> JsonDict | None:
         """The last reply keyboard (or remove_keyboard) the bot sent to ``chat``."""
         return self.world.reply_keyboards.get(self._chat_id(chat))
 
     # ================================================================= waiting
 
-    def mark(self, chat: ChatRef | SimUser | None = None) -> None:
+    def mark(self, chat: ChatRef | None = None) -> None:
         """Consider the bot messages sent so far (in ``chat``, or everywhere) as seen."""
         chat_ids = [self._chat_id(chat)] if chat is not None else list(self.world.bot_messages)
         for chat_id in chat_ids:
@@ -374,7 +375,7 @@ class BotApiStandin(SimulatedPeople):
 
     async def wait_for_bot_messages(
         self,
-        chat: ChatRef | SimUser,
+        chat: ChatRef,
         count: int = 1,
         timeout: float = 5.0,  # noqa: ASYNC109 - the deadline feeds the failure report
     ) -> list[JsonDict]:
