@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.db",
     "qcbot.commands.seed",
     "qcbot.commands.backup",
+    "qcbot.commands.export",
 )
 
 

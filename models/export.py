@@ -1,0 +1,963 @@
+"""The acceptance dossier: the ledger (台账) workbook and the evidence ZIP.
+
+``collect_ledger`` reads one campaign into a :class:`Ledger` (plan, units,
+assignments, evidence, audit log, and the score numbers exactly as
+``models.status.campaign_status`` reports them: nothing is re-scored here).
+``write_ledger_xlsx`` turns it into a print-ready workbook; ``write_dossier``
+packs the evidence files, one folder per score item and per task, with the
+workbook as index, split into volumes that each stay under a size limit and
+each are a complete ZIP.
+
+Names inside the ZIP come from our own data (numbers, unit names, the safe file
+name kept on the evidence row), are sanitised again and made unique; the bytes
+come from the content-addressed store by sha256. Nothing a user typed ever
+becomes a path on our file system.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import unicodedata
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlmodel import Session, col, select
+
+from models.errors import InvalidInput, NotFound
+from models.evidence import ACTIVE_STATES, blob_path
+from models.tables import (
+    Assessment,
+    AssessmentState,
+    Assignment,
+    AssignmentState,
+    AuditLog,
+    Campaign,
+    Criterion,
+    CriterionUnit,
+    Evidence,
+    EvidenceState,
+    ItemUnit,
+    Member,
+    ScoreCategory,
+    ScoreItem,
+    Task,
+    TaskGroup,
+    Unit,
+)
+
+#: Telegram lets a bot upload documents of at most 50 MB; parts stay below this.
+TELEGRAM_UPLOAD_LIMIT = 50 * 1000 * 1000
+DEFAULT_PART_BYTES = TELEGRAM_UPLOAD_LIMIT
+
+STATE_LABELS: dict[AssignmentState, str] = {
+    AssignmentState.not_started: "未开始",
+    AssignmentState.in_progress: "进行中",
+    AssignmentState.submitted: "已提交",
+    AssignmentState.approved: "已通过",
+}
+EVIDENCE_LABELS: dict[EvidenceState, str] = {
+    EvidenceState.submitted: "待审核",
+    EvidenceState.accepted: "已通过",
+    EvidenceState.returned: "已退回",
+    EvidenceState.withdrawn: "已撤回",
+}
+ASSESSMENT_LABELS: dict[AssessmentState, str] = {
+    AssessmentState.none: "",
+    AssessmentState.claimed: "已自评",
+    AssessmentState.verified: "已核定",
+    AssessmentState.rejected: "未通过",
+}
+ALL_MEMBERS = "区质量强区领导小组全体成员单位"
+ACTOR_LABELS = {"telegram": "Telegram", "cli": "命令行", "scheduler": "定时任务", "system": "系统"}
+
+SHEET_OVERVIEW = "概况"
+SHEET_SCORES = "自评表"
+SHEET_TASKS = "任务表"
+SHEET_UNITS = "单位汇总"
+SHEET_FILES = "材料清单"
+SHEET_AUDIT = "操作日志"
+SHEETS = (SHEET_OVERVIEW, SHEET_SCORES, SHEET_TASKS, SHEET_UNITS, SHEET_FILES, SHEET_AUDIT)
+
+SCORE_HEADERS = ("序号", "类别", "指标", "评分细则", "分值", "自评得分", "核定得分", "责任单位", "证明材料")
+TASK_HEADERS = ("序号", "任务组", "工作任务", "完成时限", "责任单位", "状态", "进度(%)", "证明材料(份)", "备注")
+UNIT_HEADERS = ("责任单位", "承担任务", "未开始", "进行中", "已提交", "已通过", "逾期未完成", "平均进度(%)",
+                "负责评分项", "证明材料(份)")
+FILE_HEADERS = ("编号", "归属", "责任单位", "文件名", "台账中的位置", "类型", "大小(KB)", "上传人", "上传时间",
+                "状态", "说明", "SHA-256")
+AUDIT_HEADERS = ("时间", "操作人", "方式", "操作", "对象", "对象编号", "变更前", "变更后", "备注")
+
+
+# ============================================================== the ledger's data
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    claimed: float
+    verified: float
+    max_points: float
+
+
+@dataclass(frozen=True, slots=True)
+class DossierFile:
+    """One evidence file as it appears in the dossier."""
+
+    evidence: Evidence
+    arcname: str
+
+
+@dataclass
+class Ledger:
+    campaign: Campaign
+    today: date
+    generated_at: datetime
+    status: Any
+    units: dict[int, Unit]
+    categories: list[ScoreCategory]
+    items: list[ScoreItem]
+    criteria: dict[int, list[Criterion]]
+    item_units: dict[int, list[int]]
+    criterion_units: dict[int, list[int]]
+    assessments: dict[int, Assessment]
+    groups: dict[int, TaskGroup]
+    tasks: list[Task]
+    assignments: list[Assignment]
+    evidence: list[Evidence]
+    files: list[DossierFile]
+    members: dict[int, Member]
+    audit: list[AuditLog]
+    item_scores: dict[int, Score] = field(default_factory=dict)
+    category_scores: dict[int, Score] = field(default_factory=dict)
+    criterion_scores: dict[int, Score] = field(default_factory=dict)
+    assignment_flags: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.campaign.timezone)
+
+    def local(self, moment: datetime | None) -> str:
+        return "" if moment is None else moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+
+    def unit_name(self, unit_id: int | None) -> str:
+        unit = self.units.get(unit_id) if unit_id is not None else None
+        return unit.name if unit is not None else ""
+
+    def unit_names(self, unit_ids: Iterable[int]) -> str:
+        ids = sorted(set(unit_ids), key=lambda u: (self.units[u].sort_order, u) if u in self.units else (0, u))
+        return "、".join(self.unit_name(u) for u in ids)
+
+    def member_name(self, member_id: int | None) -> str:
+        member = self.members.get(member_id) if member_id is not None else None
+        if member is None:
+            return ""
+        unit = self.unit_name(member.unit_id)
+        name = member.display_name or (f"@{member.username}" if member.username else f"#{member.id}")
+        return f"{name}（{unit}）" if unit else name
+
+    @property
+    def files_by_evidence(self) -> dict[int, str]:
+        return {f.evidence.id: f.arcname for f in self.files if f.evidence.id is not None}
+
+
+# ------------------------------------------------------------------ status adapter
+# ``models.status.campaign_status`` is the one source of score numbers. These
+# helpers only read what it reports.
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, dict):
+            if name in obj:
+                return obj[name]
+        elif hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def _score_of(obj: Any) -> Score:
+    return Score(
+        claimed=float(_get(obj, "claimed", default=0) or 0),
+        verified=float(_get(obj, "verified", default=0) or 0),
+        max_points=float(_get(obj, "max_points", "max", default=0) or 0),
+    )
+
+
+def _scores_by_id(rows: Iterable[Any], *id_names: str) -> dict[int, Score]:
+    out: dict[int, Score] = {}
+    for row in rows or ():
+        key = _get(row, *id_names)
+        key = _get(key, "id", default=key)
+        if key is not None:
+            out[int(key)] = _score_of(row)
+    return out
+
+
+def _read_status(ledger: Ledger) -> None:
+    status = ledger.status
+    items = list(_get(status, "items", default=()) or ())
+    for cat in _get(status, "categories", default=()) or ():
+        items.extend(_get(cat, "items", default=()) or ())
+    ledger.item_scores = _scores_by_id(items, "item_id", "item")
+    ledger.category_scores = _scores_by_id(
+        _get(status, "categories", default=()) or (), "category_id", "category"
+    )
+    crits = list(_get(status, "criteria", default=()) or ())
+    for item in items:
+        crits.extend(_get(item, "criteria", default=()) or ())
+    ledger.criterion_scores = _scores_by_id(crits, "criterion_id", "criterion")
+    flags: dict[int, str] = {}
+    for a in _get(status, "assignments", default=()) or ():
+        aid = _get(a, "assignment_id", "id")
+        aid = _get(aid, "id", default=aid)
+        flag = _get(a, "light_label", "flag", default=None)
+        if flag is None:
+            light = str(getattr(_get(a, "light", default=""), "value", _get(a, "light", default="")))
+            flag = {"red": "逾期", "yellow": "临近截止"}.get(light, "")
+        if aid is not None and flag:
+            flags[int(aid)] = str(flag)
+    ledger.assignment_flags = flags
+
+
+def _campaign_status(session: Session, campaign_id: int, today: date, yellow_working_days: int) -> Any:
+    from models.status import campaign_status
+
+    return campaign_status(session=session, campaign_id=campaign_id, today=today,
+                           yellow_working_days=yellow_working_days)
+
+
+# ----------------------------------------------------------------- dossier names
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+MAX_SEGMENT = 80
+
+
+def clean_segment(text: str, *, limit: int = MAX_SEGMENT, fallback: str = "未命名") -> str:
+    """One path segment for the ZIP: no separators, control or reserved characters."""
+    text = unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text or ""))
+    text = _UNSAFE.sub("_", text)
+    text = re.sub(r"\s+", " ", text).strip(" .")
+    if not text:
+        text = fallback
+    if len(text) > limit:
+        stem, dot, ext = text.rpartition(".")
+        if dot and 0 < len(ext) <= 10 and len(stem) > 1:
+            text = stem[: limit - len(ext) - 1].rstrip(" .") + "." + ext
+        else:
+            text = text[:limit].rstrip(" .")
+    return text
+
+
+def _short(text: str, n: int) -> str:
+    text = re.sub(r"[“”\"'（）()、，。；：,.;:《》]+", "", text or "")
+    return text[:n]
+
+
+def item_folder(item: ScoreItem, category: ScoreCategory | None) -> str:
+    label = item.subcategory or (category.name if category else "") or "评分项"
+    return clean_segment(f"{item.no:02d}_{label}")
+
+
+def task_folder(task: Task) -> str:
+    return clean_segment(f"任务{task.no:02d}_{_short(task.title, 18)}")
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    if name.casefold() not in taken:
+        taken.add(name.casefold())
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    n = 2
+    while True:
+        candidate = f"{stem}（{n}）" + (f".{ext}" if ext else "")
+        if candidate.casefold() not in taken:
+            taken.add(candidate.casefold())
+            return candidate
+        n += 1
+
+
+def _dossier_files(
+    evidence: Sequence[Evidence],
+    *,
+    items: dict[int, ScoreItem],
+    categories: dict[int, ScoreCategory],
+    criteria: dict[int, Criterion],
+    tasks: dict[int, Task],
+    units: dict[int, Unit],
+) -> list[DossierFile]:
+    """Where each active evidence file goes: its score item's folder, else its task's."""
+    placed: list[tuple[tuple[int, int, int, int], str, str, Evidence]] = []
+    for ev in evidence:
+        crit = criteria.get(ev.criterion_id) if ev.criterion_id is not None else None
+        item_id = crit.item_id if crit is not None else ev.item_id
+        item = items.get(item_id) if item_id is not None else None
+        task = tasks.get(ev.task_id) if ev.task_id is not None else None
+        unit = units.get(ev.unit_id) if ev.unit_id is not None else None
+        prefix = f"细则{crit.no}_" if crit is not None else ""
+        unit_part = f"{unit.name}_" if unit is not None else ""
+        base = clean_segment(f"{prefix}{unit_part}{ev.file_name}", fallback=f"证明材料{ev.id}")
+        if item is not None:
+            folder = item_folder(item, categories.get(item.category_id))
+            key = (0, item.no, crit.no if crit else 0, ev.id or 0)
+        elif task is not None:
+            folder = task_folder(task)
+            key = (1, task.no, 0, ev.id or 0)
+        else:
+            folder = "其他"
+            key = (2, 0, 0, ev.id or 0)
+        placed.append((key, folder, base, ev))
+    placed.sort(key=lambda p: p[0])
+    taken: dict[str, set[str]] = defaultdict(set)
+    return [
+        DossierFile(evidence=ev, arcname=f"{folder}/{_unique(base, taken[folder])}")
+        for _, folder, base, ev in placed
+    ]
+
+
+# --------------------------------------------------------------------- collecting
+
+
+def collect_ledger(
+    session: Session,
+    *,
+    campaign_id: int,
+    today: date,
+    now: datetime,
+    yellow_working_days: int = 5,
+    status: Any = None,
+    audit_limit: int | None = None,
+) -> Ledger:
+    """Read everything the ledger and the dossier show, in the official order."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"没有找到活动 #{campaign_id}。")
+    cid = campaign_id
+    if status is None:
+        status = _campaign_status(session, cid, today, yellow_working_days)
+    units = {u.id: u for u in session.exec(
+        select(Unit).where(Unit.campaign_id == cid).order_by(col(Unit.sort_order), col(Unit.id)))}
+    categories = list(session.exec(
+        select(ScoreCategory).where(ScoreCategory.campaign_id == cid).order_by(col(ScoreCategory.no))))
+    cat_order = {c.id: c.no for c in categories}
+    items = sorted(session.exec(select(ScoreItem).where(ScoreItem.campaign_id == cid)),
+                   key=lambda i: (cat_order.get(i.category_id, 0), i.no))
+    criteria: dict[int, list[Criterion]] = defaultdict(list)
+    for c in session.exec(select(Criterion).where(Criterion.campaign_id == cid)
+                          .order_by(col(Criterion.item_id), col(Criterion.no))):
+        criteria[c.item_id].append(c)
+    item_ids = [i.id for i in items]
+    item_units: dict[int, list[int]] = defaultdict(list)
+    if item_ids:
+        for iu in session.exec(select(ItemUnit).where(col(ItemUnit.item_id).in_(item_ids))):
+            item_units[iu.item_id].append(iu.unit_id)
+    crit_ids = [c.id for cs in criteria.values() for c in cs]
+    criterion_units: dict[int, list[int]] = defaultdict(list)
+    if crit_ids:
+        for cu in session.exec(select(CriterionUnit).where(col(CriterionUnit.criterion_id).in_(crit_ids))):
+            criterion_units[cu.criterion_id].append(cu.unit_id)
+    assessments = {a.criterion_id: a for a in session.exec(
+        select(Assessment).where(Assessment.campaign_id == cid))}
+    groups = {g.id: g for g in session.exec(select(TaskGroup).where(TaskGroup.campaign_id == cid))}
+    tasks = list(session.exec(select(Task).where(Task.campaign_id == cid).order_by(col(Task.no))))
+    unit_order = {u: (unit.sort_order, u) for u, unit in units.items()}
+    task_order = {t.id: t.no for t in tasks}
+    assignments = sorted(
+        session.exec(select(Assignment).where(Assignment.campaign_id == cid,
+                                              col(Assignment.retired).is_(False))),
+        key=lambda a: (task_order.get(a.task_id, 0), unit_order.get(a.unit_id, (0, a.unit_id))),
+    )
+    evidence = list(session.exec(select(Evidence).where(Evidence.campaign_id == cid)
+                                 .order_by(col(Evidence.created_at), col(Evidence.id))))
+    members = {m.id: m for m in session.exec(select(Member).where(Member.campaign_id == cid))}
+    audit_q = (select(AuditLog).where(AuditLog.campaign_id == cid)
+               .order_by(col(AuditLog.at), col(AuditLog.id)))
+    audit = list(session.exec(audit_q))
+    if audit_limit is not None and len(audit) > audit_limit:
+        audit = audit[-audit_limit:]
+    active = [e for e in evidence if e.state in ACTIVE_STATES]
+    files = _dossier_files(
+        active,
+        items={i.id: i for i in items},
+        categories={c.id: c for c in categories},
+        criteria={c.id: c for cs in criteria.values() for c in cs},
+        tasks={t.id: t for t in tasks},
+        units=units,
+    )
+    ledger = Ledger(
+        campaign=campaign, today=today, generated_at=now, status=status, units=units,
+        categories=categories, items=items, criteria=dict(criteria), item_units=dict(item_units),
+        criterion_units=dict(criterion_units), assessments=assessments, groups=groups,
+        tasks=tasks, assignments=assignments, evidence=evidence, files=files, members=members,
+        audit=audit,
+    )
+    _read_status(ledger)
+    return ledger
+
+
+# ======================================================================= workbook
+
+_THIN = Side(style="thin", color="808080")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_HEAD_FILL = PatternFill("solid", fgColor="D9E1F2")
+_ITEM_FILL = PatternFill("solid", fgColor="F2F2F2")
+_TOTAL_FILL = PatternFill("solid", fgColor="FFF2CC")
+_WRAP = Alignment(wrap_text=True, vertical="top")
+_CENTER = Alignment(wrap_text=True, vertical="top", horizontal="center")
+_HEAD_ALIGN = Alignment(wrap_text=True, vertical="center", horizontal="center")
+_FONT = "宋体"
+_TITLE_FONT = Font(name=_FONT, size=14, bold=True)
+_HEAD_FONT = Font(name=_FONT, size=10, bold=True)
+_BODY_FONT = Font(name=_FONT, size=10)
+_BOLD_FONT = Font(name=_FONT, size=10, bold=True)
+_MAX_CELL = 32_000  # Excel keeps at most 32,767 characters in a cell
+
+
+def _num(x: float | None) -> float | int | None:
+    if x is None:
+        return None
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, str):
+        # Strings that look like formulas stay text.
+        if value.startswith("="):
+            value = "'" + value
+        return value[:_MAX_CELL]
+    return value
+
+
+def _sheet(wb: Workbook, title: str, headers: Sequence[str], widths: Sequence[float],
+           caption: str, *, first: bool = False) -> Worksheet:
+    ws = wb.active if first else wb.create_sheet()
+    assert ws is not None
+    ws.title = title
+    ncol = len(headers)
+    ws.cell(row=1, column=1, value=caption).font = _TITLE_FONT
+    ws.cell(row=1, column=1).alignment = Alignment(horizontal="center", vertical="center")
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=ncol)
+    ws.row_dimensions[1].height = 28
+    for i, (head, width) in enumerate(zip(headers, widths, strict=True), start=1):
+        cell = ws.cell(row=2, column=i, value=head)
+        cell.font = _HEAD_FONT
+        cell.fill = _HEAD_FILL
+        cell.border = _BORDER
+        cell.alignment = _HEAD_ALIGN
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.row_dimensions[2].height = 30
+    ws.freeze_panes = "A3"
+    ws.print_title_rows = "1:2"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+    ws.oddHeader.right.text = "&A"
+    return ws
+
+
+def _row(ws: Worksheet, values: Sequence[Any], *, center: Iterable[int] = (), font: Font = _BODY_FONT,
+         fill: PatternFill | None = None) -> int:
+    r = ws.max_row + 1
+    centered = set(center)
+    for i, value in enumerate(values, start=1):
+        cell = ws.cell(row=r, column=i, value=_text(value))
+        cell.font = font
+        cell.border = _BORDER
+        cell.alignment = _CENTER if i in centered else _WRAP
+        if fill is not None:
+            cell.fill = fill
+    return r
+
+
+def _display_width(text: str) -> float:
+    """Width in Excel column units (≈ one digit); CJK and full-width characters take about two."""
+    return sum(1.8 if unicodedata.east_asian_width(ch) in "WF" else 1.0 for ch in text)
+
+
+def _fit_heights(ws: Worksheet, ncol: int, *, line_height: float = 13.5,
+                 skip: Iterable[int] = ()) -> None:
+    """Row heights for the wrapped text (openpyxl cannot ask Excel to auto-fit)."""
+    widths = [ws.column_dimensions[get_column_letter(i)].width or 8.43 for i in range(1, ncol + 1)]
+    skipped = set(skip)
+    for r in range(3, ws.max_row + 1):
+        lines = 1
+        for i in range(1, ncol + 1):
+            if i in skipped:
+                continue
+            value = ws.cell(row=r, column=i).value
+            if value is None:
+                continue
+            usable = max(widths[i - 1] - 1.5, 1.0)
+            if ws.cell(row=r, column=i).font.bold:
+                usable /= 1.1
+            n = sum(max(1, -(-int(_display_width(part)) // int(usable))) for part in str(value).split("\n"))
+            lines = max(lines, n)
+        ws.row_dimensions[r].height = min(409.0, line_height * lines + 4)
+
+
+def _finish(ws: Worksheet, ncol: int, *, merged: Iterable[int] = ()) -> None:
+    _fit_heights(ws, ncol, skip=merged)
+    if ws.max_row > 2:
+        ws.auto_filter.ref = f"A2:{get_column_letter(ncol)}{ws.max_row}"
+    ws.print_area = f"A1:{get_column_letter(ncol)}{max(ws.max_row, 2)}"
+
+
+def _evidence_lines(ledger: Ledger, rows: Iterable[Evidence]) -> str:
+    where = ledger.files_by_evidence
+    lines = []
+    for ev in rows:
+        path = where.get(ev.id)
+        if path is None:
+            continue
+        mark = "" if ev.state == EvidenceState.accepted else "（待审核）"
+        lines.append(path + mark)
+    return "\n".join(lines)
+
+
+def _overview(wb: Workbook, ledger: Ledger) -> None:
+    c = ledger.campaign
+    ws = _sheet(wb, SHEET_OVERVIEW, ("项目", "内容"), (30, 90), f"{c.name} 创建验收材料台账",
+                first=True)
+    base = [s for cat in ledger.categories if not cat.is_bonus
+            for s in [ledger.category_scores.get(cat.id)] if s is not None]
+    bonus = [s for cat in ledger.categories if cat.is_bonus
+             for s in [ledger.category_scores.get(cat.id)] if s is not None]
+
+    def total(scores: list[Score], attr: str) -> float:
+        return sum(getattr(s, attr) for s in scores)
+
+    active = [e for e in ledger.evidence if e.state in ACTIVE_STATES]
+    states = defaultdict(int)
+    for a in ledger.assignments:
+        states[a.state] += 1
+    rows: list[tuple[str, Any]] = [
+        ("活动", c.name),
+        ("地区", c.district),
+        ("依据文件", "　".join(x for x in (c.doc_number, c.doc_title) if x)),
+        ("发文单位", c.issuer or ""),
+        ("统计日期", ledger.today.isoformat()),
+        ("导出时间", ledger.local(ledger.generated_at)),
+        ("基本分（自评 / 核定 / 满分）",
+         f"{_num(total(base, 'claimed'))} / {_num(total(base, 'verified'))} / {_num(c.stated_base_points)}"),
+        ("加分项（自评 / 核定 / 上限）",
+         f"{_num(total(bonus, 'claimed'))} / {_num(total(bonus, 'verified'))} / {_num(c.stated_bonus_points)}"),
+        ("任务承办（未开始 / 进行中 / 已提交 / 已通过）",
+         " / ".join(str(states[s]) for s in STATE_LABELS)),
+        ("证明材料", f"{len(active)} 份有效（另有已退回或已撤回 {len(ledger.evidence) - len(active)} 份）"),
+        ("说明", "自评表按《创建验收现场评审评分表》顺序排列；任务表按“六个一”任务分解表排列；"
+                 "证明材料列出的路径即材料压缩包中的位置；“待审核”表示协调员尚未审核。"),
+    ]
+    for label, value in rows:
+        _row(ws, (label, value), font=_BODY_FONT)
+        ws.cell(row=ws.max_row, column=1).font = _BOLD_FONT
+    _fit_heights(ws, 2)
+    ws.print_area = f"A1:B{ws.max_row}"
+
+
+def _scores(wb: Workbook, ledger: Ledger) -> None:
+    ws = _sheet(wb, SHEET_SCORES, SCORE_HEADERS, (7, 14, 14, 52, 7, 9, 9, 22, 40),
+                f"{ledger.campaign.name} 创建验收自评表")
+    cats = {c.id: c for c in ledger.categories}
+    by_item: dict[int, list[Evidence]] = defaultdict(list)
+    by_crit: dict[int, list[Evidence]] = defaultdict(list)
+    for ev in ledger.evidence:
+        if ev.criterion_id is not None:
+            by_crit[ev.criterion_id].append(ev)
+        elif ev.item_id is not None:
+            by_item[ev.item_id].append(ev)
+    for item in ledger.items:
+        cat = cats.get(item.category_id)
+        score = ledger.item_scores.get(item.id)
+        crits = ledger.criteria.get(item.id, [])
+        rule = "\n".join(x for x in (getattr(item, "text", "") or "", item.note or "") if x)
+        _row(ws, (
+            str(item.no),
+            cat.name if cat else "",
+            item.subcategory or "",
+            rule or f"共 {len(crits)} 条细则，满分 {_num(item.max_points)} 分",
+            _num(item.max_points),
+            _num(score.claimed) if score else None,
+            _num(score.verified) if score else None,
+            ALL_MEMBERS if item.all_members else ledger.unit_names(ledger.item_units.get(item.id, [])),
+            _evidence_lines(ledger, by_item.get(item.id, [])),
+        ), center=(1, 5, 6, 7), font=_BOLD_FONT, fill=_ITEM_FILL)
+        for crit in crits:
+            cscore = ledger.criterion_scores.get(crit.id)
+            assessment = ledger.assessments.get(crit.id)
+            state = assessment.state if assessment else AssessmentState.none
+            if cscore is not None:
+                claimed, verified = cscore.claimed, cscore.verified
+            else:
+                claimed = crit.points if state in (AssessmentState.claimed, AssessmentState.verified) else 0
+                verified = crit.points if state == AssessmentState.verified else 0
+            text = crit.text
+            if crit.not_attainable:
+                text += f"（本区不可得分：{crit.not_attainable_reason or '不适用'}）"
+            elif ASSESSMENT_LABELS[state]:
+                text += f"（{ASSESSMENT_LABELS[state]}）"
+            # Units are named on a criterion only where they differ from the item's.
+            units = ledger.unit_names(ledger.criterion_units.get(crit.id, []))
+            _row(ws, (
+                f"{item.no}.{crit.no}", cat.name if cat else "", item.subcategory or "", text,
+                _num(crit.points), _num(claimed), _num(verified), units,
+                _evidence_lines(ledger, by_crit.get(crit.id, [])),
+            ), center=(1, 5, 6, 7))
+    # Totals by kind (base 100, bonus 10), as the status reports them.
+    for label, bonus in (("基本分合计", False), ("加分项合计", True)):
+        scores = [ledger.category_scores[c.id] for c in ledger.categories
+                  if c.is_bonus == bonus and c.id in ledger.category_scores]
+        if not scores:
+            continue
+        _row(ws, ("", label, "", "", _num(sum(s.max_points for s in scores)),
+                  _num(sum(s.claimed for s in scores)), _num(sum(s.verified for s in scores)), "", ""),
+             center=(5, 6, 7), font=_BOLD_FONT, fill=_TOTAL_FILL)
+    _finish(ws, len(SCORE_HEADERS))
+
+
+def _evidence_count(ledger: Ledger) -> dict[tuple[int, int], int]:
+    counts: dict[tuple[int, int], int] = defaultdict(int)
+    for ev in ledger.evidence:
+        if ev.state in ACTIVE_STATES and ev.task_id is not None and ev.unit_id is not None:
+            counts[(ev.task_id, ev.unit_id)] += 1
+    return counts
+
+
+_CN_NUMBERS = "一二三四五六七八九十"
+
+
+def _group_label(group: TaskGroup | None) -> str:
+    if group is None:
+        return ""
+    cn = _CN_NUMBERS[group.no - 1] if 1 <= group.no <= len(_CN_NUMBERS) else str(group.no)
+    return f"{cn}、{group.title}"
+
+
+def _lines(text: str, width: float) -> int:
+    usable = max(int(width - 1.5), 1)
+    return sum(max(1, -(-int(_display_width(part)) // usable)) for part in text.split("\n"))
+
+
+def _tasks(wb: Workbook, ledger: Ledger) -> None:
+    widths = (6, 24, 46, 12, 16, 9, 9, 10, 24)
+    ws = _sheet(wb, SHEET_TASKS, TASK_HEADERS, widths,
+                f"{ledger.campaign.name} “六个一”任务完成情况")
+    counts = _evidence_count(ledger)
+    per_task: dict[int, list[Assignment]] = defaultdict(list)
+    for a in ledger.assignments:
+        per_task[a.task_id].append(a)
+    blocks: list[tuple[int, int, Task]] = []
+    for task in ledger.tasks:
+        rows = per_task.get(task.id, [])
+        first = ws.max_row + 1
+        group = _group_label(ledger.groups.get(task.group_id))
+        for a in rows or [None]:
+            notes = []
+            if a is not None:
+                flag = ledger.assignment_flags.get(a.id)  # type: ignore[arg-type]
+                if flag:
+                    notes.append(flag)
+                elif task.deadline < ledger.today and a.state != AssignmentState.approved:
+                    notes.append("逾期")
+                if a.return_reason and a.state != AssignmentState.approved:
+                    notes.append(f"退回：{a.return_reason}")
+                if a.note:
+                    notes.append(a.note)
+            if task.deadline != task.planned_deadline:
+                notes.append(f"原定 {task.planned_deadline.isoformat()}")
+            _row(ws, (
+                task.no, group, task.title, task.deadline.isoformat(),
+                ledger.unit_name(a.unit_id) if a else "（无责任单位）",
+                STATE_LABELS[a.state] if a else "", a.percent if a else None,
+                counts.get((task.id, a.unit_id), 0) if a else None, "；".join(notes),
+            ), center=(1, 4, 6, 7, 8))
+        blocks.append((first, ws.max_row, task))
+    _finish(ws, len(TASK_HEADERS), merged=(2, 3))
+    # One task, one block: its number, group, text and deadline span its units' rows.
+    for first, last, task in blocks:
+        needed = 13.5 * max(_lines(ws.cell(row=first, column=2).value or "", widths[1]),
+                            _lines(task.title, widths[2])) + 4
+        have = sum(ws.row_dimensions[r].height or 15 for r in range(first, last + 1))
+        if have < needed:
+            extra = (needed - have) / (last - first + 1)
+            for r in range(first, last + 1):
+                ws.row_dimensions[r].height = min(409.0, (ws.row_dimensions[r].height or 15) + extra)
+        if last > first:
+            for column in (1, 2, 3, 4):
+                ws.merge_cells(start_row=first, start_column=column, end_row=last, end_column=column)
+
+
+def _units(wb: Workbook, ledger: Ledger) -> None:
+    ws = _sheet(wb, SHEET_UNITS, UNIT_HEADERS, (18, 9, 8, 8, 8, 8, 10, 10, 30, 10),
+                f"{ledger.campaign.name} 责任单位汇总")
+    tasks = {t.id: t for t in ledger.tasks}
+    per: dict[int, list[Assignment]] = defaultdict(list)
+    for a in ledger.assignments:
+        per[a.unit_id].append(a)
+    items_of: dict[int, list[int]] = defaultdict(list)
+    for item in ledger.items:
+        for u in ledger.item_units.get(item.id, []):
+            items_of[u].append(item.no)
+    files: dict[int, int] = defaultdict(int)
+    for ev in ledger.evidence:
+        if ev.state in ACTIVE_STATES and ev.unit_id is not None:
+            files[ev.unit_id] += 1
+    for uid, unit in ledger.units.items():
+        rows = per.get(uid, [])
+        if not rows and not items_of.get(uid) and not files.get(uid):
+            continue
+        states = defaultdict(int)
+        for a in rows:
+            states[a.state] += 1
+        overdue = sum(1 for a in rows if a.state != AssignmentState.approved
+                      and a.task_id in tasks and tasks[a.task_id].deadline < ledger.today)
+        avg = round(sum(a.percent for a in rows) / len(rows)) if rows else None
+        nos = sorted(set(items_of.get(uid, [])))
+        _row(ws, (
+            unit.name, len(rows), *(states[s] for s in STATE_LABELS), overdue, avg,
+            "、".join(str(n) for n in nos), files.get(uid, 0),
+        ), center=range(2, 9))
+    _finish(ws, len(UNIT_HEADERS))
+
+
+def _target_label(ledger: Ledger, ev: Evidence) -> str:
+    crits = {c.id: c for cs in ledger.criteria.values() for c in cs}
+    items = {i.id: i for i in ledger.items}
+    tasks = {t.id: t for t in ledger.tasks}
+    parts = []
+    if ev.criterion_id in crits:
+        c = crits[ev.criterion_id]
+        parts.append(f"评分项 {items[c.item_id].no if c.item_id in items else '?'} 第 {c.no} 条细则")
+    elif ev.item_id in items:
+        parts.append(f"评分项 {items[ev.item_id].no}")
+    if ev.task_id in tasks:
+        parts.append(f"任务 {tasks[ev.task_id].no}")
+    return "；".join(parts)
+
+
+def _files(wb: Workbook, ledger: Ledger) -> None:
+    ws = _sheet(wb, SHEET_FILES, FILE_HEADERS, (7, 18, 14, 30, 40, 10, 9, 18, 16, 8, 24, 20),
+                f"{ledger.campaign.name} 证明材料清单")
+    where = ledger.files_by_evidence
+    for ev in ledger.evidence:
+        note = ev.caption or ""
+        if ev.state == EvidenceState.withdrawn:
+            note = "；".join(x for x in (note, f"{ledger.local(ev.withdrawn_at)} 由 "
+                                               f"{ledger.member_name(ev.withdrawn_by_member_id)} 撤回") if x)
+        elif ev.state == EvidenceState.returned and ev.review_reason:
+            note = "；".join(x for x in (note, f"退回原因：{ev.review_reason}") if x)
+        _row(ws, (
+            ev.id, _target_label(ledger, ev), ledger.unit_name(ev.unit_id), ev.file_name,
+            where.get(ev.id, "（不在材料包中）"), ev.mime_type or "", round(ev.size / 1024, 1),
+            ledger.member_name(ev.member_id), ledger.local(ev.created_at), EVIDENCE_LABELS[ev.state],
+            note, ev.sha256,
+        ), center=(1, 7, 10))
+    _finish(ws, len(FILE_HEADERS))
+
+
+def _json(value: Any) -> str:
+    if value is None:
+        return ""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= 2000 else text[:2000] + "…"
+
+
+def _audit(wb: Workbook, ledger: Ledger) -> None:
+    ws = _sheet(wb, SHEET_AUDIT, AUDIT_HEADERS, (16, 18, 9, 18, 12, 9, 36, 36, 30),
+                f"{ledger.campaign.name} 操作日志")
+    for row in ledger.audit:
+        who = ledger.member_name(row.actor_member_id)
+        if not who and row.actor_telegram_id:
+            who = f"Telegram {row.actor_telegram_id}"
+        _row(ws, (
+            ledger.local(row.at), who, ACTOR_LABELS.get(row.actor_kind, row.actor_kind), row.action,
+            row.entity, row.entity_id, _json(row.before), _json(row.after), row.note or "",
+        ), center=(3, 6))
+    _finish(ws, len(AUDIT_HEADERS))
+
+
+def build_workbook(ledger: Ledger) -> Workbook:
+    wb = Workbook()
+    _overview(wb, ledger)
+    _scores(wb, ledger)
+    _tasks(wb, ledger)
+    _units(wb, ledger)
+    _files(wb, ledger)
+    _audit(wb, ledger)
+    wb.active = 1
+    return wb
+
+
+def write_ledger_xlsx(ledger: Ledger, target: Path | str | IO[bytes]) -> None:
+    """Write the ledger workbook to a path or a binary stream."""
+    build_workbook(ledger).save(target)
+
+
+def ledger_xlsx_bytes(ledger: Ledger) -> bytes:
+    buf = io.BytesIO()
+    write_ledger_xlsx(ledger, buf)
+    return buf.getvalue()
+
+
+def ledger_file_name(ledger: Ledger, suffix: str = ".xlsx") -> str:
+    c = ledger.campaign
+    return clean_segment(f"{c.district or c.slug}_质量强区台账_{ledger.today:%Y%m%d}{suffix}")
+
+
+# ======================================================================== dossier
+
+#: Types already compressed: stored as they are (deflating them costs time, gains nothing).
+_STORED_TYPES = {
+    "image/jpeg", "image/png", "image/webp", "application/zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+# Local header (30) + data descriptor (24) + central entry (46) + room for extras.
+_ENTRY_OVERHEAD = 30 + 24 + 46 + 64
+_END_RECORD = 22 + 56 + 20  # end of central directory (+ zip64 records, to be safe)
+
+
+def _entry_bound(name: str, size: int, stored: bool) -> int:
+    n = len(name.encode("utf-8"))
+    # Deflate never grows data by more than 5 bytes per 16 KiB block (+ a few).
+    data = size if stored else size + 5 * (size // 16384 + 1) + 16
+    return _ENTRY_OVERHEAD + 2 * n + data
+
+
+@dataclass(frozen=True, slots=True)
+class DossierResult:
+    """The ZIP volumes written (each a complete archive) and what they hold."""
+
+    paths: tuple[Path, ...]
+    file_count: int
+    total_bytes: int
+
+    @property
+    def split(self) -> bool:
+        return len(self.paths) > 1
+
+
+class _Volume:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.zf = zipfile.ZipFile(self.fh, "w", compression=zipfile.ZIP_DEFLATED,
+                                  compresslevel=6, allowZip64=True)
+        self.count = 0
+
+    def add(self, name: str, data: bytes, stored: bool, when: datetime | None) -> None:
+        info = zipfile.ZipInfo(name, date_time=(when.timetuple()[:6] if when else (2021, 1, 1, 0, 0, 0)))
+        info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        self.zf.writestr(info, data)
+        self.count += 1
+
+    def close(self) -> None:
+        self.zf.close()
+        self.fh.close()
+
+
+def part_path(base: Path, index: int, total: int) -> Path:
+    """``X.zip`` for a single volume; ``X_第1部分（共3部分）.zip`` for parts."""
+    if total <= 1:
+        return base.with_suffix(".zip")
+    return base.with_name(f"{base.stem}_第{index}部分（共{total}部分）.zip")
+
+
+def write_dossier(
+    ledger: Ledger,
+    *,
+    storage_dir: Path,
+    out: Path,
+    part_limit: int | None = DEFAULT_PART_BYTES,
+) -> DossierResult:
+    """Write the dossier ZIP(s) next to ``out`` (its suffix becomes .zip).
+
+    Every volume holds the ledger workbook (the index) and a share of the
+    evidence files, in the dossier's order; each is a valid ZIP of at most
+    ``part_limit`` bytes (None: one archive, however large).
+    """
+    index = ledger_xlsx_bytes(ledger)
+    index_name = ledger_file_name(ledger)
+    readme = _readme(ledger).encode("utf-8")
+    fixed = [(index_name, index, False), ("说明.txt", readme, False)]
+    fixed_bound = sum(_entry_bound(n, len(d), s) for n, d, s in fixed) + _END_RECORD
+    entries: list[tuple[str, Path, int, bool, datetime | None]] = []
+    for f in ledger.files:
+        ev = f.evidence
+        path = blob_path(storage_dir, ev.sha256)
+        if not path.is_file():
+            raise NotFound(f"证明材料 #{ev.id}（{ev.file_name}）的文件不在存储目录中，无法打包。")
+        entries.append((f.arcname, path, path.stat().st_size, (ev.mime_type or "") in _STORED_TYPES,
+                        ev.created_at.astimezone(ledger.tz) if ev.created_at else None))
+    if part_limit is not None:
+        biggest = max((_entry_bound(n, s, st) for n, _, s, st, _ in entries), default=0)
+        if fixed_bound + biggest > part_limit:
+            raise InvalidInput(
+                f"分卷上限 {part_limit / 1e6:.1f} MB 太小：最大的一份材料加上台账就有 "
+                f"{(fixed_bound + biggest) / 1e6:.1f} MB。请调大分卷上限。"
+            )
+    # Plan the volumes by bounds first, so each part's name can say how many there are.
+    plan: list[list[int]] = [[]]
+    used = fixed_bound
+    for i, (name, _, size, stored, _) in enumerate(entries):
+        need = _entry_bound(name, size, stored)
+        if part_limit is not None and plan[-1] and used + need > part_limit:
+            plan.append([])
+            used = fixed_bound
+        plan[-1].append(i)
+        used += need
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (part_path(out, 1, 1), *out.parent.glob(f"{out.stem}_第*部分（共*部分）.zip")):
+        stale.unlink(missing_ok=True)
+    paths: list[Path] = []
+    total = len(plan)
+    for k, chunk in enumerate(plan, start=1):
+        vol = _Volume(part_path(out, k, total))
+        try:
+            for name, data, stored in fixed:
+                vol.add(name, data, stored, ledger.generated_at.astimezone(ledger.tz))
+            for i in chunk:
+                name, path, _, stored, when = entries[i]
+                vol.add(name, path.read_bytes(), stored, when)
+        finally:
+            vol.close()
+        if part_limit is not None and vol.path.stat().st_size > part_limit:  # pragma: no cover
+            raise RuntimeError(f"{vol.path.name} exceeds {part_limit} bytes")
+        paths.append(vol.path)
+    return DossierResult(paths=tuple(paths), file_count=len(entries),
+                         total_bytes=sum(p.stat().st_size for p in paths))
+
+
+def _readme(ledger: Ledger) -> str:
+    c = ledger.campaign
+    lines = [
+        f"{c.name} 创建验收证明材料",
+        f"依据：{c.doc_number or ''} {c.doc_title or ''}".rstrip(),
+        f"统计日期：{ledger.today.isoformat()}　导出时间：{ledger.local(ledger.generated_at)}",
+        "",
+        f"《{ledger_file_name(ledger)}》是本材料包的索引：“自评表”按评分表顺序列出每项得分和证明材料，",
+        "“材料清单”列出每份材料的来源、上传人、时间和 SHA-256 校验值。",
+        "文件夹“01_组织保障”等对应评分表的评分项，“任务01_…”对应“六个一”任务；",
+        "文件名为“细则序号_责任单位_原文件名”。",
+        "材料较多时分为几个压缩包，每个都可单独解压，均附有完整台账。",
+    ]
+    return "\r\n".join(lines) + "\r\n"
