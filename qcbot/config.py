@@ -129,6 +129,21 @@ class SchedulerConfig(_Section):
     quiet_end: dt.time = dt.time(8, 0)
     sweep_interval_seconds: int = Field(default=60, ge=5, le=3600)
     max_attempts: int = Field(default=8, ge=1, le=50)
+    # Nudges missed during a downtime of up to this many days are sent (merged) after restart.
+    catchup_days: int = Field(default=7, ge=1, le=60)
+    # A message claimed for sending but not marked sent after this long is sent again.
+    lease_seconds: int = Field(default=300, ge=5, le=86400)
+    # Retry after a network error or 5xx: base * 2**(attempt-1), capped at retry_max_seconds.
+    retry_base_seconds: float = Field(default=30.0, gt=0, le=3600)
+    retry_max_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    # A 429 asking to wait at most this long is waited out in the same run; longer waits
+    # are rescheduled.
+    flood_wait_max_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Pacing (Telegram's limits): messages per second overall, per minute per group,
+    # per second per private chat.
+    pace_global_per_second: int = Field(default=30, ge=1, le=1000)
+    pace_group_per_minute: int = Field(default=20, ge=1, le=1000)
+    pace_private_per_second: int = Field(default=1, ge=1, le=100)
 
 
 class BackupConfig(_Section):

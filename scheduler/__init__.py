@@ -1,0 +1,26 @@
+"""Time: which nudge is due when, the outbox that remembers it, and dispatch.
+
+Public API (usable without the Application)::
+
+    sweep(engine=..., now=..., config=...)          # materialise due nudges (sync)
+    await dispatch(engine=..., bot=..., now=..., config=..., pacer=...)  # send them
+    await run_once(engine=..., bot=..., now=..., config=..., pacer=...)  # both
+    install(application, settings=..., engine=...)  # JobQueue jobs (bot/app.py)
+"""
+
+from scheduler.dispatch import DispatchReport, dispatch
+from scheduler.outbox import SweepReport, claim, sweep
+from scheduler.pacing import Pacer
+from scheduler.service import SchedulerService, install, run_once
+
+__all__ = [
+    "DispatchReport",
+    "Pacer",
+    "SchedulerService",
+    "SweepReport",
+    "claim",
+    "dispatch",
+    "install",
+    "run_once",
+    "sweep",
+]

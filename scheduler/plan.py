@@ -1,0 +1,379 @@
+"""Which nudges are due: derived from the store's rows and ``now``, nothing else.
+
+:func:`plan` is pure: given a :class:`PlanInput` (rows read from the database)
+and the current instant, it lists every nudge that fell due within the catch-up
+window, each with an idempotency key. Nothing is remembered between runs: a
+changed deadline, a finished assignment or a snooze changes the next plan at
+once, and materialising the same nudge twice is impossible because its key is
+unique in the outbox.
+
+The rules (all times in the campaign's time zone, all days working days):
+
+* ``remind``: ``n`` working days before the deadline (each of
+  ``offsets_working_days``; 0 = the deadline itself, or the last working day
+  before it) at ``nudge_time``, to the bound group(s) and to the liaisons of the
+  unit who opted in to private nudges. Skipped on days covered by a snooze.
+* ``overdue``: every working day after the deadline, same recipients.
+* ``escalate``: from ``escalate_after_working_days`` working days overdue on,
+  every working day, to each coordinator (their private chat, or the group).
+* ``digest``: weekly on ``digest_weekday`` at ``digest_time`` (the next working
+  day when that day is a holiday), to the group(s).
+* ``phase_start`` / ``phase_end``: on the first working day of a phase and on
+  its last working day, to the group(s).
+
+A planned instant in quiet hours moves to the next allowed moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+
+from models.tables import (
+    Assignment,
+    AssignmentState,
+    Campaign,
+    Chat,
+    ChatKind,
+    Member,
+    Phase,
+    Role,
+    Snooze,
+    Task,
+    Unit,
+)
+from qcbot.config import SchedulerConfig
+from scheduler import timing
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FINISHED = frozenset({AssignmentState.submitted, AssignmentState.approved})
+
+
+class Kind:
+    """Outbox kinds written by the scheduler."""
+
+    remind = "remind"
+    overdue = "overdue"
+    escalate = "escalate"
+    digest = "digest"
+    phase_start = "phase_start"
+    phase_end = "phase_end"
+    alert = "alert"  # a chat became unreachable (written by dispatch)
+
+    assignment_kinds = frozenset({remind, overdue, escalate})
+    phase_kinds = frozenset({phase_start, phase_end})
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One nudge that is due, ready to be materialised as an Outbox row."""
+
+    key: str
+    campaign_id: int
+    telegram_chat_id: int
+    member_id: int | None
+    kind: str
+    subject: str
+    local_date: date
+    due_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class PlanInput:
+    """The rows a plan needs for one campaign (read by :func:`load_plan_input`)."""
+
+    campaign: Campaign
+    tasks: dict[int, Task]
+    assignments: list[Assignment]
+    units: dict[int, Unit]
+    members: list[Member]
+    group_chats: list[Chat]
+    snoozes: dict[int, date] = field(default_factory=dict)  # assignment id -> until
+    phases: list[Phase] = field(default_factory=list)
+
+    @property
+    def campaign_id(self) -> int:
+        assert self.campaign.id is not None
+        return self.campaign.id
+
+    @property
+    def tz(self) -> timing.ZoneInfo:
+        return timing.zone(self.campaign.timezone)
+
+    def liaisons_of(self, unit_id: int) -> list[Member]:
+        return [
+            m
+            for m in self.members
+            if m.active and m.role == Role.liaison and m.unit_id == unit_id
+        ]
+
+    def coordinators(self) -> list[Member]:
+        return [m for m in self.members if m.active and m.role == Role.coordinator]
+
+    def reachable_groups(self) -> list[Chat]:
+        return [c for c in self.group_chats if c.reachable]
+
+
+def load_plan_input(session: Session, campaign: Campaign) -> PlanInput:
+    """Read the rows :func:`plan` needs for ``campaign`` (no writes)."""
+    cid = campaign.id
+    tasks = {t.id: t for t in session.exec(select(Task).where(Task.campaign_id == cid))}
+    assignments = list(
+        session.exec(select(Assignment).where(Assignment.campaign_id == cid).order_by(Assignment.id))
+    )
+    units = {u.id: u for u in session.exec(select(Unit).where(Unit.campaign_id == cid))}
+    members = list(session.exec(select(Member).where(Member.campaign_id == cid).order_by(Member.id)))
+    groups = list(
+        session.exec(
+            select(Chat)
+            .where(Chat.campaign_id == cid, Chat.kind == ChatKind.group)
+            .order_by(Chat.id)
+        )
+    )
+    snoozes = {
+        s.assignment_id: s.until for s in session.exec(select(Snooze).where(Snooze.campaign_id == cid))
+    }
+    phases = list(session.exec(select(Phase).where(Phase.campaign_id == cid).order_by(Phase.no)))
+    return PlanInput(
+        campaign=campaign,
+        tasks=tasks,  # type: ignore[arg-type]
+        assignments=assignments,
+        units=units,  # type: ignore[arg-type]
+        members=members,
+        group_chats=groups,
+        snoozes=snoozes,
+        phases=phases,
+    )
+
+
+# --------------------------------------------------------------------- keys
+
+
+def recipient_ref(telegram_chat_id: int) -> str:
+    return f"chat:{telegram_chat_id}"
+
+
+def assignment_subject(assignment_id: int) -> str:
+    return f"assignment:{assignment_id}"
+
+
+def idem_key(*, chat_id: int, subject: str, kind: str, local_date: date) -> str:
+    """``recipient|subject|kind|local date``, e.g. ``chat:-100|assignment:7@2025-10-10|remind-3|2025-09-30``.
+
+    For assignment nudges the subject carries the deadline the nudge was planned
+    for, so a deadline moved back and forth plans fresh nudges instead of
+    colliding with cancelled ones.
+    """
+    return f"{recipient_ref(chat_id)}|{subject}|{kind}|{local_date.isoformat()}"
+
+
+# --------------------------------------------------------------------- plan
+
+
+def plan(inp: PlanInput, *, now: datetime, config: SchedulerConfig) -> list[Planned]:
+    """Every nudge of the campaign due in ``(now - catchup_days, now]``, by due time."""
+    tz = inp.tz
+    local = timing.local_now(now, tz)
+    today = local.date()
+    since = now - timedelta(days=config.catchup_days)
+    window_days = [
+        since.astimezone(tz).date() + timedelta(days=i)
+        for i in range((today - since.astimezone(tz).date()).days + 1)
+    ]
+    out: list[Planned] = []
+
+    def due_at(day: date, moment: Any) -> datetime:
+        return timing.due_instant(day, moment, tz, config.quiet_start, config.quiet_end)
+
+    def in_window(instant: datetime) -> bool:
+        return since < instant <= now
+
+    groups = inp.reachable_groups()
+    coordinators = inp.coordinators()
+    for asg in inp.assignments:
+        if asg.retired or asg.state in FINISHED:
+            continue
+        task = inp.tasks.get(asg.task_id)
+        if task is None or asg.id is None:
+            continue
+        deadline = task.deadline
+        snoozed_until = inp.snoozes.get(asg.id)
+        base = {
+            "assignment_id": asg.id,
+            "task_id": task.id,
+            "unit_id": asg.unit_id,
+            "deadline": deadline.isoformat(),
+        }
+        subject = assignment_subject(asg.id)
+        keyed_subject = f"{subject}@{deadline.isoformat()}"
+        unit_recipients = _unit_recipients(inp, asg.unit_id, groups)
+
+        # Before the deadline (and on it).
+        for n in sorted(set(config.offsets_working_days), reverse=True):
+            day = timing.nth_working_day_before(deadline, n)
+            if snoozed_until is not None and day <= snoozed_until:
+                continue
+            instant = due_at(day, config.nudge_time)
+            if not in_window(instant):
+                continue
+            kind_key = f"{Kind.remind}-{n}"
+            for chat_id, member_id in unit_recipients:
+                out.append(
+                    Planned(
+                        key=idem_key(chat_id=chat_id, subject=keyed_subject, kind=kind_key, local_date=day),
+                        campaign_id=inp.campaign_id,
+                        telegram_chat_id=chat_id,
+                        member_id=member_id,
+                        kind=Kind.remind,
+                        subject=subject,
+                        local_date=day,
+                        due_at=instant,
+                        payload={**base, "offset": n, "local_date": day.isoformat()},
+                    )
+                )
+
+        # After the deadline: every working day, escalating after a while.
+        if deadline >= today:
+            continue
+        for day in window_days:
+            if day <= deadline or not timing.is_working_day(day):
+                continue
+            instant = due_at(day, config.nudge_time)
+            if not in_window(instant):
+                continue
+            late = timing.working_days_after(deadline, day)
+            payload = {**base, "days_overdue": late, "local_date": day.isoformat()}
+            for chat_id, member_id in unit_recipients:
+                out.append(
+                    Planned(
+                        key=idem_key(chat_id=chat_id, subject=keyed_subject, kind=Kind.overdue, local_date=day),
+                        campaign_id=inp.campaign_id,
+                        telegram_chat_id=chat_id,
+                        member_id=member_id,
+                        kind=Kind.overdue,
+                        subject=subject,
+                        local_date=day,
+                        due_at=instant,
+                        payload=payload,
+                    )
+                )
+            if late >= config.escalate_after_working_days:
+                for chat_id, member_id in _coordinator_recipients(coordinators, groups):
+                    out.append(
+                        Planned(
+                            key=idem_key(chat_id=chat_id, subject=keyed_subject, kind=Kind.escalate, local_date=day),
+                            campaign_id=inp.campaign_id,
+                            telegram_chat_id=chat_id,
+                            member_id=member_id,
+                            kind=Kind.escalate,
+                            subject=subject,
+                            local_date=day,
+                            due_at=instant,
+                            payload=payload,
+                        )
+                    )
+
+    out.extend(_digests(inp, now=now, config=config, groups=groups, in_window=in_window))
+    out.extend(_phase_announcements(inp, config=config, groups=groups, in_window=in_window, due_at=due_at))
+    out.sort(key=lambda p: (p.due_at, p.key))
+    return out
+
+
+def _unit_recipients(inp: PlanInput, unit_id: int, groups: Iterable[Chat]) -> list[tuple[int, int | None]]:
+    """The group chats, plus the unit's liaisons who asked for private nudges."""
+    out: list[tuple[int, int | None]] = [(g.telegram_chat_id, None) for g in groups]
+    for m in inp.liaisons_of(unit_id):
+        if m.private_nudges and m.private_chat_id is not None and m.reachable:
+            out.append((m.private_chat_id, m.id))
+    return out
+
+
+def _coordinator_recipients(
+    coordinators: list[Member], groups: list[Chat]
+) -> list[tuple[int, int | None]]:
+    """Each coordinator's private chat; the group(s) for those without one (once)."""
+    out: list[tuple[int, int | None]] = []
+    need_group = False
+    for m in coordinators:
+        if m.private_chat_id is not None and m.reachable:
+            out.append((m.private_chat_id, m.id))
+        else:
+            need_group = True
+    if need_group:
+        out.extend((g.telegram_chat_id, None) for g in groups)
+    # One row per chat even if two coordinators share nothing but the group.
+    seen: set[int] = set()
+    unique = []
+    for chat_id, member_id in out:
+        if chat_id not in seen:
+            seen.add(chat_id)
+            unique.append((chat_id, member_id))
+    return unique
+
+
+def _digests(inp: PlanInput, *, now: datetime, config: SchedulerConfig, groups: list[Chat], in_window: Any) -> list[Planned]:
+    tz = inp.tz
+    today = timing.local_now(now, tz).date()
+    weekday = WEEKDAYS.index(config.digest_weekday)
+    nominal = today - timedelta(days=(today.weekday() - weekday) % 7)
+    for _ in range(2):
+        day = timing.first_working_day_on_or_after(nominal)
+        instant = timing.due_instant(day, config.digest_time, tz, config.quiet_start, config.quiet_end)
+        if instant <= now:
+            break
+        nominal -= timedelta(days=7)
+    else:
+        return []
+    if not in_window(instant):
+        return []
+    subject = f"campaign:{inp.campaign_id}"
+    return [
+        Planned(
+            key=idem_key(chat_id=g.telegram_chat_id, subject=subject, kind=Kind.digest, local_date=nominal),
+            campaign_id=inp.campaign_id,
+            telegram_chat_id=g.telegram_chat_id,
+            member_id=None,
+            kind=Kind.digest,
+            subject=subject,
+            local_date=nominal,
+            due_at=instant,
+            payload={"week_of": nominal.isoformat(), "local_date": day.isoformat()},
+        )
+        for g in groups
+    ]
+
+
+def _phase_announcements(
+    inp: PlanInput, *, config: SchedulerConfig, groups: list[Chat], in_window: Any, due_at: Any
+) -> list[Planned]:
+    out: list[Planned] = []
+    for phase in inp.phases:
+        events: list[tuple[str, date, date]] = []
+        if phase.start_date is not None:
+            events.append((Kind.phase_start, phase.start_date, timing.first_working_day_on_or_after(phase.start_date)))
+        events.append((Kind.phase_end, phase.end_date, timing.last_working_day_on_or_before(phase.end_date)))
+        for kind, nominal, day in events:
+            instant = due_at(day, config.nudge_time)
+            if not in_window(instant):
+                continue
+            subject = f"phase:{phase.id}"
+            for g in groups:
+                out.append(
+                    Planned(
+                        key=idem_key(chat_id=g.telegram_chat_id, subject=subject, kind=kind, local_date=nominal),
+                        campaign_id=inp.campaign_id,
+                        telegram_chat_id=g.telegram_chat_id,
+                        member_id=None,
+                        kind=kind,
+                        subject=subject,
+                        local_date=day,
+                        due_at=instant,
+                        payload={"phase_id": phase.id, "date": nominal.isoformat(), "local_date": day.isoformat()},
+                    )
+                )
+    return out

@@ -1,0 +1,351 @@
+"""The text of nudge messages (Simplified Chinese, Telegram HTML).
+
+One chat gets one message per sweep: every due outbox row for that chat is
+rendered together. Assignment lines are grouped by unit; units are ordered by
+points at stake, then by how late their worst task is; each unit's liaisons are
+mentioned (``<a href="tg://user?id=...">name</a>``) so Telegram notifies them.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from models.tables import AssignmentState, Member, Outbox, SubjectKind
+from qcbot.config import SchedulerConfig
+from scheduler import timing
+from scheduler.plan import FINISHED, Kind, PlanInput
+
+#: Telegram allows 4096 characters; stay clear of it (tags included, to be safe).
+MAX_TEXT = 3800
+#: At most this many tasks get buttons under one message.
+MAX_BUTTON_ROWS = 8
+SNOOZE_DAYS = (1, 3)
+CALLBACK_PREFIX = "qcn"
+WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+STATE_ZH = {
+    AssignmentState.not_started: "未开始",
+    AssignmentState.in_progress: "进行中",
+    AssignmentState.submitted: "已提交",
+    AssignmentState.approved: "已通过",
+}
+
+
+def zh_date(d: date, *, year: bool = False, weekday: bool = False) -> str:
+    text = f"{d.year}年{d.month}月{d.day}日" if year else f"{d.month}月{d.day}日"
+    if weekday:
+        text += f"（{WEEKDAY_ZH[d.weekday()]}）"
+    return text
+
+
+def zh_points(x: float) -> str:
+    return f"{x:g}"
+
+
+def mention(member: Member) -> str:
+    name = member.display_name or (f"@{member.username}" if member.username else "联络员")
+    return f'<a href="tg://user?id={member.telegram_user_id}">{html.escape(name)}</a>'
+
+
+def short(text: str, limit: int = 24) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def snooze_cb(assignment_id: int, days: int) -> str:
+    return f"{CALLBACK_PREFIX}:z:{assignment_id}:{days}"
+
+
+def open_cb(assignment_id: int) -> str:
+    return f"{CALLBACK_PREFIX}:t:{assignment_id}"
+
+
+def snooze_until(today: date, days: int, deadline: date) -> date | None:
+    """Until when a snooze of ``days`` working days pressed on ``today`` mutes nudges.
+
+    Nudges on days up to and including the returned date are skipped. Never past
+    the deadline: the nudge on the deadline day itself always goes out, so the
+    cap is the day before it. ``None``: nothing left to snooze.
+    """
+    target = timing.add_working_days(today, days)
+    until = min(target, deadline - timedelta(days=1))
+    return until if until > today else None
+
+
+@dataclass(slots=True)
+class Rendered:
+    text: str
+    keyboard: list[list[dict[str, str]]] = field(default_factory=list)
+    assignment_ids: list[int] = field(default_factory=list)
+    subject_kind: SubjectKind = SubjectKind.nudge
+    subject_id: int | None = None
+    unit_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "keyboard": self.keyboard,
+            "assignment_ids": self.assignment_ids,
+            "subject_kind": self.subject_kind.value,
+            "subject_id": self.subject_id,
+            "unit_id": self.unit_id,
+        }
+
+
+@dataclass(slots=True)
+class _Line:
+    assignment_id: int
+    unit_id: int
+    task_no: int
+    deadline: date
+    lateness: int  # working days overdue; negative: working days left
+    text: str
+    snoozable: bool
+    escalated: bool
+
+
+def _status(today: date, deadline: date) -> tuple[int, str, str]:
+    """(lateness, icon, words) of a deadline seen on ``today``."""
+    if deadline < today:
+        late = timing.working_days_after(deadline, today)
+        words = f"已逾期 {late} 个工作日" if late else "已过截止日期"
+        return max(late, 1), "🔴", words
+    if deadline == today:
+        return 0, "⏰", "今天截止"
+    left = timing.working_days_until(today, deadline)
+    return -left, "🟡", f"还剩 {left} 个工作日"
+
+
+def render_batch(
+    *,
+    inp: PlanInput,
+    rows: list[Outbox],
+    chat_id: int,
+    stakes: dict[int, float],
+    now: datetime,
+    config: SchedulerConfig,
+) -> Rendered:
+    """The one message that carries ``rows`` (all for ``chat_id``)."""
+    tz = inp.tz
+    today = timing.local_now(now, tz).date()
+    group_ids = {c.telegram_chat_id for c in inp.group_chats}
+    in_group = chat_id in group_ids
+    recipient: Member | None = None
+    for m in inp.members:
+        if m.private_chat_id == chat_id and not in_group:
+            recipient = m
+            break
+
+    kinds: dict[str, list[Outbox]] = {}
+    for r in rows:
+        kinds.setdefault(r.kind, []).append(r)
+
+    def of(*wanted: str) -> list[Outbox]:
+        return [r for r in rows if r.kind in wanted]
+    late_cutoff = now - timedelta(seconds=max(900, 3 * config.sweep_interval_seconds))
+    catchup = [
+        r
+        for r in rows
+        if r.due_at < late_cutoff or str(r.payload.get("local_date", today.isoformat())) < today.isoformat()
+    ]
+
+    parts: list[str] = []
+    escalation_only = bool(of(Kind.escalate)) and not of(Kind.remind, Kind.overdue, Kind.digest)
+    if escalation_only and not in_group:
+        title = "🔺 <b>逾期督办</b>"
+    elif of(Kind.digest):
+        title = "📊 <b>质量强区每周进展</b>"
+    elif of(Kind.alert) and len(kinds) == 1:
+        title = "⚠️ <b>消息无法送达</b>"
+    else:
+        title = "📋 <b>质量强区任务提醒</b>"
+    parts.append(f"{title} · {zh_date(today, weekday=True)}")
+    if catchup:
+        parts.append(f"📮 机器人离线期间有 {len(catchup)} 条提醒未能按时发出，现合并补发。")
+
+    # Phase announcements.
+    phases = {p.id: p for p in inp.phases}
+    for r in sorted(of(Kind.phase_start, Kind.phase_end), key=lambda r: (r.due_at, r.kind)):
+        phase = phases.get(r.payload.get("phase_id"))
+        if phase is None:
+            continue
+        name = f"第{phase.no}阶段「{html.escape(phase.name)}」"
+        if r.kind == Kind.phase_start:
+            span = f"（{zh_date(phase.start_date or today, year=True)}至{zh_date(phase.end_date, year=True)}）"
+            parts.append(f"🚩 {name}开始{span}。")
+            if phase.description:
+                parts.append(html.escape(short(phase.description, 120)))
+        else:
+            when = "今天" if phase.end_date == today else zh_date(phase.end_date, year=True)
+            verb = "结束" if phase.end_date >= today else "已结束"
+            parts.append(f"🏁 {name}{when}{verb}。")
+
+    # Which assignments to list.
+    open_asg = {
+        a.id: a
+        for a in inp.assignments
+        if a.id is not None and not a.retired and a.state not in FINISHED
+    }
+    listed: dict[int, bool] = {}  # assignment id -> escalated
+    for r in of(Kind.remind, Kind.overdue, Kind.escalate):
+        aid = r.payload.get("assignment_id")
+        if aid in open_asg:
+            listed[aid] = listed.get(aid, False) or r.kind == Kind.escalate
+    if of(Kind.digest):
+        active = [a for a in inp.assignments if not a.retired]
+        counts: dict[Any, int] = defaultdict(int)
+        for a in active:
+            counts[a.state] += 1
+        horizon = max(config.offsets_working_days or (0,))
+        overdue_n = 0
+        for a in open_asg.values():
+            t = inp.tasks.get(a.task_id)
+            if t is None:
+                continue
+            if t.deadline < today:
+                overdue_n += 1
+            if t.deadline < today or timing.working_days_until(today, t.deadline) <= horizon:
+                listed.setdefault(a.id, False)  # type: ignore[arg-type]
+        total = len(active)
+        done = counts[AssignmentState.approved]
+        parts.append(
+            f"共 {total} 项分工：已通过 {done}，已提交 {counts[AssignmentState.submitted]}，"
+            f"进行中 {counts[AssignmentState.in_progress]}，未开始 {counts[AssignmentState.not_started]}；"
+            f"逾期 {overdue_n} 项。"
+        )
+        if total:
+            parts.append(f"完成率 {done * 100 // total}%（以协调员审核通过为准）。")
+
+    lines: list[_Line] = []
+    for aid, escalated in listed.items():
+        a = open_asg[aid]
+        t = inp.tasks.get(a.task_id)
+        if t is None:
+            continue
+        lateness, icon, words = _status(today, t.deadline)
+        state = STATE_ZH.get(a.state, "")
+        flag = " 🔺" if escalated else ""
+        text = (
+            f"{icon} 任务{t.no} {html.escape(short(t.title))}：{words}"
+            f"（截止 {zh_date(t.deadline)}，{state}{f' {a.percent}%' if a.percent else ''}）{flag}"
+        )
+        lines.append(
+            _Line(
+                assignment_id=aid,
+                unit_id=a.unit_id,
+                task_no=t.no,
+                deadline=t.deadline,
+                lateness=lateness,
+                text=text,
+                snoozable=snooze_until(today, 1, t.deadline) is not None,
+                escalated=escalated,
+            )
+        )
+
+    by_unit: dict[int, list[_Line]] = defaultdict(list)
+    for line in lines:
+        by_unit[line.unit_id].append(line)
+    unit_order = sorted(
+        by_unit,
+        key=lambda u: (
+            -stakes.get(u, 0.0),
+            -max(x.lateness for x in by_unit[u]),
+            inp.units[u].sort_order if u in inp.units else 0,
+            u,
+        ),
+    )
+    ordered: list[_Line] = []
+    body: list[str] = []
+    if by_unit:
+        if of(Kind.digest):
+            body.append("<b>需要关注的任务</b>（按待得分和逾期程度排序）：")
+        for u in unit_order:
+            unit = inp.units.get(u)
+            name = html.escape(unit.name) if unit else f"单位{u}"
+            head = f"<b>{name}</b>"
+            if stakes.get(u):
+                head += f"（涉及待得分 {zh_points(stakes[u])} 分）"
+            show_mentions = recipient is None or recipient.role != "liaison"
+            if show_mentions:
+                liaisons = inp.liaisons_of(u)
+                if liaisons:
+                    head += " " + "、".join(mention(m) for m in liaisons)
+                else:
+                    head += " （尚无联络员）"
+            body.append(head)
+            unit_lines = sorted(by_unit[u], key=lambda x: (-x.lateness, x.deadline, x.task_no))
+            ordered.extend(unit_lines)
+            body.extend(f"  {x.text}" for x in unit_lines)
+    if any(x.escalated for x in lines):
+        coords = inp.coordinators()
+        if in_group and coords:
+            body.append(
+                f"🔺 标记的任务已逾期 {config.escalate_after_working_days} 个工作日以上，"
+                f"提请 {'、'.join(mention(m) for m in coords)} 督办。"
+            )
+        elif not in_group:
+            body.append(
+                f"🔺 以上任务已逾期 {config.escalate_after_working_days} 个工作日以上，请督促相关单位。"
+            )
+
+    # Unreachable chats.
+    for r in of(Kind.alert):
+        p = r.payload
+        body.append(
+            f"⚠️ 无法向{html.escape(p.get('target', '会话'))}发送提醒（{html.escape(p.get('reason', ''))}），"
+            "已暂停向其发送。请检查机器人是否被移出群组或被屏蔽；恢复后请对方重新私聊机器人发送 /start。"
+        )
+
+    footer = ""
+    if ordered:
+        footer = "回复本消息可报告进度；也可点下方按钮查看任务或暂缓提醒（截止日当天仍会提醒）。"
+        if not in_group and recipient is not None and recipient.role == "liaison":
+            footer += "发送 /nudges off 可关闭私聊提醒。"
+
+    text = _fit(parts, body, footer)
+    keyboard: list[list[dict[str, str]]] = []
+    for x in ordered[:MAX_BUTTON_ROWS]:
+        unit = inp.units.get(x.unit_id)
+        label = f"任务{x.task_no}·{unit.name}" if unit else f"任务{x.task_no}"
+        row = [{"text": label, "callback_data": open_cb(x.assignment_id)}]
+        if x.snoozable:
+            row += [
+                {"text": f"暂缓{d}天", "callback_data": snooze_cb(x.assignment_id, d)} for d in SNOOZE_DAYS
+            ]
+        keyboard.append(row)
+
+    rendered = Rendered(text=text, keyboard=keyboard, assignment_ids=[x.assignment_id for x in ordered])
+    if of(Kind.digest):
+        rendered.subject_kind = SubjectKind.digest
+    if len(ordered) == 1 and not of(Kind.digest):
+        a = open_asg[ordered[0].assignment_id]
+        rendered.subject_kind = SubjectKind.task
+        rendered.subject_id = a.task_id
+    units = {x.unit_id for x in ordered}
+    if len(units) == 1:
+        rendered.unit_id = next(iter(units))
+    return rendered
+
+
+def _fit(parts: list[str], body: list[str], footer: str) -> str:
+    """Join the sections, dropping trailing lines (with a note) beyond MAX_TEXT."""
+    head = "\n".join(parts)
+    tail = f"\n\n{footer}" if footer else ""
+    kept: list[str] = []
+    size = len(head) + len(tail) + 2
+    dropped = 0
+    for i, line in enumerate(body):
+        if size + len(line) + 1 > MAX_TEXT - 60:
+            dropped = sum(1 for x in body[i:] if x.startswith("  "))
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if dropped:
+        kept.append(f"……另有 {dropped} 项未列出，请发送 /status 查看全部。")
+    text = head
+    if kept:
+        text += "\n\n" + "\n".join(kept)
+    return text + tail
