@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 SEED_PATH = REPO / "data" / "seed.json"
 DOCUMENT_PATH = REPO.parent / "shared" / "seeds" / "001_3b7d326a2149d8da.txt"
 
+pytest_plugins = ["tests.harness"]
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"qcbot database backend: {backend()}"

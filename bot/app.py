@@ -1,0 +1,285 @@
+"""The Application: built once from the configuration, the same for `make run`,
+the console and the tests (which only point ``telegram.base_url`` elsewhere).
+
+* polling by default, webhook when ``telegram.mode = "webhook"``;
+* ``AIORateLimiter`` (Telegram's flood limits, retries on 429);
+* ``concurrent_updates`` from the configuration; the campaign's time zone in ``Defaults``;
+* every handler registered in ONE place, :func:`register_handlers`, in a deliberate order;
+* the menus of every scope built by :func:`set_menus` from ``bot.commands.COMMANDS``;
+* ONE error handler; the token never reaches the logs.
+
+Handlers get "now" from ``bot_data["clock"]`` (injectable), never from the system clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from telegram import (
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeChatMember,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.helpers import create_deep_linked_url
+
+from bot import handlers as h
+from bot.commands import COMMANDS, Scope, menu, scoped
+from bot.context import QcContext
+from models.db import read_only, transaction
+from models.members import active_campaigns, bound_groups, ensure_bootstrap_code, list_members
+from models.permissions import Role as PermRole
+from models.tables import Role
+from qcbot.config import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+StartupHook = Callable[[Application], Any]
+
+#: What /start prints when no coordinator exists (Chinese and English, for the operator).
+BOOTSTRAP_BANNER = (
+    "尚无协调员。请协调员在与机器人 @{username} 的私聊中发送：/start {code}\n"
+    "  或打开链接：{link}\n"
+    "  （一次性，{hours} 小时内有效；也可用命令 qcbot admin add-coordinator TELEGRAM_ID 添加）\n"
+    "No coordinator yet: send /start {code} to @{username} in a private chat "
+    "(or: qcbot admin add-coordinator TELEGRAM_ID)."
+)
+
+
+# ==================================================================== logging
+
+
+def protect_logs() -> None:
+    """httpx logs every request URL, and a Bot API URL holds the token: quiet it.
+
+    ``qcbot.logging_setup.configure_logging`` (called by ``qcbot run``) also redacts
+    the token from every record; this keeps an application built elsewhere (tests,
+    the console) from printing request URLs even without it.
+    """
+    for name in ("httpx", "httpcore", "apscheduler"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
+# ================================================================ the handlers
+
+
+def register_handlers(app: Application) -> None:
+    """Every handler, in ONE place. Order matters!
+
+    group -1: the gate (unbound groups and channels stop here);
+    group 0, first match wins: commands (from COMMANDS), buttons, text replies,
+    files, then unknown commands last.
+    """
+    app.add_handler(TypeHandler(Update, h.gate), group=-1)
+
+    fresh = filters.UpdateType.MESSAGE  # edited messages never re-apply a write
+    for cmd in COMMANDS:
+        app.add_handler(CommandHandler(cmd.name, scoped(cmd), filters=fresh))
+    app.add_handler(CallbackQueryHandler(h.on_button))
+    app.add_handler(
+        MessageHandler(
+            fresh & filters.TEXT & ~filters.COMMAND & (filters.REPLY | filters.ChatType.PRIVATE),
+            h.on_text,
+        )
+    )
+    app.add_handler(
+        MessageHandler(
+            fresh & (filters.Document.ALL | filters.PHOTO) & (filters.REPLY | filters.ChatType.PRIVATE),
+            h.on_file,
+        )
+    )
+    app.add_handler(MessageHandler(fresh & filters.COMMAND, h.on_unknown_command))
+
+    app.add_error_handler(h.on_error)
+
+
+# =================================================================== menus
+
+
+async def set_menus(app: Application) -> None:
+    """setMyCommands for every scope, from the ONE list of commands.
+
+    Default private and group menus show a liaison's commands; each coordinator's
+    and leader's private chat gets theirs (BotCommandScopeChat), and each
+    coordinator gets the coordinator's menu in each bound group (ChatMember scope).
+    """
+    bot = app.bot
+    await bot.set_my_commands(menu(PermRole.liaison_responsible, Scope.private), scope=BotCommandScopeAllPrivateChats())
+    await bot.set_my_commands(menu(PermRole.liaison_responsible, Scope.group), scope=BotCommandScopeAllGroupChats())
+    engine: Engine = app.bot_data["engine"]
+
+    def people() -> list[tuple[Role, int | None, int, list[int]]]:
+        out = []
+        with read_only(engine) as session:
+            for campaign in active_campaigns(session):
+                groups = [c.telegram_chat_id for c in bound_groups(session, campaign.id)]  # type: ignore[arg-type]
+                for m in list_members(session, campaign_id=campaign.id):  # type: ignore[arg-type]
+                    if m.role in (Role.coordinator, Role.leader):
+                        out.append((m.role, m.private_chat_id, m.telegram_user_id, groups))
+        return out
+
+    import asyncio
+
+    for role, private_chat, user_id, groups in await asyncio.to_thread(people):
+        perm = PermRole.coordinator if role == Role.coordinator else PermRole.leader
+        try:
+            if private_chat:
+                await bot.set_my_commands(menu(perm, Scope.private), scope=BotCommandScopeChat(private_chat))
+            for group in groups:
+                await bot.set_my_commands(menu(perm, Scope.group), scope=BotCommandScopeChatMember(group, user_id))
+        except TelegramError as exc:
+            log.warning("menu for user %s not set: %s", user_id, exc)
+
+
+# ================================================================== lifecycle
+
+
+async def on_startup(app: Application) -> None:
+    """After initialize(): menus, the bootstrap code when nobody coordinates, hooks."""
+    try:
+        await set_menus(app)
+    except TelegramError as exc:
+        log.warning("setMyCommands failed: %s", exc)
+    settings: Settings = app.bot_data["settings"]
+    engine: Engine = app.bot_data["engine"]
+    now = app.bot_data["clock"]()
+    ttl = settings.telegram.invite_ttl_hours
+
+    def codes() -> list[tuple[str, str]]:
+        out = []
+        with transaction(engine) as session:
+            for c in active_campaigns(session):
+                if settings.campaign.slug and c.slug != settings.campaign.slug:
+                    continue
+                code = ensure_bootstrap_code(session, campaign_id=c.id, now=now, ttl_hours=ttl)  # type: ignore[arg-type]
+                if code:
+                    out.append((c.name, code))
+        return out
+
+    import asyncio
+
+    for name, code in await asyncio.to_thread(codes):
+        banner = BOOTSTRAP_BANNER.format(
+            username=app.bot.username, code=code, hours=ttl,
+            link=create_deep_linked_url(app.bot.username, code),
+        )
+        app.bot_data.setdefault("bootstrap_codes", []).append(code)
+        log.warning("[%s] %s", name, banner)
+        print(f"[{name}] {banner}", flush=True)
+    for hook in app.bot_data.get("startup_hooks", []):
+        result = hook(app)
+        if hasattr(result, "__await__"):
+            await result
+
+
+def _default_clock(settings: Settings) -> Clock:
+    tz = settings.campaign.tz
+    return lambda: datetime.now(tz)
+
+
+def build_application(
+    *,
+    settings: Settings,
+    engine: Engine,
+    clock: Clock | None = None,
+    token: str | None = None,
+    base_url: str | None = None,
+    base_file_url: str | None = None,
+) -> Application:
+    """The bot, wired: handlers, menus, rate limiter, defaults, clock, database.
+
+    ``token``/``base_url``/``base_file_url`` override the configuration (the console
+    and the tests point the same application at a local stand-in of the Bot API).
+    """
+    token = token if token is not None else settings.telegram.token.get_secret_value().strip()
+    if not token:
+        raise ValueError("no bot token: set QCBOT_BOT_TOKEN or telegram.token")
+    protect_logs()
+    defaults = Defaults(
+        parse_mode=ParseMode.HTML,
+        tzinfo=settings.campaign.tz,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+        allow_sending_without_reply=True,
+    )
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url or settings.telegram.base_url)
+        .base_file_url(base_file_url or settings.telegram.base_file_url)
+        .defaults(defaults)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(settings.telegram.concurrent_updates)
+        .context_types(ContextTypes(context=QcContext))
+        .post_init(on_startup)
+        .build()
+    )
+    app.bot_data.update(
+        settings=settings, engine=engine, clock=clock or _default_clock(settings),
+        startup_hooks=[], plan_changed_hooks=[],
+    )
+    register_handlers(app)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running(app: Application, *, poll_timeout: float = 10, poll_interval: float = 0.0) -> AsyncIterator[Application]:
+    """Run ``app`` with long polling inside an async block (tests, the console).
+
+    The same start-up as ``run_polling`` (initialize, :func:`on_startup`, start,
+    polling) and a graceful stop in reverse order.
+    """
+    await app.initialize()
+    try:
+        await on_startup(app)
+        await app.updater.start_polling(  # type: ignore[union-attr]
+            poll_interval=poll_interval, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES,
+            drop_pending_updates=False,
+        )
+        await app.start()
+        try:
+            yield app
+        finally:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+    finally:
+        await app.shutdown()
+
+
+def run(app: Application) -> None:
+    """Block serving updates, polling or webhook per configuration (Ctrl-C stops cleanly)."""
+    settings: Settings = app.bot_data["settings"]
+    tg = settings.telegram
+    if tg.mode == "webhook":
+        secret = tg.webhook_secret.get_secret_value() or None
+        app.run_webhook(
+            listen=tg.webhook_listen, port=tg.webhook_port, webhook_url=tg.webhook_url or None,
+            secret_token=secret, allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -1,0 +1,158 @@
+"""THE list of commands: name, Chinese description, where it works, what it needs.
+
+The command handlers, the menus of every scope (groups, private chats, each
+coordinator's and leader's private chat) and /help are all built from
+:data:`COMMANDS`, so they cannot drift. Who may use a command comes from
+``models.permissions.PERMISSIONS`` through the command's :class:`Action`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.constants import ChatType
+
+from bot import handlers as h
+from bot.context import QcContext
+from models.members import ROLE_LABELS
+from models.permissions import Action, Role, allowed, role_of
+
+Handler = Callable[[Update, Any], Awaitable[None]]
+
+
+class Scope(StrEnum):
+    group = "group"
+    private = "private"
+
+
+BOTH = frozenset({Scope.group, Scope.private})
+PRIVATE = frozenset({Scope.private})
+GROUP = frozenset({Scope.group})
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    description: str  # the menu line (Chinese)
+    usage: str  # how to type it, for /help
+    scopes: frozenset[Scope]
+    action: Action
+    callback: Handler
+    #: Shown in menus (False: works, but only /help mentions it).
+    in_menu: bool = True
+
+    def roles(self) -> frozenset[Role]:
+        """Who may use it: from the permission table."""
+        return frozenset(role for role in Role if allowed(role, self.action))
+
+
+async def on_help(update: Update, context: QcContext) -> None:
+    """/help: what the asking person may do here."""
+    from models.members import resolve  # noqa: F401  (resolved through in_env)
+
+    def text(session, env) -> str:  # noqa: ANN001
+        return help_text(role_of(env.member), private=not env.is_group)
+
+    body = await context.in_env(update, text)
+    await update.effective_message.reply_text(body, do_quote=True)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("start", "开始使用 / 通过邀请链接加入", "/start", PRIVATE, Action.help, h.on_start),
+    Command("help", "我可以使用的命令", "/help", BOTH, Action.help, on_help),
+    Command("mytasks", "本单位的待办任务和细则", "/mytasks", BOTH, Action.my_tasks, h.on_mytasks),
+    Command("progress", "填报进度：/progress 任务号 百分比 [说明]", "/progress 7 60 已完成初稿", BOTH,
+            Action.report_progress, h.on_progress),
+    Command("done", "报告任务完成：/done 任务号", "/done 7", BOTH, Action.submit, h.on_done),
+    Command("evidence", "提交证明材料：/evidence 任务号", "/evidence 7（然后回复提示消息发送文件）", BOTH,
+            Action.upload_evidence, h.on_evidence),
+    Command("claim", "申报细则达标：/claim 项号.细则号", "/claim 7.1", BOTH, Action.claim_criterion, h.on_claim),
+    Command("status", "全区创建进度和预计得分", "/status", BOTH, Action.view_status, h.on_status),
+    Command("unit", "查看单位进度：/unit 单位名", "/unit 区财政局", BOTH, Action.view_unit, h.on_unit),
+    Command("task", "查看任务：/task 任务号", "/task 7", BOTH, Action.view_task, h.on_task),
+    Command("item", "查看评分项：/item 项号", "/item 7", BOTH, Action.view_item, h.on_item),
+    Command("review", "待审核事项（通过/退回）", "/review", BOTH, Action.review, h.on_review),
+    Command("deadline", "调整任务期限：/deadline 任务号 日期", "/deadline 7 2022-01-31", BOTH,
+            Action.extend_deadline, h.on_deadline),
+    Command("bindgroup", "把本群绑定为工作群", "/bindgroup（在工作群里发送）", GROUP, Action.bind_group,
+            h.on_bindgroup),
+    Command("invite", "生成联络员/领导邀请链接", "/invite 区财政局 或 /invite leader", PRIVATE, Action.invite,
+            h.on_invite),
+    Command("members", "成员列表", "/members", PRIVATE, Action.list_members, h.on_members),
+    Command("remove", "移除成员：/remove ID 或 @用户名", "/remove 123456789", PRIVATE, Action.remove_member,
+            h.on_remove),
+    Command("whoami", "我的身份", "/whoami", BOTH, Action.whoami, h.on_whoami),
+)
+
+BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
+
+_WRONG_CHAT = {
+    Scope.group: "“/{name}”只能在工作群里使用。",
+    Scope.private: "“/{name}”只能在与我的私聊中使用：请点我的头像 → 发消息，再发送 /{name}。",
+}
+
+
+def scoped(cmd: Command) -> Handler:
+    """Wrap a command's handler: in the wrong kind of chat, say where it works instead."""
+
+    async def handler(update: Update, context: QcContext) -> None:
+        chat = update.effective_chat
+        here = Scope.private if chat is not None and chat.type == ChatType.PRIVATE else Scope.group
+        if here not in cmd.scopes:
+            (only,) = cmd.scopes
+            await update.effective_message.reply_text(_WRONG_CHAT[only].format(name=cmd.name), do_quote=True)
+            return
+        await cmd.callback(update, context)
+
+    handler.__doc__ = cmd.callback.__doc__
+    handler.__name__ = f"cmd_{cmd.name}"
+    return handler
+
+
+def commands_for(role: Role, scope: Scope, *, menu: bool = True) -> list[Command]:
+    """The commands ``role`` may use in ``scope``, in list order."""
+    return [
+        c for c in COMMANDS
+        if scope in c.scopes and allowed(role, c.action) and (c.in_menu or not menu)
+    ]
+
+
+def menu(role: Role, scope: Scope) -> list[BotCommand]:
+    """The menu (setMyCommands) for ``role`` in ``scope``."""
+    return [BotCommand(c.name, c.description) for c in commands_for(role, scope)]
+
+
+REPLY_HELP = (
+    "💡 最简单的填报方式：直接<b>回复</b>我发的任务消息——\n"
+    "• 回复“完成”：报告任务已完成（提交协调员审核）\n"
+    "• 回复“进度 60%”或“60%”：更新进度\n"
+    "• 回复其他文字：记录进展说明\n"
+    "• 回复文件或照片：提交证明材料\n"
+    "• 回复细则消息“达标”：申报该细则达标"
+)
+
+
+def help_text(role: Role, *, private: bool) -> str:
+    """/help for ``role``: commands here, then those that work in the other kind of chat."""
+    here, there = (Scope.private, Scope.group) if private else (Scope.group, Scope.private)
+    label = {Role.stranger: "访客", Role.removed: "已移出的成员", Role.liaison_responsible: ROLE_LABELS["liaison"],
+             Role.liaison_other: ROLE_LABELS["liaison"]}.get(role, ROLE_LABELS.get(role.value, role.value))  # type: ignore[call-overload]
+    lines = [f"你的身份：{label}", ""]
+    if role in (Role.stranger, Role.removed):
+        lines.append("请点击协调员发给你的邀请链接加入（或在私聊中发送 /start 邀请码）。")
+    local = commands_for(role, here, menu=False)
+    elsewhere = [c for c in commands_for(role, there, menu=False) if c not in local]
+    lines += [f"/{c.name} — {c.description}\n   例：{c.usage}" for c in local]
+    if elsewhere:
+        lines.append("")
+        lines.append("仅在私聊中可用：" if there == Scope.private else "仅在工作群中可用：")
+        lines += [f"/{c.name} — {c.description}" for c in elsewhere]
+    if role in (Role.liaison_responsible, Role.coordinator):
+        lines += ["", REPLY_HELP]
+    if role == Role.leader:
+        lines += ["", "领导账号为只读：可以查看进度和得分，不能修改。"]
+    return "\n".join(lines)

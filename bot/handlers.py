@@ -1,0 +1,414 @@
+"""Telegram handlers: parse the update, hand the work to ``bot.actions``, answer.
+
+Every handler is registered in ONE place, ``bot.app.register_handlers``; the
+commands among them are listed once in ``bot.commands.COMMANDS`` (menus, /help
+and the handlers come from that list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import traceback
+
+from telegram import Message, Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ApplicationHandlerStop
+
+from bot import actions
+from bot.actions import Req
+from bot.callbacks import FORGED, parse
+from bot.context import Answer, Out, QcContext, chat_info
+from bot.parsing import (
+    check_note,
+    normalize,
+    parse_criterion_ref,
+    parse_date,
+    parse_item_no,
+    parse_percent,
+    parse_task_no,
+)
+from models.errors import DomainError, InvalidInput
+from models.evidence import check_content, known_blob, store_blob
+from models.members import see_chat
+from qcbot.logging_setup import describe_update
+
+log = logging.getLogger(__name__)
+
+UNBOUND_NOTICE = (
+    "ℹ️ 本群尚未绑定到质量强区工作，我暂时不会处理本群的消息。\n"
+    "协调员（区市场监管局）可在本群发送 /bindgroup 完成绑定。"
+)
+ERROR_TEXT = "😥 出错了，这次操作没有完成。请稍后再试；如果问题持续，请联系协调员。"
+_BINDGROUP = re.compile(r"^/bindgroup(@\w+)?(\s|$)", re.IGNORECASE)
+
+
+def req(context: QcContext) -> Req:
+    """The request's clock and configuration."""
+    return Req(
+        now=context.now(), today=context.today(), settings=context.settings,
+        bot_username=context.bot.username,
+    )
+
+
+def _args(context: QcContext) -> list[str]:
+    return list(context.args or [])
+
+
+def _rest(update: Update) -> str:
+    """The text after the command word, as typed (keeps spaces inside a note)."""
+    text = (update.effective_message.text or "") if update.effective_message else ""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _replied_bot_message_id(update: Update, context: QcContext) -> int | None:
+    msg = update.effective_message
+    replied = msg.reply_to_message if msg is not None else None
+    if replied is None or replied.from_user is None or replied.from_user.id != context.bot.id:
+        return None
+    return replied.message_id
+
+
+# ==================================================================== the gate
+
+
+async def gate(update: Update, context: QcContext) -> None:
+    """Group -1: ignore chats that are not bound (saying so once per chat) and channels."""
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return
+    if chat.type == ChatType.CHANNEL:
+        raise ApplicationHandlerStop
+    msg = update.effective_message
+    if msg is not None and msg.text and _BINDGROUP.match(msg.text):
+        return
+    leaving = update.my_chat_member is not None and update.my_chat_member.new_chat_member.status in (
+        ChatMemberStatus.LEFT, ChatMemberStatus.BANNED,
+    )
+    info, now = chat_info(update), context.now()
+
+    def look(session) -> str:  # noqa: ANN001
+        row = see_chat(session, info, now=now)
+        if row.campaign_id is not None:
+            return "bound"
+        if row.ignored_notice_sent or leaving or update.edited_message is not None:
+            return "quiet"
+        row.ignored_notice_sent = True
+        return "notice"
+
+    verdict = await context.db(look)
+    if verdict == "bound":
+        return
+    if verdict == "notice":
+        try:
+            await context.bot.send_message(chat.id, UNBOUND_NOTICE)
+        except TelegramError as exc:
+            log.warning("unbound notice to %s failed: %s", chat.id, exc)
+    if update.callback_query is not None:
+        await update.callback_query.answer("本群尚未绑定，操作未生效。")
+    raise ApplicationHandlerStop
+
+
+# ================================================================= onboarding
+
+
+async def on_start(update: Update, context: QcContext) -> None:
+    """/start [邀请码]: join with an invite link or the bootstrap code, or say hello."""
+    payload = _args(context)[0] if context.args else None
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.start(s, env, rq, payload))
+    await context.refresh_menus()
+
+
+async def on_whoami(update: Update, context: QcContext) -> None:
+    """/whoami: my role, unit and Telegram ID."""
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.whoami(s, env, rq))
+
+
+async def on_bindgroup(update: Update, context: QcContext) -> None:
+    """/bindgroup: bind this group to the campaign (coordinator)."""
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.bind_group(s, env, rq))
+    await context.refresh_menus()
+
+
+async def on_invite(update: Update, context: QcContext) -> None:
+    """/invite 区财政局 | leader: a single-use deep link (coordinator)."""
+    rq, text = req(context), _rest(update)
+    await context.act(update, lambda s, env: actions.invite(s, env, rq, text))
+
+
+async def on_members(update: Update, context: QcContext) -> None:
+    """/members: who is in the campaign (coordinator)."""
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.members_list(s, env, rq))
+
+
+async def on_remove(update: Update, context: QcContext) -> None:
+    """/remove ID|@用户名: take someone out of the campaign (coordinator)."""
+    rq, ref = req(context), _rest(update)
+    await context.act(update, lambda s, env: actions.remove(s, env, rq, ref))
+    await context.refresh_menus()
+
+
+# ============================================================ liaisons' work
+
+
+async def on_mytasks(update: Update, context: QcContext) -> None:
+    """/mytasks: my unit's open assignments and criteria, nearest deadline first."""
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.my_tasks(s, env, rq))
+
+
+async def on_progress(update: Update, context: QcContext) -> None:
+    """/progress N 60 [说明]."""
+    usage = "/progress 任务号 百分比 [说明]，例如 /progress 7 60 已完成初稿"
+    parts = _rest(update).split(maxsplit=2)
+    try:
+        if len(parts) < 2:
+            raise InvalidInput(f"用法：{usage}")
+        task_no = parse_task_no(parts[0], usage=usage)
+        percent = parse_percent(parts[1])
+        note = check_note(parts[2] if len(parts) > 2 else None)
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.progress_cmd(s, env, rq, task_no, percent, note))
+
+
+async def on_done(update: Update, context: QcContext) -> None:
+    """/done N: my unit finished task N (goes to the coordinator's review)."""
+    try:
+        task_no = parse_task_no(_rest(update), usage="/done 任务号，例如 /done 7")
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.done_cmd(s, env, rq, task_no))
+
+
+async def on_evidence(update: Update, context: QcContext) -> None:
+    """/evidence N (or 8.1): the bot asks for the file as a reply."""
+    usage = "/evidence 任务号（如 /evidence 7）或 /evidence 项号.细则号（如 /evidence 7.1）"
+    text = normalize(_rest(update))
+    try:
+        if re.search(r"\d\s*[.\-_/。·]\s*\d", text):
+            item_no, crit_no = parse_criterion_ref(text, usage=usage)
+            ref: tuple = ("criterion", item_no, crit_no)
+        else:
+            ref = ("task", parse_task_no(text, usage=usage))
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.evidence_prompt(s, env, rq, ref))
+
+
+async def on_claim(update: Update, context: QcContext) -> None:
+    """/claim 8.1 [说明]: my unit meets criterion 1 of score item 8."""
+    usage = "/claim 项号.细则号 [说明]，例如 /claim 7.1"
+    parts = _rest(update).split(maxsplit=1)
+    try:
+        item_no, crit_no = parse_criterion_ref(parts[0] if parts else "", usage=usage)
+        note = check_note(parts[1] if len(parts) > 1 else None)
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.claim_cmd(s, env, rq, item_no, crit_no, note))
+
+
+async def on_text(update: Update, context: QcContext) -> None:
+    """A text reply to one of the bot's messages: 完成 / 进度 60% / a note / a return reason."""
+    msg = update.effective_message
+    if msg is None or msg.text is None:
+        return
+    reply_to = _replied_bot_message_id(update, context)
+    if reply_to is None and update.effective_chat.type != ChatType.PRIVATE:
+        return
+    rq, text = req(context), msg.text
+    await context.act(update, lambda s, env: actions.reply_text(s, env, rq, reply_to, text))
+
+
+async def on_file(update: Update, context: QcContext) -> None:
+    """A document or photo replied to a task/criterion message: evidence.
+
+    Size and type are checked before ``getFile``; the bytes are stored
+    content-addressed under storage.dir, then recorded in one transaction.
+    """
+    msg = update.effective_message
+    assert msg is not None
+    reply_to = _replied_bot_message_id(update, context)
+    if reply_to is None and update.effective_chat.type != ChatType.PRIVATE:
+        return
+    if msg.document is not None:
+        f = msg.document
+        size, mime, name = f.file_size, f.mime_type, f.file_name
+    else:
+        f = msg.photo[-1]
+        size, mime, name = f.file_size, "image/jpeg", None
+    rq = req(context)
+    storage = context.settings.storage
+    try:
+        target = await context.in_env(
+            update,
+            lambda s, env: actions.file_target(s, env, rq, reply_to, size=size, mime_type=mime, file_name=name),
+        )
+        if target is None:
+            return
+        if isinstance(target, Out):
+            await context.deliver(update, [target])
+            return
+        sha = await context.db(
+            lambda s: known_blob(s, storage_dir=storage.dir, campaign_id=target.campaign_id,
+                                 telegram_file_unique_id=f.file_unique_id)
+        )
+        if sha is None:
+            data = await _download(context, f.file_id)
+            check_content(data, mime_type=target.mime_type, max_mb=storage.max_file_mb)
+            sha, _ = await asyncio.to_thread(store_blob, storage.dir, data)
+            length = len(data)
+        else:
+            length = size or 0
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    caption = msg.caption
+    await context.act(
+        update,
+        lambda s, env: actions.file_stored(
+            s, env, rq, target, sha256=sha, size=length, original_name=name, caption=caption,
+            file_id=f.file_id, file_unique_id=f.file_unique_id,
+        ),
+    )
+
+
+async def _download(context: QcContext, file_id: str) -> bytes:
+    try:
+        tg_file = await context.bot.get_file(file_id)
+    except BadRequest as exc:
+        if "too big" in str(exc).lower():
+            raise InvalidInput("文件太大，超过 20 MB，机器人无法下载。请压缩或拆分后重新发送。") from None
+        raise
+    return bytes(await tg_file.download_as_bytearray())
+
+
+# ================================================================ coordinator
+
+
+async def on_status(update: Update, context: QcContext) -> None:
+    """/status: the whole campaign against the official score (coordinator, leaders)."""
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.status(s, env, rq))
+
+
+async def on_unit(update: Update, context: QcContext) -> None:
+    """/unit 单位名: one unit's assignments and criteria."""
+    rq, text = req(context), _rest(update)
+    await context.act(update, lambda s, env: actions.unit_status(s, env, rq, text))
+
+
+async def on_task(update: Update, context: QcContext) -> None:
+    """/task N: a task and each responsible unit's state."""
+    try:
+        no = parse_task_no(_rest(update), usage="/task 任务号，例如 /task 7")
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.task_view(s, env, rq, no))
+
+
+async def on_item(update: Update, context: QcContext) -> None:
+    """/item N: a score item, its criteria and points."""
+    try:
+        no = parse_item_no(_rest(update), usage="/item 评分项编号，例如 /item 7")
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.item_view(s, env, rq, no))
+
+
+async def on_review(update: Update, context: QcContext) -> None:
+    """/review: what waits for the coordinator, with 通过/退回 buttons."""
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.review(s, env, rq))
+
+
+async def on_deadline(update: Update, context: QcContext) -> None:
+    """/deadline N YYYY-MM-DD: move a task's deadline (audited; reminders re-plan)."""
+    usage = "/deadline 任务号 新日期，例如 /deadline 7 2022-01-31"
+    parts = _rest(update).split()
+    try:
+        if len(parts) != 2:
+            raise InvalidInput(f"用法：{usage}")
+        no, new = parse_task_no(parts[0], usage=usage), parse_date(parts[1], usage=usage)
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: actions.deadline(s, env, rq, no, new))
+    await context.plan_changed()
+
+
+# ==================================================================== buttons
+
+
+async def on_button(update: Update, context: QcContext) -> None:
+    """Any inline button: parsed strictly, checked against the database, answered."""
+    query = update.callback_query
+    assert query is not None
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer(FORGED, show_alert=True)
+        return
+    try:
+        btn = parse(query.data)
+        rq = req(context)
+        shown = message.text_html if message.text else ""
+        answer: Answer = await context.in_env(
+            update, lambda s, env: actions.press(s, env, rq, btn, message.chat_id, message.message_id, shown)
+        )
+    except DomainError as err:
+        await query.answer(err.message[:200], show_alert=True)
+        return
+    await query.answer(answer.text[:200] or None, show_alert=answer.alert)
+    await context.deliver(update, answer.outs)
+
+
+# ====================================================================== misc
+
+
+async def on_unknown_command(update: Update, context: QcContext) -> None:
+    """A command the bot does not know (private chats only)."""
+    if update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE:
+        await update.effective_message.reply_text("未知命令。发送 /help 查看你可以使用的命令。")
+
+
+async def on_error(update: object, context: QcContext) -> None:
+    """The ONE error handler: log update id, user id and traceback; tell the user briefly."""
+    err = context.error
+    tb = "".join(traceback.format_exception(None, err, err.__traceback__)) if err else ""
+    if isinstance(update, Update):
+        user = update.effective_user
+        log.error(
+            "update %s from user %s failed (%s):\n%s", update.update_id, user.id if user else None,
+            describe_update(update, context.settings.logging.log_bodies), tb,
+        )
+        chat = update.effective_chat
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(ERROR_TEXT, show_alert=True)
+            elif chat is not None:
+                await context.bot.send_message(chat.id, ERROR_TEXT)
+        except TelegramError as exc:
+            log.warning("could not tell chat about the error: %s", exc)
+    else:
+        log.error("error outside of an update (%r):\n%s", html.escape(str(update))[:200], tb)

@@ -1,0 +1,152 @@
+"""How the bot words things (Simplified Chinese, HTML). User text is always escaped."""
+
+from __future__ import annotations
+
+import html
+from datetime import date, datetime
+
+from models.tables import (
+    Assessment,
+    AssessmentState,
+    Assignment,
+    AssignmentState,
+    Criterion,
+    Evidence,
+    EvidenceState,
+    Member,
+    ScoreItem,
+    Task,
+)
+
+ASSIGNMENT_STATES = {
+    AssignmentState.not_started: "未开始",
+    AssignmentState.in_progress: "进行中",
+    AssignmentState.submitted: "已提交，待审核",
+    AssignmentState.approved: "已通过",
+}
+ASSESSMENT_STATES = {
+    AssessmentState.none: "未申报",
+    AssessmentState.claimed: "已申报，待审核",
+    AssessmentState.verified: "已确认达标",
+    AssessmentState.rejected: "未通过，可重新申报",
+}
+EVIDENCE_STATES = {
+    EvidenceState.submitted: "待审核",
+    EvidenceState.accepted: "已通过",
+    EvidenceState.returned: "已退回",
+    EvidenceState.withdrawn: "已撤回",
+}
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=False)
+
+
+def short(text: str, limit: int = 40) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def day(d: date | None) -> str:
+    return f"{d.year}年{d.month}月{d.day}日" if d else "未定"
+
+
+def md(d: date | None) -> str:
+    return f"{d.month}月{d.day}日" if d else "无期限"
+
+
+def when(dt: datetime, tz) -> str:  # noqa: ANN001 - a tzinfo
+    local = dt.astimezone(tz)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def points(x: float) -> str:
+    return f"{x:g}"
+
+
+def size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB" if n >= 100 * 1024 else f"{max(1, n // 1024)} KB"
+
+
+def deadline_note(deadline: date | None, today: date) -> str:
+    if deadline is None:
+        return ""
+    delta = (deadline - today).days
+    if delta < 0:
+        return f"（⚠️ 已逾期 {-delta} 天）"
+    if delta == 0:
+        return "（今天截止）"
+    if delta <= 7:
+        return f"（还剩 {delta} 天）"
+    return ""
+
+
+def mention(member: Member) -> str:
+    name = esc(member.display_name or member.username or member.telegram_user_id)
+    return f'<a href="tg://user?id={member.telegram_user_id}">{name}</a>'
+
+
+def assignment_state(a: Assignment) -> str:
+    label = ASSIGNMENT_STATES.get(a.state, str(a.state))
+    if a.state in (AssignmentState.in_progress, AssignmentState.not_started) and a.percent:
+        return f"{label} {a.percent}%"
+    return label
+
+
+def assignment_card(a: Assignment, task: Task, unit_name: str, today: date) -> str:
+    lines = [
+        f"<b>任务{task.no}</b>（{esc(unit_name)}）",
+        esc(task.title),
+        f"截止：{day(task.deadline)}{deadline_note(task.deadline, today)}",
+        f"状态：{assignment_state(a)} · 进度 {a.percent}%",
+    ]
+    if a.note:
+        lines.append(f"进展说明：{esc(short(a.note, 200))}")
+    if a.return_reason and a.state != AssignmentState.approved:
+        lines.append(f"↩️ 上次退回原因：{esc(a.return_reason)}")
+    if a.state != AssignmentState.approved:
+        lines.append("")
+        lines.append("👉 回复本消息：“完成”、“进度 60%”或一句进展说明；回复文件即提交证明材料。")
+    return "\n".join(lines)
+
+
+def criterion_card(
+    crit: Criterion, item: ScoreItem, assessment: Assessment | None, unit_name: str | None,
+    today: date,
+) -> str:
+    state = assessment.state if assessment is not None else AssessmentState.none
+    head = f"<b>细则 {item.no}.{crit.no}</b>（评分项{item.no}"
+    if item.subcategory:
+        head += f" · {esc(item.subcategory)}"
+    head += f"，{points(crit.points)}分）"
+    lines = [head, esc(crit.text)]
+    if unit_name:
+        lines.append(f"责任单位：{esc(unit_name)}")
+    lines.append(f"截止：{day(item.deadline)}{deadline_note(item.deadline, today)}")
+    lines.append(f"状态：{ASSESSMENT_STATES.get(state, str(state))}")
+    if assessment is not None and assessment.reason and state == AssessmentState.rejected:
+        lines.append(f"↩️ 未通过原因：{esc(assessment.reason)}")
+    if crit.not_attainable:
+        lines.append("（本条已标为本区无法达到）")
+    elif state not in (AssessmentState.claimed, AssessmentState.verified):
+        lines.append("")
+        lines.append("👉 回复本消息“达标”即申报；回复文件即提交证明材料。")
+    return "\n".join(lines)
+
+
+def evidence_line(ev: Evidence, target: str, unit_name: str) -> str:
+    return f"📎 《{esc(ev.file_name)}》（{size(ev.size)}）· {esc(unit_name)} · {esc(target)}"
+
+
+def task_card(task: Task, rows: list[tuple[Assignment, str]], today: date) -> str:
+    lines = [
+        f"<b>任务{task.no}</b>",
+        esc(task.title),
+        f"截止：{day(task.deadline)}{deadline_note(task.deadline, today)}",
+    ]
+    if task.deadline != task.planned_deadline:
+        lines.append(f"（原定 {day(task.planned_deadline)}，已调整）")
+    lines.append("")
+    for a, unit in rows:
+        lines.append(f"• {esc(unit)}：{assignment_state(a)}")
+    return "\n".join(lines)
