@@ -685,9 +685,11 @@ def restore_backup(
     safety: Path | None = None
     if filled:
         described = "、".join(f"{name} {n} 行" for name, n in sorted(filled.items())[:8])
+        if len(filled) > 8:
+            described += "……"
         if not force:
             raise BackupError(
-                f"目标数据库不是空的（{described}…）。确认要用备份覆盖它，请加 --force。"
+                f"目标数据库不是空的（{described}）。确认要用备份覆盖它，请加 --force。"
             )
         if safety_dir is not None:
             stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
