@@ -680,7 +680,13 @@ def restore_backup(
                 f"备份来自 schema {wanted!r}，而目标数据库的当前 schema 是 {schema!r}："
                 "只能恢复到同名 schema（请调整 search_path 或先创建该 schema）。"
             )
-    existing = database_rows(engine) if backend == "postgresql" or _sqlite_path(engine).exists() else {}
+    try:
+        existing = database_rows(engine) if backend == "postgresql" or _sqlite_path(engine).exists() else {}
+    except sa.exc.DatabaseError as exc:
+        raise BackupError(
+            f"目标数据库无法读取（{type(exc.orig or exc).__name__}: {exc.orig or exc}）。"
+            "如果它已损坏：先把数据库文件移到别处保存（不要删除），再恢复到一个新文件。"
+        ) from None
     filled = {name: n for name, n in existing.items() if n and name not in BOOKKEEPING_TABLES}
     safety: Path | None = None
     if filled:

@@ -314,6 +314,21 @@ def test_every_kind_of_damage_is_named(source: Engine, storage: Path, tmp_path: 
         verify_backup(dest)
 
 
+@pytest.mark.skipif(backend() != "sqlite", reason="a database file")
+def test_an_unreadable_target_is_not_overwritten(source: Engine, storage: Path, tmp_path: Path) -> None:
+    populate(source, storage)
+    create_backup(source, storage, tmp_path / "b")
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_bytes(b"this was the database once" * 200)
+    target = make_engine(f"sqlite:///{broken}")
+    try:
+        with pytest.raises(BackupError, match="无法读取.*移到别处"):
+            restore_backup(tmp_path / "b", target, storage, force=True)
+    finally:
+        target.dispose()
+    assert broken.read_bytes() == b"this was the database once" * 200
+
+
 def test_refuses_a_backup_of_the_other_backend(source: Engine, storage: Path, tmp_path: Path) -> None:
     populate(source, storage)
     dest = tmp_path / "b"
