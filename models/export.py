@@ -33,8 +33,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from models.db import read_only
 from models.errors import InvalidInput, NotFound
 from models.evidence import ACTIVE_STATES, blob_path
 from models.tables import (
@@ -403,6 +405,39 @@ def collect_ledger(
         audit=audit,
     )
     _read_status(ledger)
+    return ledger
+
+
+def load_ledger(
+    engine: Engine,
+    *,
+    now: datetime,
+    campaign_id: int | None = None,
+    slug: str = "",
+    today: date | None = None,
+    yellow_working_days: int = 5,
+) -> Ledger:
+    """Read the ledger in one short read-only session and detach it.
+
+    The workbook and the ZIP are written afterwards, so an export never holds
+    the database (SQLite's lock) while it compresses files. ``campaign_id`` or
+    else ``slug`` (else the deployment's only active campaign) picks the campaign;
+    ``today`` defaults to the campaign's local date of ``now``.
+    """
+    from models.members import campaign_by_slug
+
+    with read_only(engine) as session:
+        if campaign_id is None:
+            campaign_id = campaign_by_slug(session, slug).id
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"没有找到活动 #{campaign_id}。")
+        if today is None:
+            today = now.astimezone(ZoneInfo(campaign.timezone)).date()
+        ledger = collect_ledger(session, campaign_id=campaign_id, today=today, now=now,  # type: ignore[arg-type]
+                                yellow_working_days=yellow_working_days)
+        # Keep the rows readable after the session (its rollback would expire them).
+        session.expunge_all()
     return ledger
 
 

@@ -6,18 +6,15 @@ import argparse
 import time
 from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from models.db import read_only
 from models.errors import DomainError
 from models.export import (
     DEFAULT_PART_BYTES,
-    collect_ledger,
     ledger_file_name,
+    load_ledger,
     write_dossier,
     write_ledger_xlsx,
 )
-from models.members import campaign_by_slug
 from models.types import utcnow
 from qcbot.cli import CommandError
 from qcbot.context import AppContext
@@ -49,32 +46,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     now = utcnow()
     started = time.perf_counter()
     try:
-        # The ledger's rows are read in this session and used before it ends
-        # (``read_only`` rolls back, which expires them).
-        with read_only(ctx.engine) as session:
-            campaign = campaign_by_slug(session, args.slug or settings.campaign.slug)
-            today = args.date or now.astimezone(ZoneInfo(campaign.timezone)).date()
-            ledger = collect_ledger(
-                session, campaign_id=campaign.id, today=today, now=now,  # type: ignore[arg-type]
-                yellow_working_days=settings.campaign.yellow_working_days,
-            )
-            out = Path(args.out) if args.out else Path(ledger_file_name(ledger))
-            if out.suffix.lower() != ".xlsx":
-                out = out.with_name(out.name + ".xlsx")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            write_ledger_xlsx(ledger, out)
-            print(f"台账已写入 {out}（{_mb(out.stat().st_size)}）")
-            if args.zip:
-                limit = int(args.part_mb * 1e6) if args.part_mb and args.part_mb > 0 else None
-                result = write_dossier(ledger, storage_dir=settings.storage.dir, out=out,
-                                       part_limit=limit)
-                if result.split:
-                    print(f"材料包共 {result.file_count} 份材料，分为 {len(result.paths)} 个压缩包"
-                          f"（每个不超过 {_mb(limit or 0)}，均可单独解压）：")
-                else:
-                    print(f"材料包共 {result.file_count} 份材料：")
-                for path in result.paths:
-                    print(f"  {path}（{_mb(path.stat().st_size)}）")
+        ledger = load_ledger(
+            ctx.engine, now=now, slug=args.slug or settings.campaign.slug, today=args.date,
+            yellow_working_days=settings.campaign.yellow_working_days,
+        )
+        out = Path(args.out) if args.out else Path(ledger_file_name(ledger))
+        if out.suffix.lower() != ".xlsx":
+            out = out.with_name(out.name + ".xlsx")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_ledger_xlsx(ledger, out)
+        print(f"台账已写入 {out}（{_mb(out.stat().st_size)}）")
+        if args.zip:
+            limit = int(args.part_mb * 1e6) if args.part_mb and args.part_mb > 0 else None
+            result = write_dossier(ledger, storage_dir=settings.storage.dir, out=out,
+                                   part_limit=limit)
+            if result.split:
+                print(f"材料包共 {result.file_count} 份材料，分为 {len(result.paths)} 个压缩包"
+                      f"（每个不超过 {_mb(limit or 0)}，均可单独解压）：")
+            else:
+                print(f"材料包共 {result.file_count} 份材料：")
+            for path in result.paths:
+                print(f"  {path}（{_mb(path.stat().st_size)}）")
     except DomainError as exc:
         raise CommandError(str(exc)) from None
     print(f"用时 {time.perf_counter() - started:.1f} 秒。")
