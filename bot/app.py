@@ -84,6 +84,26 @@ def protect_logs() -> None:
             logger.setLevel(logging.WARNING)
 
 
+class _OneLineBootstrapFailure(logging.Filter):
+    """PTB logs a failed start-up (no network) with a full traceback; keep one line.
+
+    The caller (``qcbot run``) prints a clear message for the same failure.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.exc_info or record.exc_text) and "Bootstrap" in record.getMessage():
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                last = (record.exc_text or "").strip().splitlines()[-1]
+            record.msg = f"{record.getMessage()} ({last})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 # ================================================================ the handlers
 
 
@@ -275,6 +295,9 @@ def run(app: Application) -> None:
     """Block serving updates, polling or webhook per configuration (Ctrl-C stops cleanly)."""
     settings: Settings = app.bot_data["settings"]
     tg = settings.telegram
+    ptb_log = logging.getLogger("telegram.ext")
+    if not any(isinstance(f, _OneLineBootstrapFailure) for f in ptb_log.filters):
+        ptb_log.addFilter(_OneLineBootstrapFailure())
     if tg.mode == "webhook":
         secret = tg.webhook_secret.get_secret_value() or None
         app.run_webhook(

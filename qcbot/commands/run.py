@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 
 from sqlmodel import select
 
@@ -41,5 +43,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.no_start:
         print("数据库已就绪。")
         return 0
-    print("数据库已就绪；机器人程序尚未实现，已停止。")
+    if not ctx.settings.telegram.has_token:
+        return _console(args)
+    return start_bot(ctx)
+
+
+def _console(args: argparse.Namespace) -> int:
+    """Without a token: the console against a local stand-in (``qcbot console``)."""
+    try:
+        console = importlib.import_module("qcbot.commands.console")
+    except ModuleNotFoundError:
+        print(
+            "未配置机器人令牌（QCBOT_BOT_TOKEN 或 telegram.token），控制台模式尚未安装。\n"
+            "No bot token configured (QCBOT_BOT_TOKEN or telegram.token) and no console installed."
+        )
+        return 2
+    return int(console.cmd_console(args) or 0)
+
+
+def start_bot(ctx: AppContext) -> int:
+    """Poll (or serve the webhook) until stopped; a network failure ends with one clear line."""
+    from telegram.error import InvalidToken, NetworkError, TimedOut
+
+    from bot.app import build_application, run
+    from qcbot.logging_setup import configure_logging
+
+    configure_logging(ctx.settings)
+    app = build_application(settings=ctx.settings, engine=ctx.engine)
+    mode = "Webhook" if ctx.settings.telegram.mode == "webhook" else "轮询 (polling)"
+    print(f"机器人启动中（{mode}）……按 Ctrl-C 停止。", flush=True)
+    try:
+        run(app)
+    except InvalidToken:
+        print("错误：Telegram 拒绝了机器人令牌，请检查 QCBOT_BOT_TOKEN。\n"
+              "Error: Telegram rejected the bot token; check QCBOT_BOT_TOKEN.", file=sys.stderr)
+        return 1
+    except (NetworkError, TimedOut) as exc:
+        print(f"错误：无法连接 Telegram（{ctx.settings.telegram.base_url.split('/bot')[0]}）：网络错误（{type(exc).__name__}）。"
+              "请检查网络或代理设置，或配置 telegram.base_url。\n"
+              f"Error: cannot reach the Telegram Bot API: network error ({type(exc).__name__}).",
+              file=sys.stderr)
+        return 1
+    print("机器人已停止。")
     return 0
