@@ -16,6 +16,7 @@ from typing import Any
 from telegram import BotCommand, Update
 from telegram.constants import ChatType
 
+from bot import export as ex
 from bot import handlers as h
 from bot.context import QcContext
 from models.members import ROLE_LABELS
@@ -86,6 +87,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("remove", "移除成员：/remove ID 或 @用户名", "/remove 123456789", PRIVATE, Action.remove_member,
             h.on_remove),
     Command("whoami", "我的身份", "/whoami", BOTH, Action.whoami, h.on_whoami),
+    Command("withdraw", "撤回证明材料：/withdraw 编号", "/withdraw 12 发错了（只发 /withdraw 列出可撤回的）", BOTH,
+            Action.upload_evidence, ex.on_withdraw),
+    Command("export", "导出台账和证明材料包", "/export（只要台账：/export 台账）", PRIVATE, Action.export,
+            ex.on_export),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

@@ -22,6 +22,7 @@ from bot import actions
 from bot.actions import Req
 from bot.callbacks import FORGED, parse
 from bot.context import Answer, Out, QcContext, chat_info
+from bot.export import send_status_chart
 from bot.parsing import (
     check_note,
     normalize,
@@ -306,6 +307,7 @@ async def on_status(update: Update, context: QcContext) -> None:
     """/status: the whole campaign against the official score (coordinator, leaders)."""
     rq = req(context)
     await context.act(update, lambda s, env: actions.status(s, env, rq))
+    await send_status_chart(update, context)
 
 
 async def on_unit(update: Update, context: QcContext) -> None:
