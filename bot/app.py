@@ -78,10 +78,8 @@ def protect_logs() -> None:
     the token from every record; this keeps an application built elsewhere (tests,
     the console) from printing request URLs even without it.
     """
-    for name in ("httpx", "httpcore", "apscheduler"):
-        logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.WARNING:
-            logger.setLevel(logging.WARNING)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class _OneLineBootstrapFailure(logging.Filter):

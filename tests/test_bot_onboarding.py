@@ -1,16 +1,191 @@
-"""Onboarding end to end: bootstrap code, /bindgroup, invites, /whoami, /members, /remove."""
+"""Onboarding end to end: bootstrap code, /bindgroup, invites, roles, menus, unbound groups."""
 
 from __future__ import annotations
 
-from models.tables import Role
+import logging
+from datetime import timedelta
+
+from sqlmodel import select
+
+from models.tables import AuditLog, Chat, Invite, Role
+from tests.harness import TOKEN
 
 
 async def test_bootstrap_bind_and_invite(harness):
     coord = await harness.coordinator("王主任")
     assert harness.member(coord).role == Role.coordinator
     group = await harness.bound_group(coord)
+    with harness.db() as s:
+        chat = s.exec(select(Chat).where(Chat.telegram_chat_id == group.id)).one()
+        assert chat.campaign_id == harness.campaign_id
     li = await harness.liaison("李四", "财政局", coordinator=coord)
     m = harness.member(li)
     assert m.role == Role.liaison and m.unit_id == harness.unit("区财政局").id
     [who] = await harness.say(li, group, "/whoami")
-    assert "区财政局" in who["text"]
+    assert "区财政局" in who["text"] and "联络员" in who["text"]
+    with harness.db() as s:
+        actions = {a.action for a in s.exec(select(AuditLog))}
+    assert {"member.join", "invite.create", "invite.use", "chat.bind"} <= actions
+
+
+async def test_bootstrap_code_is_single_use(harness):
+    code = harness.app.bot_data["bootstrap_codes"][-1]
+    first = harness.api.make_user("甲")
+    [ok] = await harness.say(first, first, f"/start {code}")
+    assert "协调员" in ok["text"]
+    second = harness.api.make_user("乙")
+    [refused] = await harness.say(second, second, f"/start {code}")
+    assert "已被使用" in refused["text"] or "已有协调员" in refused["text"]
+    assert harness.member(second) is None
+
+
+async def test_invite_link_shape_single_use_and_expiry(harness):
+    coord = await harness.coordinator()
+    link = await harness.invite_link(coord, "区财政局")
+    assert link.startswith("https://t.me/qcbot_test_bot?start=")
+    token = link.split("start=")[1]
+    assert len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
+    a, b = harness.api.make_user("甲"), harness.api.make_user("乙")
+    [ok] = await harness.say(a, a, f"/start {token}")
+    assert "欢迎" in ok["text"]
+    [used] = await harness.say(b, b, f"/start {token}")
+    assert "已被使用" in used["text"]
+    # an expired link
+    link2 = await harness.invite_link(coord, "发改委")
+    harness.clock.advance(hours=harness.settings.telegram.invite_ttl_hours + 1)
+    [expired] = await harness.say(b, b, f"/start {link2.split('start=')[1]}")
+    assert "过期" in expired["text"]
+    assert harness.member(b) is None
+    [bad] = await harness.say(b, b, "/start not-a-real-token")
+    assert "无效" in bad["text"]
+
+
+async def test_invite_unit_lookup_and_leader(harness):
+    coord = await harness.coordinator()
+    [amb] = await harness.say(coord, coord, "/invite 局")
+    assert "多个单位" in amb["text"] or "没有找到" in amb["text"]
+    [miss] = await harness.say(coord, coord, "/invite 宇宙管理局")
+    assert "没有找到单位" in miss["text"] and "区财政局" in miss["text"]
+    link = await harness.invite_link(coord, "leader")
+    boss = harness.api.make_user("区长")
+    [ok] = await harness.say(boss, boss, f"/start {link.split('start=')[1]}")
+    assert "领导" in ok["text"]
+    assert harness.member(boss).role == Role.leader
+    # leaders are read-only
+    [no] = await harness.say(boss, boss, "/invite 区财政局")
+    assert "只读" in no["text"]
+
+
+async def test_invite_in_group_and_bindgroup_in_private_are_refused(harness):
+    coord = await harness.coordinator()
+    group = await harness.bound_group(coord)
+    [r1] = await harness.say(coord, group, "/invite 区财政局")
+    assert "私聊" in r1["text"]
+    [r2] = await harness.say(coord, coord, "/bindgroup")
+    assert "工作群" in r2["text"]
+
+
+async def test_unbound_group_is_ignored_with_one_notice(harness):
+    coord = await harness.coordinator()
+    stranger = harness.api.make_user("路人")
+    group = harness.api.make_group("闲聊群", members=[coord, stranger])
+    [notice] = await harness.say(stranger, group, "/mytasks")
+    assert "尚未绑定" in notice["text"]
+    await harness.say(stranger, group, "/help", count=0)
+    await harness.say(coord, group, "/status", count=0)
+    assert [m["text"] for m in harness.api.sent_messages(group)] == [notice["text"]]
+    # the coordinator binds it; then the bot answers there
+    [bound] = await harness.say(coord, group, "/bindgroup")
+    assert "已绑定" in bound["text"]
+    [again] = await harness.say(coord, group, "/bindgroup")
+    assert "无需重复" in again["text"]
+
+
+async def test_bot_added_to_unbound_group_says_so_once(harness):
+    coord = await harness.coordinator()
+    group = harness.api.make_group("新群", members=[coord], bot_status="left")
+    harness.api.mark(group)
+    await harness.api.add_bot_to_group(coord, group)
+    [notice] = await harness.api.wait_for_bot_messages(group)
+    assert "/bindgroup" in notice["text"]
+    await harness.idle()
+    assert len(harness.api.sent_messages(group)) == 1
+
+
+async def test_stranger_in_bound_group(harness):
+    coord = await harness.coordinator()
+    group = await harness.bound_group(coord)
+    stranger = harness.api.make_user("路人甲")
+    [r] = await harness.say(stranger, group, "/progress 7 60")
+    assert "还不是本活动的成员" in r["text"]
+    [r2] = await harness.say(stranger, group, "/bindgroup")
+    assert "邀请" in r2["text"] or "协调员" in r2["text"]
+    # plain chatter is not for the bot
+    await harness.say(stranger, group, "大家好", count=0)
+
+
+async def test_members_and_remove(harness):
+    coord = await harness.coordinator()
+    li = await harness.liaison("李四", "区财政局", coordinator=coord, username="lisi")
+    [lst] = await harness.say(coord, coord, "/members")
+    assert "李四" in lst["text"] and "区财政局" in lst["text"]
+    [gone] = await harness.say(coord, coord, "/remove @lisi")
+    assert "已移出" in gone["text"]
+    assert harness.member(li).active is False
+    [r] = await harness.say(li, li, "/mytasks")
+    assert "移出" in r["text"]
+    [last] = await harness.say(coord, coord, f"/remove {coord.id}")
+    assert "唯一的协调员" in last["text"]
+
+
+async def test_help_lists_what_each_role_may_do(harness):
+    coord = await harness.coordinator()
+    li = await harness.liaison("李四", "区财政局", coordinator=coord)
+    stranger = harness.api.make_user("路人")
+    [h_coord] = await harness.say(coord, coord, "/help")
+    [h_li] = await harness.say(li, li, "/help")
+    [h_str] = await harness.say(stranger, stranger, "/help")
+    assert "/review" in h_coord["text"] and "/invite" in h_coord["text"]
+    assert "/review" not in h_li["text"] and "/progress" in h_li["text"] and "回复" in h_li["text"]
+    assert "/progress" not in h_str["text"] and "邀请链接" in h_str["text"]
+
+
+async def test_menus_per_scope_from_one_list(harness):
+    from bot.commands import COMMANDS
+
+    coord = await harness.coordinator()
+    await harness.bound_group(coord)
+    await harness.idle()
+    calls = harness.api.calls_to("setMyCommands")
+    scopes = {c.params.get("scope", {}).get("type") for c in calls}
+    assert {"all_private_chats", "all_group_chats", "chat", "chat_member"} <= scopes
+    names = {c.name for c in COMMANDS}
+    for call in calls:
+        for cmd in call.params["commands"]:
+            assert cmd["command"] in names
+    coord_menu = [c for c in calls if c.params.get("scope", {}).get("type") == "chat"][-1]
+    assert "review" in {c["command"] for c in coord_menu.params["commands"]}
+    liaison_menu = [c for c in calls if c.params.get("scope", {}).get("type") == "all_private_chats"][-1]
+    assert "review" not in {c["command"] for c in liaison_menu.params["commands"]}
+
+
+async def test_wrong_chat_and_unknown_command(harness):
+    coord = await harness.coordinator()
+    [r] = await harness.say(coord, coord, "/nosuchthing")
+    assert "/help" in r["text"]
+
+
+async def test_token_never_logged(harness, caplog):
+    caplog.set_level(logging.DEBUG)
+    coord = await harness.coordinator()
+    await harness.say(coord, coord, "/whoami")
+    assert TOKEN not in caplog.text
+    assert TOKEN.split(":")[1] not in caplog.text
+
+
+async def test_invite_rows_expire_in_configured_hours(harness):
+    coord = await harness.coordinator()
+    await harness.invite_link(coord, "区财政局")
+    with harness.db() as s:
+        inv = s.exec(select(Invite).where(Invite.role == Role.liaison)).one()
+    assert inv.expires_at - inv.created_at == timedelta(hours=harness.settings.telegram.invite_ttl_hours)
