@@ -250,3 +250,85 @@ def test_removed_uploader_may_not_withdraw(session: Session, world: dict, store:
     with pytest.raises(PermissionDenied):
         withdraw_evidence(session, evidence_id=sub.evidence.id, member=world["liaison"],
                           actor=Actor.cli(), now=NOW)
+
+
+# ------------------------------------------------------------- through the real bot
+
+
+def _stored_names(folder: Path) -> list[str]:
+    return [p.name for p in Path(folder).rglob("*") if p.is_file()]
+
+
+async def _liaison_with_prompt(harness, unit: str = "区委办"):  # noqa: ANN001, ANN202
+    coord = await harness.coordinator("王主任")
+    group = await harness.bound_group(coord)
+    li = await harness.liaison("李四", unit, coordinator=coord)
+    [prompt] = await harness.say(li, group, "/evidence 1")
+    assert "回复本消息" in prompt["text"], prompt["text"]
+    return coord, group, li, prompt
+
+
+async def test_bot_archives_refuses_and_recognises_the_same_file(harness) -> None:  # noqa: ANN001
+    coord, group, li, prompt = await _liaison_with_prompt(harness)
+    data = b"%PDF-1.4 minutes of the first meeting"
+    [ack] = await harness.send_file(li, group, "会议纪要.pdf", data, reply_to=prompt,
+                                    mime_type="application/pdf", caption="第一次会议")
+    assert "已收到" in ack["text"] and "会议纪要.pdf" in ack["text"]
+    with harness.db() as s:
+        [ev] = s.exec(select(Evidence)).all()
+    assert ev.sha256 == hashlib.sha256(data).hexdigest()
+    assert ev.caption == "第一次会议" and ev.mime_type == "application/pdf"
+    assert ev.task_id is not None and ev.unit_id == harness.unit("区委办").id
+    assert ev.telegram_file_id and ev.telegram_file_unique_id
+    stored = blob_path(harness.settings.storage.dir, ev.sha256)
+    assert stored.read_bytes() == data
+    # No name from the user on the file system: only the digest.
+    assert _stored_names(harness.settings.storage.dir) == [ev.sha256]
+
+    # The very same file again: recognised, nothing new stored.
+    [again] = await harness.send_file(li, group, "会议纪要(1).pdf", data, reply_to=prompt,
+                                      mime_type="application/pdf")
+    assert "无需重复提交" in again["text"]
+    with harness.db() as s:
+        assert len(s.exec(select(Evidence)).all()) == 1
+
+    # Outside the allow-list, and over the Bot API's 20 MB download limit: refused.
+    [refused] = await harness.send_file(li, group, "setup.exe", b"MZ\x90\x00",
+                                        reply_to=prompt, mime_type="application/x-msdownload")
+    assert "不支持这种文件类型" in refused["text"]
+    big = b"%PDF" + b"\0" * (20 * 1024 * 1024)
+    [too_big] = await harness.send_file(li, group, "扫描件.pdf", big, reply_to=prompt,
+                                        mime_type="application/pdf")
+    assert "文件太大" in too_big["text"] and "20 MB" in too_big["text"]
+    # Downloaded: the first file, and its copy (a new Telegram file, recognised by sha256);
+    # the refused ones never were.
+    assert len(harness.api.calls_to("getFile")) == 2
+    with harness.db() as s:
+        assert len(s.exec(select(Evidence)).all()) == 1
+
+
+async def test_bot_withdrawal_by_uploader_not_by_another_liaison(harness) -> None:  # noqa: ANN001
+    coord, group, li, prompt = await _liaison_with_prompt(harness)
+    await harness.send_file(li, group, "方案.pdf", b"%PDF-1.4 plan", reply_to=prompt,
+                            mime_type="application/pdf")
+    with harness.db() as s:
+        [ev] = s.exec(select(Evidence)).all()
+    [listing] = await harness.say(li, li, "/withdraw")
+    assert f"#{ev.id}" in listing["text"] and "方案.pdf" in listing["text"]
+    other = await harness.liaison("赵六", "区财政局", coordinator=coord)
+    [no] = await harness.say(other, other, f"/withdraw {ev.id}")
+    assert "只有上传人或协调员" in no["text"]
+    [done] = await harness.say(li, group, f"/withdraw {ev.id} 发错了")
+    assert "已撤回" in done["text"]
+    [twice] = await harness.say(coord, coord, f"/withdraw {ev.id}")
+    assert "已经撤回" in twice["text"]
+    uploader = harness.member(li).id
+    with harness.db() as s:
+        row = s.get(Evidence, ev.id)
+        assert row.state == EvidenceState.withdrawn
+        assert row.withdrawn_by_member_id == uploader
+        log = s.exec(select(AuditLog).where(AuditLog.action == "evidence.withdraw")).one()
+        assert log.note == "发错了"
+    assert blob_path(harness.settings.storage.dir, ev.sha256).is_file()
+    [empty] = await harness.say(li, li, "/withdraw")
+    assert "没有可以撤回" in empty["text"]
