@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -113,13 +114,25 @@ class Harness:
     clock: FakeClock
     campaign_id: int
     groups: list[SimChat] = field(default_factory=list)
+    read_engine: Engine | None = None
 
     # ------------------------------------------------------------ database
 
     @contextmanager
     def db(self) -> Iterator[Session]:
-        """A session for assertions on what the bot wrote (rows stay readable after it)."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        """A session for assertions on what the bot wrote (rows stay readable after it).
+
+        On SQLite it uses an engine without ``BEGIN IMMEDIATE``: a test reading while
+        the bot writes must not take the write lock (nor block the event loop on it).
+        """
+        if self.read_engine is None:
+            if self.engine.dialect.name == "sqlite":
+                self.read_engine = sa.create_engine(
+                    self.engine.url, connect_args={"check_same_thread": False, "timeout": 15}
+                )
+            else:
+                self.read_engine = self.engine
+        with Session(self.read_engine, expire_on_commit=False) as session:
             yield session
 
     def unit(self, name: str) -> Unit:
@@ -259,5 +272,10 @@ async def harness(
     with read_only(seeded_engine) as s:
         campaign_id = s.exec(select(Campaign.id)).one()
     async with running(app, poll_timeout=1):
-        yield Harness(api=standin, app=app, engine=seeded_engine, settings=bot_settings, clock=clock,
-                      campaign_id=campaign_id)  # type: ignore[arg-type]
+        h = Harness(api=standin, app=app, engine=seeded_engine, settings=bot_settings, clock=clock,
+                    campaign_id=campaign_id)  # type: ignore[arg-type]
+        try:
+            yield h
+        finally:
+            if h.read_engine is not None and h.read_engine is not seeded_engine:
+                h.read_engine.dispose()
