@@ -4,7 +4,7 @@ Telegram documents roughly 30 messages per second overall, 20 per minute per
 group and about one per second per private chat. :class:`Pacer` keeps sliding
 windows of what was sent and makes a sender wait until every window has room;
 :meth:`Pacer.pause` blocks a chat after Telegram answered ``429 Too Many
-Requests`` with ``retry_after``. ``window_scale`` shrinks every window (tests).
+Requests`` with ``retry_after``. ``window_scale`` shrinks every window (tests); ``margin`` widens them a little.
 """
 
 from __future__ import annotations
@@ -27,15 +27,20 @@ class Pacer:
         group_per_minute: int = 20,
         private_per_second: int = 1,
         window_scale: float = 1.0,
+        margin: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if window_scale <= 0:
-            raise ValueError("window_scale must be positive")
+        if window_scale <= 0 or margin < 0:
+            raise ValueError("window_scale must be positive and margin not negative")
+        # Windows are counted when a request leaves; Telegram counts when it arrives.
+        # ``margin`` widens every window (10 % by default) so network jitter cannot
+        # push a burst over the limit on Telegram's side.
+        stretch = window_scale * (1.0 + margin)
         self._limits = {
-            "global": (global_per_second, 1.0 * window_scale),
-            "group": (group_per_minute, 60.0 * window_scale),
-            "private": (private_per_second, 1.0 * window_scale),
+            "global": (global_per_second, 1.0 * stretch),
+            "group": (group_per_minute, 60.0 * stretch),
+            "private": (private_per_second, 1.0 * stretch),
         }
         self._sent: dict[int, deque[float]] = {}
         self._paused_until: dict[int, float] = {}

@@ -21,6 +21,8 @@ from scheduler.plan import FINISHED, Kind, PlanInput
 
 #: Telegram allows 4096 characters; stay clear of it (tags included, to be safe).
 MAX_TEXT = 3800
+#: More assignment lines than this are summarised per unit (one line each).
+COMPACT_AFTER = 12
 #: At most this many tasks get buttons under one message.
 MAX_BUTTON_ROWS = 8
 SNOOZE_DAYS = (1, 3)
@@ -107,6 +109,10 @@ class _Line:
     escalated: bool
 
 
+def _due(deadline: date, today: date) -> str:
+    return zh_date(deadline, year=deadline.year != today.year)
+
+
 def _status(today: date, deadline: date) -> tuple[int, str, str]:
     """(lateness, icon, words) of a deadline seen on ``today``."""
     if deadline < today:
@@ -164,7 +170,16 @@ def render_batch(
         title = "📋 <b>质量强区任务提醒</b>"
     parts.append(f"{title} · {zh_date(today, weekday=True)}")
     if catchup:
-        parts.append(f"📮 机器人离线期间有 {len(catchup)} 条提醒未能按时发出，现合并补发。")
+        since = min(r.due_at for r in catchup).astimezone(tz)
+        parts.append(
+            f"📮 自{zh_date(since.date())} {since:%H:%M} 起未能按时发出的 {len(catchup)} 条提醒，已合并为这一条消息补发。"
+        )
+    deadlines = [t.deadline for t in inp.tasks.values()]
+    if catchup and deadlines and max(deadlines) < today:
+        parts.append(
+            f"ℹ️ 本活动计划中的截止日期均已过去（最晚 {zh_date(max(deadlines), year=True)}），"
+            "以下为尚未完成事项的汇总。如需调整截止日期，请联系协调员。"
+        )
 
     # Phase announcements.
     phases = {p.id: p for p in inp.phases}
@@ -227,10 +242,10 @@ def render_batch(
             continue
         lateness, icon, words = _status(today, t.deadline)
         state = STATE_ZH.get(a.state, "")
-        flag = " 🔺" if escalated else ""
+        flag = " 🔺" if escalated and not escalation_only else ""
         text = (
             f"{icon} 任务{t.no} {html.escape(short(t.title))}：{words}"
-            f"（截止 {zh_date(t.deadline)}，{state}{f' {a.percent}%' if a.percent else ''}）{flag}"
+            f"（截止 {_due(t.deadline, today)}，{state}{f' {a.percent}%' if a.percent else ''}）{flag}"
         )
         lines.append(
             _Line(
@@ -259,26 +274,28 @@ def render_batch(
     )
     ordered: list[_Line] = []
     body: list[str] = []
+    compact = len(lines) > COMPACT_AFTER
     if by_unit:
-        if of(Kind.digest):
-            body.append("<b>需要关注的任务</b>（按待得分和逾期程度排序）：")
+        if of(Kind.digest) or compact:
+            body.append(
+                f"<b>需要关注的任务</b>（{len(lines)} 项，按单位待得分和逾期程度排序）："
+            )
         for u in unit_order:
             unit = inp.units.get(u)
             name = html.escape(unit.name) if unit else f"单位{u}"
             head = f"<b>{name}</b>"
             if stakes.get(u):
                 head += f"（涉及待得分 {zh_points(stakes[u])} 分）"
-            show_mentions = recipient is None or recipient.role != "liaison"
-            if show_mentions:
+            if recipient is None or recipient.role != "liaison":
                 liaisons = inp.liaisons_of(u)
-                if liaisons:
-                    head += " " + "、".join(mention(m) for m in liaisons)
-                else:
-                    head += " （尚无联络员）"
-            body.append(head)
+                head += " " + "、".join(mention(m) for m in liaisons) if liaisons else "（尚无联络员）"
             unit_lines = sorted(by_unit[u], key=lambda x: (-x.lateness, x.deadline, x.task_no))
             ordered.extend(unit_lines)
-            body.extend(f"  {x.text}" for x in unit_lines)
+            if compact:
+                body.append(f"{head}：{_summary(unit_lines, today)}")
+            else:
+                body.append(head)
+                body.extend(f"  {x.text}" for x in unit_lines)
     if any(x.escalated for x in lines):
         coords = inp.coordinators()
         if in_group and coords:
@@ -328,6 +345,24 @@ def render_batch(
     if len(units) == 1:
         rendered.unit_id = next(iter(units))
     return rendered
+
+
+def _summary(lines: list[_Line], today: date) -> str:
+    """One unit's lines in one: counts by urgency and the task numbers."""
+    overdue = [x for x in lines if x.deadline < today]
+    due_today = [x for x in lines if x.deadline == today]
+    soon = [x for x in lines if x.deadline > today]
+    parts = []
+    if overdue:
+        oldest = min(x.deadline for x in overdue)
+        parts.append(f"🔴 逾期 {len(overdue)} 项（最早截止 {_due(oldest, today)}）")
+    if due_today:
+        parts.append(f"⏰ 今天截止 {len(due_today)} 项")
+    if soon:
+        nearest = min(x.deadline for x in soon)
+        parts.append(f"🟡 即将到期 {len(soon)} 项（最近 {_due(nearest, today)}）")
+    numbers = "、".join(str(x.task_no) for x in sorted(lines, key=lambda x: x.task_no))
+    return "；".join(parts) + f"。任务 {numbers}"
 
 
 def _fit(parts: list[str], body: list[str], footer: str) -> str:

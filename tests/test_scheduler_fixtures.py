@@ -44,9 +44,9 @@ TOKEN = "123456:SCHEDULER-TEST"
 __all__ = [
     "SHANGHAI",
     "World",
-    "api",
+    "api_fixture",
     "at",
-    "bot",
+    "bot_fixture",
     "build_world",
     "fast_config",
     "outbox_rows",
@@ -191,14 +191,14 @@ def unresolved(engine: Engine) -> list[Outbox]:
     return [r for r in outbox_rows(engine) if r.state in (OutboxState.pending, OutboxState.claimed)]
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[BotApiStandin]:
+@pytest.fixture(name="api")
+async def api_fixture() -> AsyncIterator[BotApiStandin]:
     async with BotApiStandin(token=TOKEN) as server:
         yield server
 
 
-@pytest.fixture
-async def bot(api: BotApiStandin) -> AsyncIterator[Bot]:
+@pytest.fixture(name="bot")
+async def bot_fixture(api: BotApiStandin) -> AsyncIterator[Bot]:
     b = Bot(token=TOKEN, base_url=api.base_url, base_file_url=api.base_file_url)
     async with b:
         yield b
