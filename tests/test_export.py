@@ -258,7 +258,11 @@ def test_unit_summary_and_file_list_and_audit(book, world: World) -> None:  # no
 
 
 def _zip_map(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as zf:
+    return _zip_map_bytes(path.read_bytes())
+
+
+def _zip_map_bytes(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.testzip() is None
         for info in zf.infolist():
             if not info.filename.isascii():
@@ -361,3 +365,85 @@ def test_cli_export_unknown_slug_is_a_clear_error(
     config.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
     assert main(["-c", str(config), "export", "--slug", "nope", "--out", str(tmp_path / "a.xlsx")]) == 1
     assert "没有找到活动" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- through the real bot
+
+
+async def _evidence_from_a_liaison(harness, files: dict[str, bytes]):  # noqa: ANN001, ANN202
+    coord = await harness.coordinator("王主任")
+    group = await harness.bound_group(coord)
+    li = await harness.liaison("李四", "区委办", coordinator=coord)
+    [prompt] = await harness.say(li, group, "/evidence 1")
+    for name, data in files.items():
+        [ack] = await harness.send_file(li, group, name, data, reply_to=prompt,
+                                        mime_type="application/pdf")
+        assert "已收到" in ack["text"], ack["text"]
+    return coord, group, li
+
+
+def _document(harness, message: dict) -> bytes:  # noqa: ANN001
+    return harness.api.world.files[message["document"]["file_id"]].data
+
+
+async def test_export_command_sends_the_ledger_and_the_dossier(harness) -> None:  # noqa: ANN001
+    minutes = b"%PDF-1.4 minutes " + os.urandom(256)
+    coord, group, li = await _evidence_from_a_liaison(harness, {"会议纪要.pdf": minutes})
+    wait, xlsx, dossier, done = await harness.say(coord, coord, "/export", count=4, timeout=15)
+    assert "正在生成" in wait["text"]
+    assert xlsx["document"]["file_name"].endswith(".xlsx") and "台账" in xlsx["caption"]
+    book = load_workbook(io.BytesIO(_document(harness, xlsx)))
+    assert book.sheetnames == list(SHEETS)
+    files = _rows(book[SHEET_FILES])
+    assert [(r[2], r[3], r[9]) for r in files] == [("区委办", "会议纪要.pdf", "待审核")]
+    assert dossier["document"]["file_name"].endswith(".zip")
+    content = _zip_map_bytes(_document(harness, dossier))
+    [arcname] = [n for n in content if n.endswith("会议纪要.pdf")]
+    assert arcname.startswith("任务01_") and arcname.endswith("/区委办_会议纪要.pdf")
+    assert hashlib.sha256(content[arcname]).hexdigest() == files[0][11] == hashlib.sha256(minutes).hexdigest()
+    assert "已导出" in done["text"] and "1 份证明材料" in done["text"]
+    # A liaison may not export.
+    [refused] = await harness.say(li, li, "/export")
+    assert "协调员" in refused["text"] and "document" not in refused
+    # In the group it says where it works.
+    [where] = await harness.say(coord, group, "/export")
+    assert "私聊" in where["text"]
+
+
+async def test_export_splits_a_large_dossier_into_valid_parts(harness) -> None:  # noqa: ANN001
+    blobs = {f"扫描件{i}.pdf": b"%PDF-1.4 " + os.urandom(30_000) for i in range(4)}
+    coord, _, _ = await _evidence_from_a_liaison(harness, blobs)
+    harness.app.bot_data["export_part_bytes"] = 80_000
+    msgs = await harness.say(coord, coord, "/export", count=2, timeout=15)
+    assert msgs[1]["document"]["file_name"].endswith(".xlsx")
+    parts: list[dict] = []
+    while True:
+        [m] = await harness.api.wait_for_bot_messages(harness.api.private_chat(coord), timeout=15)
+        if "document" not in m:
+            done = m
+            break
+        parts.append(m)
+    assert len(parts) >= 2
+    assert "个压缩包" in done["text"] and f"{len(parts)} 个压缩包" in done["text"]
+    seen: dict[str, bytes] = {}
+    for k, part in enumerate(parts, start=1):
+        data = _document(harness, part)
+        assert len(data) <= 80_000
+        assert f"第{k}部分（共{len(parts)}部分）" in part["document"]["file_name"]
+        assert f"第 {k}/{len(parts)} 部分" in part["caption"]
+        seen.update({n: b for n, b in _zip_map_bytes(data).items() if n.endswith(".pdf")})
+    assert sorted(hashlib.sha256(b).hexdigest() for b in seen.values()) == sorted(
+        hashlib.sha256(b).hexdigest() for b in blobs.values())
+
+
+async def test_status_sends_a_chart(harness) -> None:  # noqa: ANN001
+    coord = await harness.coordinator("王主任")
+    harness.api.mark(harness.api.private_chat(coord))
+    await harness.api.send_text(coord, harness.api.private_chat(coord), "/status")
+    await harness.api.wait_until(lambda: harness.api.calls_to("sendPhoto"), timeout=15,
+                                 what="the /status chart")
+    [call] = harness.api.calls_to("sendPhoto")
+    assert call.ok
+    photo = call.result["photo"][-1]
+    data = harness.api.world.files[photo["file_id"]].data
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
