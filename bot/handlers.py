@@ -34,7 +34,7 @@ from bot.parsing import (
 )
 from models.errors import DomainError, InvalidInput
 from models.evidence import check_content, known_blob, store_blob
-from models.members import see_chat
+from models.members import claim_ignored_notice, see_chat
 from qcbot.logging_setup import describe_update
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,9 @@ async def gate(update: Update, context: QcContext) -> None:
         row = see_chat(session, info, now=now)
         if row.campaign_id is not None:
             return "bound"
-        if row.ignored_notice_sent or leaving or update.edited_message is not None:
+        if leaving or update.edited_message is not None:
             return "quiet"
-        row.ignored_notice_sent = True
-        return "notice"
+        return "notice" if claim_ignored_notice(session, row) else "quiet"
 
     verdict = await context.db(look)
     if verdict == "bound":

@@ -12,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.audit import Actor, record, snapshot
@@ -138,12 +140,26 @@ def see_chat(session: Session, info: ChatInfo, *, now: datetime) -> Chat:
     """The row of a chat, created on first sight (title kept current)."""
     row = session.exec(select(Chat).where(Chat.telegram_chat_id == info.id)).first()
     if row is None:
-        row = Chat(telegram_chat_id=info.id, kind=info.kind, title=info.title, created_at=now)
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():  # two first updates of a chat may race here
+                row = Chat(telegram_chat_id=info.id, kind=info.kind, title=info.title, created_at=now)
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            row = session.exec(select(Chat).where(Chat.telegram_chat_id == info.id)).one()
     elif info.title and row.title != info.title:
         row.title = info.title
     return row
+
+
+def claim_ignored_notice(session: Session, chat: Chat) -> bool:
+    """Whether this request is the one that tells an unbound chat it is ignored (once)."""
+    result = session.execute(
+        sa.update(Chat)
+        .where(col(Chat.id) == chat.id, col(Chat.ignored_notice_sent) == False)  # noqa: E712
+        .values(ignored_notice_sent=True)
+    )
+    return bool(result.rowcount)
 
 
 def resolve(
