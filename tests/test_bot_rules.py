@@ -1,0 +1,245 @@
+"""The bot's pure parts: permission table, input parsing, button payloads, command list."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.callbacks import VERBS, Button, button, parse
+from bot.commands import COMMANDS, Scope, commands_for, help_text, menu
+from bot.parsing import (
+    Done,
+    Note,
+    Progress,
+    is_claim,
+    parse_criterion_ref,
+    parse_date,
+    parse_percent,
+    parse_report,
+    parse_task_no,
+)
+from models.errors import InvalidInput, PermissionDenied
+from models.permissions import (
+    PERMISSIONS,
+    RESPONSIBLE_UNIT_REQUIRED,
+    Action,
+    Role,
+    check,
+    refusal_message,
+    role_of,
+)
+from models.tables import Member
+from models.tables import Role as MemberRole
+
+# ------------------------------------------------------------------ permissions
+
+
+def test_every_action_has_a_rule_and_a_flag():
+    assert set(PERMISSIONS) == set(Action)
+    assert set(RESPONSIBLE_UNIT_REQUIRED) == set(Action)
+
+
+def test_liaison_roles_agree_where_no_unit_is_involved():
+    for action, roles in PERMISSIONS.items():
+        if not RESPONSIBLE_UNIT_REQUIRED[action]:
+            assert (Role.liaison_responsible in roles) == (Role.liaison_other in roles), action
+
+
+def test_unit_work_is_for_the_responsible_liaison_and_coordinator_only():
+    for action, needed in RESPONSIBLE_UNIT_REQUIRED.items():
+        if needed:
+            assert PERMISSIONS[action] == {Role.liaison_responsible, Role.coordinator}
+
+
+def test_leaders_and_removed_members_never_write():
+    writes = {a for a in Action if a not in {Action.help, Action.whoami, Action.redeem_invite,
+                                             Action.view_status, Action.view_unit, Action.view_task,
+                                             Action.view_item, Action.export, Action.my_tasks}}
+    for action in writes:
+        assert Role.leader not in PERMISSIONS[action], action
+        assert Role.removed not in PERMISSIONS[action], action
+        assert Role.stranger not in PERMISSIONS[action], action
+
+
+def _member(role: MemberRole, unit_id: int | None = None, active: bool = True) -> Member:
+    return Member(campaign_id=1, telegram_user_id=7, role=role, unit_id=unit_id, active=active)
+
+
+@pytest.mark.parametrize(
+    ("member", "units", "expected"),
+    [
+        (None, [1], Role.stranger),
+        (_member(MemberRole.liaison, 1, active=False), [1], Role.removed),
+        (_member(MemberRole.liaison, 1), [1, 2], Role.liaison_responsible),
+        (_member(MemberRole.liaison, 3), [1, 2], Role.liaison_other),
+        (_member(MemberRole.leader), [1], Role.leader),
+        (_member(MemberRole.coordinator), [1], Role.coordinator),
+    ],
+)
+def test_role_of(member, units, expected):
+    assert role_of(member, units) == expected
+
+
+def test_check_matrix_matches_the_table():
+    cases = {
+        Role.stranger: None,
+        Role.removed: _member(MemberRole.liaison, 1, active=False),
+        Role.liaison_responsible: _member(MemberRole.liaison, 1),
+        Role.liaison_other: _member(MemberRole.liaison, 2),
+        Role.leader: _member(MemberRole.leader),
+        Role.coordinator: _member(MemberRole.coordinator),
+    }
+    for action in Action:
+        for role, member in cases.items():
+            units = [1] if RESPONSIBLE_UNIT_REQUIRED[action] else None
+            if role == Role.liaison_other and not RESPONSIBLE_UNIT_REQUIRED[action]:
+                continue  # without a unit in question, every liaison is "responsible"
+            if role in PERMISSIONS[action]:
+                assert check(member=member, action=action, responsible_unit_ids=units) == role
+            else:
+                with pytest.raises(PermissionDenied) as err:
+                    check(member=member, action=action, responsible_unit_ids=units)
+                assert err.value.message == refusal_message(role, action)
+                assert any("\u4e00" <= ch <= "\u9fff" for ch in err.value.message)
+
+
+def test_unit_scoped_check_needs_the_units():
+    with pytest.raises(ValueError):
+        check(member=_member(MemberRole.coordinator), action=Action.submit)
+
+
+# ------------------------------------------------------------------ parsing
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("完成", Done()),
+        ("已完成", Done()),
+        ("已完成！", Done()),
+        ("进度 60%", Progress(60)),
+        ("60%", Progress(60)),
+        ("６０％", Progress(60)),
+        ("进度：６０％", Progress(60)),
+        ("进度60", Progress(60)),
+        ("60", Progress(60)),
+        ("100%", Progress(100)),
+        ("0%", Progress(0)),
+        ("60% 已完成初稿", Progress(60, "已完成初稿")),
+        ("进度 60%，下周提交", Progress(60, "下周提交")),
+        ("正在起草，下周上会", Note("正在起草，下周上会")),
+        ("3号前完成", Note("3号前完成")),
+        ("进度顺利", Note("进度顺利")),
+    ],
+)
+def test_parse_report(text, expected):
+    assert parse_report(text) == expected
+
+
+@pytest.mark.parametrize("text", ["进度 150%", "进度 -5%", "101%", "进度 abc", "60.5%", "进度 ６０.５％"])
+def test_parse_report_refuses_bad_percentages(text):
+    with pytest.raises(InvalidInput):
+        parse_report(text)
+
+
+def test_overlong_note_is_refused():
+    with pytest.raises(InvalidInput, match="太长"):
+        parse_report("说明" * 400)
+
+
+@given(st.integers(min_value=0, max_value=100), st.sampled_from(["", "%", "％"]),
+       st.booleans(), st.booleans())
+def test_any_valid_percentage_parses(n, sign, prefix, fullwidth):
+    digits = str(n)
+    if fullwidth:
+        digits = "".join(chr(ord(c) + 0xFEE0) for c in digits)
+    text = ("进度 " if prefix else "") + digits + sign
+    assert parse_report(text) == Progress(n)
+
+
+@given(st.integers().filter(lambda n: n < 0 or n > 100))
+def test_out_of_range_percentages_are_refused(n):
+    with pytest.raises(InvalidInput):
+        parse_percent(f"{n}%")
+
+
+@given(st.text(max_size=200))
+def test_parse_report_never_crashes(text):
+    try:
+        parse_report(text)
+    except InvalidInput as err:
+        assert err.message
+
+
+def test_small_parsers():
+    assert parse_task_no("任务7", usage="") == 7
+    assert parse_task_no("#12", usage="") == 12
+    with pytest.raises(InvalidInput):
+        parse_task_no("七", usage="")
+    assert parse_criterion_ref("8.1", usage="") == (8, 1)
+    assert parse_criterion_ref("８．１", usage="") == (8, 1)
+    assert parse_criterion_ref("8-2", usage="") == (8, 2)
+    with pytest.raises(InvalidInput):
+        parse_criterion_ref("8", usage="")
+    assert parse_date("2022-01-31", usage="").isoformat() == "2022-01-31"
+    assert parse_date("2022年1月31日", usage="").isoformat() == "2022-01-31"
+    with pytest.raises(InvalidInput):
+        parse_date("2022-02-30", usage="")
+    assert is_claim("达标") and is_claim("已完成。") and not is_claim("还差一点")
+
+
+# ------------------------------------------------------------------ buttons
+
+
+def test_button_round_trip():
+    for kind, verbs in VERBS.items():
+        for verb, needs_version in verbs.items():
+            data = button(kind, verb, 123, 4 if needs_version else None)
+            assert len(data.encode()) <= 64
+            assert parse(data) == Button(kind, verb, 123, 4 if needs_version else None)
+
+
+@pytest.mark.parametrize(
+    "data", ["", "a:ok:1", "a:ok:x:v1", "z:ok:1:v1", "a:drop:1:v1", "a:open:1:v2", "a:ok:1:v1:extra",
+             "a:ok:-1:v1", "' or 1=1", "a:ok:1:v99999999999"],
+)
+def test_forged_payloads_are_refused(data):
+    with pytest.raises(InvalidInput, match="按钮无效"):
+        parse(data)
+
+
+@given(st.text(max_size=80))
+def test_parse_never_crashes(data):
+    try:
+        parse(data)
+    except InvalidInput:
+        pass
+
+
+# ------------------------------------------------------------------ the one command list
+
+
+def test_command_list_is_consistent():
+    names = [c.name for c in COMMANDS]
+    assert len(names) == len(set(names))
+    for c in COMMANDS:
+        assert c.name.islower() and 1 <= len(c.name) <= 32
+        assert 1 <= len(c.description) <= 256
+        assert c.callback.__doc__, c.name
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in c.description)
+
+
+def test_menus_and_help_follow_the_permission_table():
+    for role in Role:
+        for scope in Scope:
+            listed = {b.command for b in menu(role, scope)}
+            allowed = {c.name for c in commands_for(role, scope)}
+            assert listed == allowed
+            text = help_text(role, private=scope == Scope.private)
+            for name in allowed:
+                assert f"/{name}" in text
+    coordinator_private = {b.command for b in menu(Role.coordinator, Scope.private)}
+    assert {"review", "invite", "members", "status"} <= coordinator_private
+    assert "review" not in {b.command for b in menu(Role.leader, Scope.private)}
+    assert "bindgroup" in {b.command for b in menu(Role.coordinator, Scope.group)}
