@@ -139,6 +139,8 @@ class Ledger:
     files: list[DossierFile]
     members: dict[int, Member]
     audit: list[AuditLog]
+    #: The dossier's folders: one per score item, then one per task (empty ones too).
+    folders: list[str] = field(default_factory=list)
     item_scores: dict[int, Score] = field(default_factory=dict)
     category_scores: dict[int, Score] = field(default_factory=dict)
     criterion_scores: dict[int, Score] = field(default_factory=dict)
@@ -404,6 +406,9 @@ def collect_ledger(
         tasks=tasks, assignments=assignments, evidence=evidence, files=files, members=members,
         audit=audit,
     )
+    cats_by_id = {c.id: c for c in categories}
+    ledger.folders = [item_folder(i, cats_by_id.get(i.category_id)) for i in items]
+    ledger.folders += [task_folder(t) for t in tasks]
     _read_status(ledger)
     return ledger
 
@@ -904,6 +909,12 @@ class _Volume:
         self.zf.writestr(info, data)
         self.count += 1
 
+    def folder(self, name: str, when: datetime | None) -> None:
+        info = zipfile.ZipInfo(name.rstrip("/") + "/",
+                               date_time=(when.timetuple()[:6] if when else (2021, 1, 1, 0, 0, 0)))
+        info.external_attr = (0o40755 << 16) | 0x10
+        self.zf.writestr(info, b"")
+
     def close(self) -> None:
         self.zf.close()
         self.fh.close()
@@ -933,7 +944,9 @@ def write_dossier(
     index_name = ledger_file_name(ledger)
     readme = _readme(ledger).encode("utf-8")
     fixed = [(index_name, index, False), ("说明.txt", readme, False)]
-    fixed_bound = sum(_entry_bound(n, len(d), s) for n, d, s in fixed) + _END_RECORD
+    folders = list(dict.fromkeys([*ledger.folders, *(f.arcname.rsplit("/", 1)[0] for f in ledger.files)]))
+    fixed_bound = (sum(_entry_bound(n, len(d), s) for n, d, s in fixed)
+                   + sum(_entry_bound(n + "/", 0, True) for n in folders) + _END_RECORD)
     entries: list[tuple[str, Path, int, bool, datetime | None]] = []
     for f in ledger.files:
         ev = f.evidence
@@ -968,8 +981,12 @@ def write_dossier(
     for k, chunk in enumerate(plan, start=1):
         vol = _Volume(part_path(out, k, total))
         try:
+            stamp = ledger.generated_at.astimezone(ledger.tz)
             for name, data, stored in fixed:
-                vol.add(name, data, stored, ledger.generated_at.astimezone(ledger.tz))
+                vol.add(name, data, stored, stamp)
+            # Every volume shows the whole structure; an empty folder is a missing piece.
+            for name in folders:
+                vol.folder(name, stamp)
             for i in chunk:
                 name, path, _, stored, when = entries[i]
                 vol.add(name, path.read_bytes(), stored, when)

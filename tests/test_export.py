@@ -257,17 +257,21 @@ def test_unit_summary_and_file_list_and_audit(book, world: World) -> None:  # no
 # ------------------------------------------------------------------------ dossier
 
 
-def _zip_map(path: Path) -> dict[str, bytes]:
-    return _zip_map_bytes(path.read_bytes())
+def _zip_map(path: Path, *, folders: list[str] | None = None) -> dict[str, bytes]:
+    return _zip_map_bytes(path.read_bytes(), folders=folders)
 
 
-def _zip_map_bytes(data: bytes) -> dict[str, bytes]:
+def _zip_map_bytes(data: bytes, *, folders: list[str] | None = None) -> dict[str, bytes]:
+    """The files of a ZIP (folders left out, or collected into ``folders``)."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.testzip() is None
         for info in zf.infolist():
             if not info.filename.isascii():
                 assert info.flag_bits & 0x800  # names are flagged UTF-8
-        return {n: zf.read(n) for n in zf.namelist()}
+            assert not info.filename.startswith(("/", "..")) and "/../" not in info.filename
+        if folders is not None:
+            folders.extend(i.filename for i in zf.infolist() if i.is_dir())
+        return {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
 
 
 def test_dossier_structure_and_hashes(world: World, tmp_path: Path) -> None:
@@ -275,7 +279,11 @@ def test_dossier_structure_and_hashes(world: World, tmp_path: Path) -> None:
     result = write_dossier(ledger, storage_dir=world.store, out=tmp_path / "out" / "台账.xlsx")
     assert [p.name for p in result.paths] == ["台账.zip"]
     assert result.file_count == 4
-    content = _zip_map(result.paths[0])
+    folders: list[str] = []
+    content = _zip_map(result.paths[0], folders=folders)
+    # One folder per score item and per task, empty ones included.
+    assert len(folders) == 30 + 19
+    assert folders[0] == "01_组织保障/" and "30_" in folders[29] and folders[30].startswith("任务01_")
     index = ledger_file_name(ledger)
     assert sorted(content) == sorted([
         index, "说明.txt",
