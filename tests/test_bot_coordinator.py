@@ -1,0 +1,69 @@
+"""Coordinator commands that need no scoring, and the one error handler."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from sqlmodel import select
+
+from models.tables import AuditLog, Task
+
+
+async def test_deadline_extension_is_audited(harness):
+    coord = await harness.coordinator()
+    group = await harness.bound_group(coord)
+    li = await harness.liaison("李四", "区财政局", coordinator=coord)
+    [ok] = await harness.say(coord, coord, "/deadline 7 2022-01-31")
+    assert "任务7" in ok["text"] and "2021年12月31日 → 2022年1月31日" in ok["text"]
+    with harness.db() as s:
+        task = s.exec(select(Task).where(Task.no == 7)).one()
+        assert task.deadline == date(2022, 1, 31) and task.planned_deadline == date(2021, 12, 31)
+        audit = s.exec(select(AuditLog).where(AuditLog.action == "task.deadline")).one()
+        assert audit.before == {"deadline": "2021-12-31"} and audit.after == {"deadline": "2022-01-31"}
+        assert audit.actor_telegram_id == coord.id
+    [card] = await harness.say(li, group, "/task 7")
+    assert "2022年1月31日" in card["text"] and "已调整" in card["text"]
+    for text, expected in [
+        ("/deadline 7 2021-01-01", "早于今天"),
+        ("/deadline 7 2022-02-30", "没有这一天"),
+        ("/deadline 7 明天", "YYYY-MM-DD"),
+        ("/deadline 77 2022-01-31", "没有任务 77"),
+        ("/deadline", "用法"),
+    ]:
+        [r] = await harness.say(coord, coord, text)
+        assert expected in r["text"], (text, r["text"])
+    [no] = await harness.say(li, group, "/deadline 7 2022-03-01")
+    assert "协调员" in no["text"]
+    with harness.db() as s:
+        assert s.exec(select(Task).where(Task.no == 7)).one().deadline == date(2022, 1, 31)
+
+
+async def test_task_view_and_unknown_numbers(harness):
+    coord = await harness.coordinator()
+    group = await harness.bound_group(coord)
+    [card] = await harness.say(coord, group, "/task 5")
+    assert "区财政局" in card["text"] and "区发改委" in card["text"] and "未开始" in card["text"]
+    [miss] = await harness.say(coord, group, "/task 0")
+    assert "没有任务 0" in miss["text"] and "1–19" in miss["text"]
+    [nan] = await harness.say(coord, group, "/task abc")
+    assert "不是任务号" in nan["text"]
+
+
+async def test_user_text_is_escaped(harness):
+    coord = await harness.coordinator()
+    [r] = await harness.say(coord, coord, "/invite <b>不存在</b>")
+    assert "<b>不存在</b>" in r["text"]  # shown literally, not as markup
+    assert not any(e.get("type") == "bold" and r["text"][e["offset"]:e["offset"] + 3] == "不存在"
+                   for e in r.get("entities", []))
+
+
+async def test_error_handler_tells_the_user_without_internals(harness, caplog):
+    coord = await harness.coordinator()
+    harness.api.faults.inject("sendMessage", chat_id=coord.id, kind="server_error", times=1)
+    caplog.set_level(logging.ERROR, logger="bot.handlers")
+    [oops] = await harness.say(coord, coord, "/whoami")
+    assert oops["text"].startswith("😥 出错了")
+    assert "Traceback" not in oops["text"] and "Error" not in oops["text"]
+    record = next(r for r in caplog.records if r.name == "bot.handlers")
+    assert f"from user {coord.id}" in record.getMessage() and "update " in record.getMessage()
