@@ -13,6 +13,7 @@ Handlers get "now" from ``bot_data["clock"]`` (injectable), never from the syste
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -45,6 +46,7 @@ from telegram.ext import (
 from telegram.helpers import create_deep_linked_url
 
 from bot import handlers as h
+from bot import nudges
 from bot.commands import COMMANDS, Scope, menu, scoped
 from bot.context import QcContext
 from models.db import read_only, transaction
@@ -52,6 +54,7 @@ from models.members import active_campaigns, bound_groups, ensure_bootstrap_code
 from models.permissions import Role as PermRole
 from models.tables import Role
 from qcbot.config import Settings
+from scheduler import install as install_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,7 @@ def register_handlers(app: Application) -> None:
     fresh = filters.UpdateType.MESSAGE  # edited messages never re-apply a write
     for cmd in COMMANDS:
         app.add_handler(CommandHandler(cmd.name, scoped(cmd), filters=fresh))
+    nudges.register(app)  # the scheduler's nudge buttons (qcn:...) and /nudges, before on_button
     app.add_handler(CallbackQueryHandler(h.on_button))
     app.add_handler(
         MessageHandler(
@@ -150,21 +154,25 @@ async def set_menus(app: Application) -> None:
     await bot.set_my_commands(menu(PermRole.liaison_responsible, Scope.group), scope=BotCommandScopeAllGroupChats())
     engine: Engine = app.bot_data["engine"]
 
-    def people() -> list[tuple[Role, int | None, int, list[int]]]:
+    def people() -> list[tuple[Role, bool, int | None, int, list[int]]]:
         out = []
         with read_only(engine) as session:
             for campaign in active_campaigns(session):
                 groups = [c.telegram_chat_id for c in bound_groups(session, campaign.id)]  # type: ignore[arg-type]
-                for m in list_members(session, campaign_id=campaign.id):  # type: ignore[arg-type]
+                for m in list_members(session, campaign_id=campaign.id, include_removed=True):  # type: ignore[arg-type]
                     if m.role in (Role.coordinator, Role.leader):
-                        out.append((m.role, m.private_chat_id, m.telegram_user_id, groups))
+                        out.append((m.role, m.active, m.private_chat_id, m.telegram_user_id, groups))
         return out
 
-    import asyncio
-
-    for role, private_chat, user_id, groups in await asyncio.to_thread(people):
+    for role, active, private_chat, user_id, groups in await asyncio.to_thread(people):
         perm = PermRole.coordinator if role == Role.coordinator else PermRole.leader
         try:
+            if not active:  # removed: back to the default menus
+                if private_chat:
+                    await bot.delete_my_commands(scope=BotCommandScopeChat(private_chat))
+                for group in groups:
+                    await bot.delete_my_commands(scope=BotCommandScopeChatMember(group, user_id))
+                continue
             if private_chat:
                 await bot.set_my_commands(menu(perm, Scope.private), scope=BotCommandScopeChat(private_chat))
             for group in groups:
@@ -197,8 +205,6 @@ async def on_startup(app: Application) -> None:
                 if code:
                     out.append((c.name, code))
         return out
-
-    import asyncio
 
     for name, code in await asyncio.to_thread(codes):
         banner = BOOTSTRAP_BANNER.format(
@@ -260,6 +266,7 @@ def build_application(
         startup_hooks=[], plan_changed_hooks=[],
     )
     register_handlers(app)
+    app.bot_data["startup_hooks"].append(lambda a: install_scheduler(a, settings=settings, engine=engine))
     return app
 
 
