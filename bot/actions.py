@@ -310,18 +310,18 @@ def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *,
     common = dict(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=a.version)
     if isinstance(what, Done):
         rule("submit_assignment", **common)
-        session.refresh(a)
+        session.flush()
         line = f"✅ {r.esc(unit)} · 任务{task.no} 已提交完成 → {r.assignment_state(a)}"
     elif isinstance(what, Progress):
         rule("set_progress", percent=what.percent, note=what.note, **common)
-        session.refresh(a)
+        session.flush()
         line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {r.assignment_state(a)}"
         if before[0] != a.percent:
             line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {before[0]}% → {a.percent}%（{r.assignment_state(a)}）"
     else:
         assert isinstance(what, Note)
         rule("set_progress", percent=a.percent, note=what.text, **common)
-        session.refresh(a)
+        session.flush()
         line = f"📝 {r.esc(unit)} · 任务{task.no} 已记录进展说明（{r.assignment_state(a)}，进度 {a.percent}%）"
     return Out(line, subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id))
 
@@ -489,7 +489,7 @@ def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, te
             raise Conflict("这项任务当前不是“已提交”状态（可能已处理过），本次退回未生效。")
         rule("return_assignment", session=session, assignment_id=a.id, actor=env.actor, now=req.now,
              reason=reason, expected_version=a.version)
-        session.refresh(a)
+        session.flush()
         label = f"{q.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
         unit_id, campaign_id = a.unit_id, a.campaign_id
         subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
