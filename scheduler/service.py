@@ -35,6 +35,7 @@ JOB_KWARGS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max
 SWEEP_JOB = "qcbot-scheduler-sweep"
 DIGEST_JOB = "qcbot-scheduler-digest"
 NUDGE_JOB = "qcbot-scheduler-nudge-time"
+POKE_JOB = "qcbot-scheduler-poke"
 
 
 @dataclass(slots=True)
@@ -94,6 +95,11 @@ class SchedulerService:
                 )
             return report
 
+    def poke(self, application: Any) -> None:
+        """Run a tick now (e.g. a deadline moved): registered as a ``plan_changed`` hook."""
+        if application.job_queue is not None:
+            application.job_queue.run_once(self.job, when=0, name=POKE_JOB, job_kwargs=dict(JOB_KWARGS))
+
     async def job(self, context: Any) -> None:
         """The JobQueue callback."""
         try:
@@ -114,7 +120,8 @@ def install(
 
     The clock is ``clock``, else ``application.bot_data["clock"]``, else the
     real UTC time. Returns the service (also in ``bot_data["scheduler"]``), or
-    None when ``[scheduler] enabled = false``.
+    None when ``[scheduler] enabled = false``. A ``plan_changed`` hook makes a
+    changed deadline re-plan at once instead of at the next sweep.
     """
     config = settings.scheduler
     if not config.enabled:
@@ -156,4 +163,5 @@ def install(
     ):
         job_queue.run_custom(service.job, job_kwargs={"trigger": trigger, **JOB_KWARGS}, name=name)
     application.bot_data["scheduler"] = service
+    application.bot_data.setdefault("plan_changed_hooks", []).append(service.poke)
     return service
