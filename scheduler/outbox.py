@@ -317,7 +317,7 @@ def claim(
                     row.next_attempt_at = None
                     session.add(row)
                 if stakes is None:
-                    stakes = points_at_stake_by_unit(session, inp.campaign_id)
+                    stakes = points_at_stake_by_unit(session, inp.campaign_id, today)
                 rendered = render_batch(
                     inp=inp, rows=valid, chat_id=chat_id, stakes=stakes, now=now, config=config
                 )

@@ -2,45 +2,33 @@
 
 Everything here is pure: it takes dates, times and a time zone and returns
 dates and aware instants. Working days (statutory holidays, adjusted working
-weekends) come from :mod:`models.calendar`.
+weekends; Monday to Friday for years chinesecalendar does not cover yet) come
+from :mod:`models.calendar`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-try:
-    from models.calendar import is_working_day as _is_working_day
-except ImportError:  # pragma: no cover - until models/calendar.py lands
-    from chinese_calendar import is_workday as _is_working_day
+from models import calendar
 
 #: Never look further than this for a working day (the longest holiday is ~9 days).
 _MAX_SCAN_DAYS = 60
 
 
-@lru_cache(maxsize=4096)
 def is_working_day(day: date) -> bool:
-    """Whether ``day`` is a working day in mainland China (cached)."""
-    return bool(_is_working_day(day))
+    """Whether ``day`` is a working day in mainland China (models.calendar)."""
+    return calendar.is_working_day(day)
 
 
 def last_working_day_on_or_before(day: date) -> date:
-    for _ in range(_MAX_SCAN_DAYS):
-        if is_working_day(day):
-            return day
-        day -= timedelta(days=1)
-    raise ValueError(f"no working day within {_MAX_SCAN_DAYS} days before {day}")
+    return day if is_working_day(day) else calendar.previous_working_day(day)
 
 
 def first_working_day_on_or_after(day: date) -> date:
-    for _ in range(_MAX_SCAN_DAYS):
-        if is_working_day(day):
-            return day
-        day += timedelta(days=1)
-    raise ValueError(f"no working day within {_MAX_SCAN_DAYS} days after {day}")
+    return day if is_working_day(day) else calendar.next_working_day(day)
 
 
 def nth_working_day_before(deadline: date, n: int) -> date:
@@ -50,32 +38,12 @@ def nth_working_day_before(deadline: date, n: int) -> date:
     deadline falls on a weekend or holiday. ``n > 0`` counts n working days back
     from that day.
     """
-    day = last_working_day_on_or_before(deadline)
-    for _ in range(n):
-        day = last_working_day_on_or_before(day - timedelta(days=1))
-    return day
+    return calendar.add_working_days(last_working_day_on_or_before(deadline), -n)
 
 
 def working_days_after(start: date, end: date) -> int:
     """How many working days lie in ``(start, end]`` (0 when ``end <= start``)."""
-    return _working_days_after(start, end)
-
-
-@lru_cache(maxsize=8192)
-def _working_days_after(start: date, end: date) -> int:
-    if end <= start:
-        return 0
-    if (end - start).days > 62:
-        # Split long spans so the cache keeps the pieces.
-        mid = start + timedelta(days=(end - start).days // 2)
-        return _working_days_after(start, mid) + _working_days_after(mid, end)
-    count = 0
-    day = start + timedelta(days=1)
-    while day <= end:
-        if is_working_day(day):
-            count += 1
-        day += timedelta(days=1)
-    return count
+    return max(0, calendar.working_days_between(start, end))
 
 
 def working_days_until(today: date, deadline: date) -> int:
@@ -85,9 +53,7 @@ def working_days_until(today: date, deadline: date) -> int:
 
 def add_working_days(day: date, n: int) -> date:
     """The n-th working day after ``day`` (n >= 1)."""
-    for _ in range(n):
-        day = first_working_day_on_or_after(day + timedelta(days=1))
-    return day
+    return calendar.add_working_days(day, n)
 
 
 # ------------------------------------------------------------------ quiet hours

@@ -23,6 +23,7 @@ from models.tables import (
     Campaign,
     Chat,
     ChatKind,
+    Criterion,
     ItemUnit,
     Member,
     Outbox,
@@ -146,6 +147,7 @@ def build_world(
             s.add(item)
             s.flush()
             s.add(ItemUnit(item_id=item.id, unit_id=world.units[unit]))  # type: ignore[arg-type]
+            s.add(Criterion(campaign_id=c.id, item_id=item.id, no=1, text="达到要求", points=pts))  # type: ignore[arg-type]
         for name, unit in people.items():
             tg = users[name]
             m = Member(
