@@ -168,6 +168,16 @@ def chart_data_from_status(status: Any) -> ChartData:
         )
         for c in _get(status, "categories", default=()) or ()
     ]
+    summaries = [
+        UnitBar(name=str(_get(u, "name", default="")),
+                **{key: int(_get(u, key, default=0) or 0) for key, _, _ in _STATE_LABELS})
+        for u in _get(status, "units", default=()) or ()
+        if all(_get(u, key) is not None for key, _, _ in _STATE_LABELS)
+    ]
+    if summaries:
+        # The status's own per-unit counts, in the units' order; units without tasks left out.
+        units = [u for u in summaries if u.total]
+        return ChartData(title=str(name), categories=categories, units=units, as_of=today)
     counts: dict[str, dict[str, int]] = {}
     order: list[str] = []
     for a in _get(status, "assignments", default=()) or ():

@@ -145,6 +145,11 @@ class Ledger:
     category_scores: dict[int, Score] = field(default_factory=dict)
     criterion_scores: dict[int, Score] = field(default_factory=dict)
     assignment_flags: dict[int, str] = field(default_factory=dict)
+    #: The table's totals (base 100, bonus 10) as the status reports them.
+    base_score: Score | None = None
+    bonus_score: Score | None = None
+    #: Per unit: assignments past their deadline and not submitted (red lights).
+    unit_overdue: dict[int, int] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -223,14 +228,19 @@ def _read_status(ledger: Ledger) -> None:
     flags: dict[int, str] = {}
     for a in _get(status, "assignments", default=()) or ():
         aid = _get(a, "assignment_id", "id")
-        aid = _get(aid, "id", default=aid)
-        flag = _get(a, "light_label", "flag", default=None)
-        if flag is None:
-            light = str(getattr(_get(a, "light", default=""), "value", _get(a, "light", default="")))
-            flag = {"red": "逾期", "yellow": "临近截止"}.get(light, "")
+        flag = _get(a, "light_label", default="")
         if aid is not None and flag:
             flags[int(aid)] = str(flag)
     ledger.assignment_flags = flags
+    headline = _get(status, "headline")
+    base, bonus = _get(headline, "base"), _get(headline, "bonus")
+    ledger.base_score = _score_of(base) if base is not None else None
+    ledger.bonus_score = _score_of(bonus) if bonus is not None else None
+    ledger.unit_overdue = {
+        int(_get(u, "unit_id", "id")): int(_get(u, "red", default=0) or 0)
+        for u in _get(status, "units", default=()) or ()
+        if _get(u, "unit_id", "id") is not None
+    }
 
 
 def _campaign_status(session: Session, campaign_id: int, today: date, yellow_working_days: int) -> Any:
@@ -571,17 +581,24 @@ def _evidence_lines(ledger: Ledger, rows: Iterable[Evidence]) -> str:
     return "\n".join(lines)
 
 
+def _totals(ledger: Ledger, bonus: bool) -> Score | None:
+    """The base (or bonus) total: the status headline, else its categories added up."""
+    headline = ledger.bonus_score if bonus else ledger.base_score
+    if headline is not None:
+        return headline
+    scores = [ledger.category_scores[c.id] for c in ledger.categories
+              if c.is_bonus == bonus and c.id in ledger.category_scores]
+    if not scores:
+        return None
+    return Score(claimed=sum(s.claimed for s in scores), verified=sum(s.verified for s in scores),
+                 max_points=sum(s.max_points for s in scores))
+
+
 def _overview(wb: Workbook, ledger: Ledger) -> None:
     c = ledger.campaign
     ws = _sheet(wb, SHEET_OVERVIEW, ("项目", "内容"), (30, 90), f"{c.name} 创建验收材料台账",
                 first=True)
-    base = [s for cat in ledger.categories if not cat.is_bonus
-            for s in [ledger.category_scores.get(cat.id)] if s is not None]
-    bonus = [s for cat in ledger.categories if cat.is_bonus
-             for s in [ledger.category_scores.get(cat.id)] if s is not None]
-
-    def total(scores: list[Score], attr: str) -> float:
-        return sum(getattr(s, attr) for s in scores)
+    base, bonus = _totals(ledger, False), _totals(ledger, True)
 
     active = [e for e in ledger.evidence if e.state in ACTIVE_STATES]
     states = defaultdict(int)
@@ -595,9 +612,9 @@ def _overview(wb: Workbook, ledger: Ledger) -> None:
         ("统计日期", ledger.today.isoformat()),
         ("导出时间", ledger.local(ledger.generated_at)),
         ("基本分（自评 / 核定 / 满分）",
-         f"{_num(total(base, 'claimed'))} / {_num(total(base, 'verified'))} / {_num(c.stated_base_points)}"),
+         f"{_num(base.claimed)} / {_num(base.verified)} / {_num(base.max_points)}" if base else ""),
         ("加分项（自评 / 核定 / 上限）",
-         f"{_num(total(bonus, 'claimed'))} / {_num(total(bonus, 'verified'))} / {_num(c.stated_bonus_points)}"),
+         f"{_num(bonus.claimed)} / {_num(bonus.verified)} / {_num(bonus.max_points)}" if bonus else ""),
         ("任务承办（未开始 / 进行中 / 已提交 / 已通过）",
          " / ".join(str(states[s]) for s in STATE_LABELS)),
         ("证明材料", f"{len(active)} 份有效（另有已退回或已撤回 {len(ledger.evidence) - len(active)} 份）"),
@@ -642,11 +659,8 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
             cscore = ledger.criterion_scores.get(crit.id)
             assessment = ledger.assessments.get(crit.id)
             state = assessment.state if assessment else AssessmentState.none
-            if cscore is not None:
-                claimed, verified = cscore.claimed, cscore.verified
-            else:
-                claimed = crit.points if state in (AssessmentState.claimed, AssessmentState.verified) else 0
-                verified = crit.points if state == AssessmentState.verified else 0
+            claimed = cscore.claimed if cscore is not None else None
+            verified = cscore.verified if cscore is not None else None
             text = crit.text
             if crit.not_attainable:
                 text += f"（本区不可得分：{crit.not_attainable_reason or '不适用'}）"
@@ -661,12 +675,11 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
             ), center=(1, 5, 6, 7))
     # Totals by kind (base 100, bonus 10), as the status reports them.
     for label, bonus in (("基本分合计", False), ("加分项合计", True)):
-        scores = [ledger.category_scores[c.id] for c in ledger.categories
-                  if c.is_bonus == bonus and c.id in ledger.category_scores]
-        if not scores:
+        total = _totals(ledger, bonus)
+        if total is None:
             continue
-        _row(ws, ("", label, "", "", _num(sum(s.max_points for s in scores)),
-                  _num(sum(s.claimed for s in scores)), _num(sum(s.verified for s in scores)), "", ""),
+        _row(ws, ("", label, "", "", _num(total.max_points), _num(total.claimed),
+                  _num(total.verified), "", ""),
              center=(5, 6, 7), font=_BOLD_FONT, fill=_TOTAL_FILL)
     _finish(ws, len(SCORE_HEADERS))
 
@@ -713,8 +726,6 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
                 flag = ledger.assignment_flags.get(a.id)  # type: ignore[arg-type]
                 if flag:
                     notes.append(flag)
-                elif task.deadline < ledger.today and a.state != AssignmentState.approved:
-                    notes.append("逾期")
                 if a.return_reason and a.state != AssignmentState.approved:
                     notes.append(f"退回：{a.return_reason}")
                 if a.note:
@@ -746,7 +757,6 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
 def _units(wb: Workbook, ledger: Ledger) -> None:
     ws = _sheet(wb, SHEET_UNITS, UNIT_HEADERS, (18, 9, 8, 8, 8, 8, 10, 10, 30, 10),
                 f"{ledger.campaign.name} 责任单位汇总")
-    tasks = {t.id: t for t in ledger.tasks}
     per: dict[int, list[Assignment]] = defaultdict(list)
     for a in ledger.assignments:
         per[a.unit_id].append(a)
@@ -765,8 +775,7 @@ def _units(wb: Workbook, ledger: Ledger) -> None:
         states = defaultdict(int)
         for a in rows:
             states[a.state] += 1
-        overdue = sum(1 for a in rows if a.state != AssignmentState.approved
-                      and a.task_id in tasks and tasks[a.task_id].deadline < ledger.today)
+        overdue = ledger.unit_overdue.get(uid, 0)
         avg = round(sum(a.percent for a in rows) / len(rows)) if rows else None
         nos = sorted(set(items_of.get(uid, [])))
         _row(ws, (

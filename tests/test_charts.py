@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -140,3 +140,25 @@ def test_height_grows_with_rows(n_units: int) -> None:
     units = [UnitBar(f"单位{i}", approved=1) for i in range(n_units)]
     _, height = png_size(render_chart(ChartData(title="t", units=units)))
     assert height < 800 if n_units == 1 else height > 1200
+
+
+def test_chart_of_a_real_campaign_status(session) -> None:  # noqa: ANN001
+    from models.audit import Actor
+    from models.seed import import_seed, load_seed
+    from models.status import campaign_status
+    from tests.conftest import SEED_PATH
+
+    now = datetime(2021, 9, 1, 2, 0, tzinfo=UTC)
+    cid = import_seed(session=session, doc=load_seed(SEED_PATH), now=now, actor=Actor.cli()).campaign_id
+    status = campaign_status(session=session, campaign_id=cid, today=date(2021, 9, 1),
+                             yellow_working_days=5)
+    data = chart_data_from_status(status)
+    assert [c.name for c in data.categories][0] == "质量发展促进机制"
+    assert sum(c.max_points for c in data.categories if c.name != "加分项") == 100
+    assert len(data.units) == 17
+    assert sum(u.total for u in data.units) == len(status.assignments)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = render_status_chart(status)
+    assert not [w for w in caught if "missing from" in str(w.message)]
+    assert png_size(png)[0] == 13 * 110

@@ -238,6 +238,9 @@ def test_unit_summary_and_file_list_and_audit(book, world: World) -> None:  # no
     units = {r[0]: r for r in _rows(book[SHEET_UNITS])}
     office = units["区委办"]
     assert office[UNIT_HEADERS.index("已通过")] == 1
+    # Overdue counts are the status's red lights: 区政府办 is late on task 1, 区委办 is not.
+    assert office[UNIT_HEADERS.index("逾期未完成")] == 0
+    assert units["区政府办"][UNIT_HEADERS.index("逾期未完成")] >= 1
     assert office[UNIT_HEADERS.index("证明材料(份)")] == 4  # withdrawn and returned not counted
     files = {r[0]: r for r in _rows(book[SHEET_FILES])}
     assert len(files) == 6
