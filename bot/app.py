@@ -120,7 +120,8 @@ def register_handlers(app: Application) -> None:
     fresh = filters.UpdateType.MESSAGE  # edited messages never re-apply a write
     for cmd in COMMANDS:
         app.add_handler(CommandHandler(cmd.name, scoped(cmd), filters=fresh))
-    nudges.register(app)  # the scheduler's nudge buttons (qcn:...) and /nudges, before on_button
+    # the scheduler's nudge buttons ("qcn:…") before every other button (/nudges is in COMMANDS)
+    app.add_handler(CallbackQueryHandler(nudges.on_nudge_button, pattern=nudges.CALLBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(h.on_button))
     app.add_handler(
         MessageHandler(
