@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.admin",
     "qcbot.commands.backup",
     "qcbot.commands.export",
+    "qcbot.commands.bench",
 )
 
 
