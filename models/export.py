@@ -82,6 +82,27 @@ ASSESSMENT_LABELS: dict[AssessmentState, str] = {
     AssessmentState.rejected: "未通过",
 }
 ALL_MEMBERS = "区质量强区领导小组全体成员单位"
+#: The audit log's actions as a reader of the ledger names them (others shown as recorded).
+ACTION_LABELS = {
+    "seed.import": "导入活动计划", "seed.create": "新增计划条目", "seed.update": "修改计划条目",
+    "seed.delete": "删除计划条目", "seed.retire": "停用计划条目", "seed.unretire": "恢复计划条目",
+    "assignment.progress": "填报进度", "assignment.submit": "报告完成", "assignment.approve": "审核通过任务",
+    "assignment.return": "退回任务", "task.deadline": "调整期限",
+    "criterion.claim": "申报细则达标", "criterion.verify": "核定细则", "criterion.reject": "细则未通过",
+    "criterion.not_attainable": "细则不可得分",
+    "evidence.add": "提交证明材料", "evidence.reuse": "重复使用证明材料", "evidence.accept": "证明材料通过",
+    "evidence.return": "退回证明材料", "evidence.withdraw": "撤回证明材料",
+    "member.add": "添加成员", "member.add_coordinator": "添加协调员", "member.join": "成员加入",
+    "member.remove": "移除成员", "member.unreachable": "成员无法联系", "member.private_nudges": "私聊提醒设置",
+    "invite.create": "生成邀请", "invite.use": "使用邀请", "chat.bind": "绑定工作群",
+    "chat.unreachable": "群聊无法联系", "nudge.sent": "发送提醒", "nudge.failed": "提醒发送失败",
+    "nudge.snooze": "暂缓提醒", "ledger.export": "导出台账",
+}
+ENTITY_LABELS = {
+    "campaign": "活动", "task": "任务", "assignment": "任务承办", "scoreitem": "评分项", "criterion": "评分细则",
+    "evidence": "证明材料", "member": "成员", "invite": "邀请", "chat": "群聊", "unit": "单位",
+    "outbox": "消息", "assessment": "评分细则",
+}
 ACTOR_LABELS = {"telegram": "Telegram", "cli": "命令行", "scheduler": "定时任务", "system": "系统"}
 
 SHEET_OVERVIEW = "概况"
@@ -835,8 +856,9 @@ def _audit(wb: Workbook, ledger: Ledger) -> None:
         if not who and row.actor_telegram_id:
             who = f"Telegram {row.actor_telegram_id}"
         _row(ws, (
-            ledger.local(row.at), who, ACTOR_LABELS.get(row.actor_kind, row.actor_kind), row.action,
-            row.entity, row.entity_id, _json(row.before), _json(row.after), row.note or "",
+            ledger.local(row.at), who, ACTOR_LABELS.get(row.actor_kind, row.actor_kind),
+            ACTION_LABELS.get(row.action, row.action), ENTITY_LABELS.get(row.entity, row.entity),
+            row.entity_id, _json(row.before), _json(row.after), row.note or "",
         ), center=(3, 6))
     _finish(ws, len(AUDIT_HEADERS))
 

@@ -252,9 +252,11 @@ def test_unit_summary_and_file_list_and_audit(book, world: World) -> None:  # no
     assert files[world.plan.id][4].startswith("任务01_")
     assert files[world.minutes.id][11] == world.minutes.sha256
     actions = [r[3] for r in _rows(book[SHEET_AUDIT])]
-    assert "evidence.withdraw" in actions and "evidence.add" in actions
-    withdraw = next(r for r in _rows(book[SHEET_AUDIT]) if r[3] == "evidence.withdraw")
+    assert "撤回证明材料" in actions and "提交证明材料" in actions and "导入活动计划" in actions
+    withdraw = next(r for r in _rows(book[SHEET_AUDIT]) if r[3] == "撤回证明材料")
     assert withdraw[1] == "张联络（区委办）" and withdraw[8] == "发错文件"
+    assert (withdraw[4], withdraw[5]) == ("证明材料", world.gone.id)
+    assert '"state":"withdrawn"' in withdraw[7]
 
 
 # ------------------------------------------------------------------------ dossier
