@@ -335,3 +335,45 @@ async def test_private_nudges_only_for_opted_in_liaisons(engine: Engine, api: Bo
     [private] = api.sent_messages(w.users["商务小王"])
     assert "任务2" in private["text"] and "任务1" not in private["text"]
     assert "/nudges off" in private["text"]
+
+
+async def test_phase_start_is_announced_in_the_group(engine: Engine, api: BotApiStandin, bot: Bot) -> None:
+    from models.tables import Phase
+
+    w = build_world(engine, api, deadlines={1: "2025-12-31"})
+    with transaction(engine) as s:
+        s.add(Phase(campaign_id=w.campaign_id, no=2, name="全面创建，实现总体达标", description="全面推进创建工作。", start_date=date(2025, 10, 9), end_date=date(2025, 12, 31)))
+    await tick(engine, bot, at("2025-10-09", 9, 0))
+    [message] = api.sent_messages(w.group_chat_id)
+    assert "🚩 第2阶段「全面创建，实现总体达标」开始" in message["text"]
+
+
+async def test_escalation_goes_to_the_group_when_the_coordinator_has_no_private_chat(
+    engine: Engine, api: BotApiStandin, bot: Bot
+) -> None:
+    w = build_world(engine, api, deadlines={1: NATIONAL_DAY_DEADLINE}, units_of={1: ["区财政局"]}, coordinator_private=False)
+    await tick(engine, bot, at("2025-10-13", 10))  # catch up quietly on what came before
+    api.mark()
+    report = await tick(engine, bot, at("2025-10-14", 9, 0))  # 3 working days overdue
+    assert [c for c, _ in report.messages] == [w.group_chat_id]
+    [message] = await api.wait_for_bot_messages(w.group_chat_id)
+    assert "提请" in message["text"] and "督办" in message["text"]
+    mentioned = {e["user"]["id"] for e in message.get("entities", []) if e["type"] == "text_mention"}
+    assert w.users["监管老张"] in mentioned
+
+
+async def test_concurrent_sweeps_and_dispatchers_send_each_message_once(
+    engine: Engine, api: BotApiStandin, bot: Bot
+) -> None:
+    import asyncio
+
+    w = build_world(engine, api, deadlines={1: NATIONAL_DAY_DEADLINE, 2: NATIONAL_DAY_DEADLINE}, private_nudges=("财政小李", "商务小王"))
+    now = at("2025-10-10", 9, 0)
+    config = fast_config()
+    swept = await asyncio.gather(*(asyncio.to_thread(sweep, engine=engine, now=now, config=config) for _ in range(4)))
+    assert sum(r.inserted for r in swept) == swept[0].planned == len(outbox_rows(engine))
+    reports = await asyncio.gather(*(dispatch(engine=engine, bot=bot, now=now, config=config) for _ in range(4)))
+    assert sum(r.sent for r in reports) == 3
+    for chat in (w.group_chat_id, w.users["财政小李"], w.users["商务小王"]):
+        assert len(api.sent_messages(chat)) == 1
+    assert not unresolved(engine)
