@@ -19,7 +19,7 @@ from bot import queries as q
 from bot import render as r
 from bot.callbacks import FORGED, Button, button
 from bot.context import Answer, Out, Subject
-from bot.domain import rule, status_call, status_fn
+from bot.domain import NotReady, rule, status_call, status_fn
 from bot.parsing import (
     Done,
     Note,
@@ -256,14 +256,20 @@ def _criterion_out(session: Session, env: Env, req: Req, crit: Criterion, unit_i
     )
 
 
-def task_view(session: Session, env: Env, req: Req, no: int) -> Out:
+def task_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     """/task N: the task and each unit's state (reply to it to report, as a liaison)."""
     check(member=env.member, action=Action.view_task)
     task = q.task_by_no(session, campaign_id=env.campaign_id, no=no)
-    rows = [(a, q.unit_name(session, a.unit_id)) for a in q.assignments_of_task(session, task.id)]  # type: ignore[arg-type]
-    text = r.task_card(task, rows, req.today)
-    text += "\n\n👉 联络员可直接回复本消息填报本单位的进度。"
-    return Out(text, subject=Subject(SubjectKind.task, task.id, task.campaign_id))
+    try:
+        st = _campaign_status(session, env, req)
+        chunks = _chunks(status_call("render_task", status_call("task_view", st, task.no)))
+    except NotReady:
+        rows = [(a, q.unit_name(session, a.unit_id)) for a in q.assignments_of_task(session, task.id)]  # type: ignore[arg-type]
+        chunks = [r.task_card(task, rows, req.today)]
+    chunks[-1] += "\n\n👉 联络员可直接回复本消息填报本单位的进度。"
+    outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
+    outs[-1].subject = Subject(SubjectKind.task, task.id, task.campaign_id)
+    return outs
 
 
 # ============================================================== reporting work
@@ -814,7 +820,7 @@ def item_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     check(member=env.member, action=Action.view_item)
     item = q.item_by_no(session, campaign_id=env.campaign_id, no=no)
     st = _campaign_status(session, env, req)
-    view = status_call("item_view", st, item.id)
+    view = status_call("item_view", st, item.no)
     chunks = _chunks(status_call("render_item", view))
     subject = Subject(SubjectKind.item, item.id, item.campaign_id)
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
