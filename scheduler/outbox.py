@@ -69,6 +69,20 @@ def materialise(session: Session, planned: Iterable[Planned], *, now: datetime) 
     ``INSERT ... ON CONFLICT (idem_key) DO NOTHING`` on SQLite and PostgreSQL:
     a nudge already in the outbox, whatever its state, is never added again.
     """
+    planned = list(planned)
+    if not planned:
+        return []
+    # Skip what is surely there already (cheap: one indexed read), then let the
+    # unique key settle races with a concurrent sweep.
+    earliest = min(p.due_at for p in planned) - timedelta(days=1)
+    existing = set(
+        session.exec(
+            select(Outbox.idem_key).where(
+                col(Outbox.campaign_id).in_({p.campaign_id for p in planned}),
+                col(Outbox.due_at) >= earliest,
+            )
+        )
+    )
     rows = [
         {
             "campaign_id": p.campaign_id,
@@ -84,6 +98,7 @@ def materialise(session: Session, planned: Iterable[Planned], *, now: datetime) 
             "created_at": now,
         }
         for p in planned
+        if p.key not in existing
     ]
     if not rows:
         return []
