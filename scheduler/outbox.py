@@ -47,6 +47,7 @@ from scheduler.plan import (
     Kind,
     PlanInput,
     Planned,
+    effective_snooze,
     idem_key,
     load_plan_input,
     plan,
@@ -219,7 +220,7 @@ def _verdict(row: Outbox, inp: PlanInput, today: date) -> tuple[OutboxState, str
         planned_for = payload.get("deadline")
         if planned_for and planned_for != task.deadline.isoformat():
             return OutboxState.cancelled, f"截止日期已由 {planned_for} 改为 {task.deadline.isoformat()}，按新日期重新安排"
-        until = inp.snoozes.get(asg.id or 0)
+        until = effective_snooze(inp.snoozes.get(asg.id or 0), task.deadline)
         local_day = payload.get("local_date")
         if row.kind == Kind.remind and until is not None and local_day and local_day <= until.isoformat():
             return OutboxState.cancelled, f"提醒已暂缓至 {until.isoformat()}"

@@ -151,6 +151,13 @@ def load_plan_input(session: Session, campaign: Campaign) -> PlanInput:
     )
 
 
+def effective_snooze(until: date | None, deadline: date) -> date | None:
+    """A snooze never reaches the deadline, even after the deadline was moved earlier."""
+    if until is None:
+        return None
+    return min(until, deadline - timedelta(days=1))
+
+
 # --------------------------------------------------------------------- keys
 
 
@@ -202,7 +209,7 @@ def plan(inp: PlanInput, *, now: datetime, config: SchedulerConfig) -> list[Plan
         if task is None or asg.id is None:
             continue
         deadline = task.deadline
-        snoozed_until = inp.snoozes.get(asg.id)
+        snoozed_until = effective_snooze(inp.snoozes.get(asg.id), deadline)
         base = {
             "assignment_id": asg.id,
             "task_id": task.id,

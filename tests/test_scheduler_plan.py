@@ -192,3 +192,16 @@ def test_time_zone_is_the_campaigns(engine: Engine) -> None:
         s.add(c)
     due = [p.due_at for p in _plan(engine, datetime(2025, 10, 10, 4, tzinfo=UTC)) if "remind-0" in p.key]
     assert due and all(d == datetime(2025, 10, 10, 3, tzinfo=UTC) for d in due)
+
+
+def test_snooze_never_reaches_a_deadline_moved_earlier(engine: Engine) -> None:
+    w = build_world(engine, None, deadlines={1: NATIONAL_DAY_DEADLINE}, units_of={1: ["区财政局"]})
+    aid = w.assignments[(1, "区财政局")]
+    with transaction(engine) as s:
+        s.add(Snooze(campaign_id=w.campaign_id, assignment_id=aid, until=date(2025, 10, 9)))
+        task = s.get(Task, w.tasks[1])
+        assert task is not None
+        task.deadline = date(2025, 9, 30)
+        s.add(task)
+    keys = {p.key.split("|")[2] for p in _plan(engine, at("2025-09-30", 10)) if p.telegram_chat_id < 0}
+    assert "remind-0" in keys  # the deadline-day nudge of the new deadline still goes out
