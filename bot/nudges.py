@@ -2,8 +2,9 @@
 
 Handlers only parse, call the domain (``scheduler.snooze``, ``scheduler.prefs``)
 in one transaction, and answer; every rule (who may snooze, how far, which
-button is stale or forged) lives there. :func:`register` adds the handlers; it
-must run before the generic button handler (``bot.handlers.on_button``).
+button is stale or forged) lives there. ``bot.app.register_handlers`` adds
+:func:`on_nudge_button` (pattern :data:`CALLBACK_PATTERN`) before the generic
+button handler; ``/nudges`` is in ``bot.commands.COMMANDS``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlmodel import Session
 from telegram import Message, ReplyParameters, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+from telegram.ext import ContextTypes
 
 from models.db import transaction
 from models.errors import DomainError
@@ -120,8 +121,3 @@ async def on_nudges(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     await message.reply_text(result.message)
 
-
-def register(app: Application) -> None:  # type: ignore[type-arg]
-    """Add the handlers (before the generic button handler and unknown commands)."""
-    app.add_handler(CallbackQueryHandler(on_nudge_button, pattern=CALLBACK_PATTERN))
-    app.add_handler(CommandHandler("nudges", on_nudges, filters=filters.UpdateType.MESSAGE))
