@@ -30,7 +30,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.engine import Engine
@@ -527,6 +527,7 @@ def _sheet(wb: Workbook, title: str, headers: Sequence[str], widths: Sequence[fl
         cell.border = _BORDER
         cell.alignment = _HEAD_ALIGN
         ws.column_dimensions[get_column_letter(i)].width = width
+    ws._qc_widths = list(widths)  # type: ignore[attr-defined]
     ws.row_dimensions[2].height = 30
     ws.freeze_panes = "A3"
     ws.print_title_rows = "1:2"
@@ -543,18 +544,28 @@ def _sheet(wb: Workbook, title: str, headers: Sequence[str], widths: Sequence[fl
     return ws
 
 
-def _row(ws: Worksheet, values: Sequence[Any], *, center: Iterable[int] = (), font: Font = _BODY_FONT,
-         fill: PatternFill | None = None) -> int:
-    r = ws.max_row + 1
-    centered = set(center)
-    for i, value in enumerate(values, start=1):
-        cell = ws.cell(row=r, column=i, value=_text(value))
-        cell.font = font
-        cell.border = _BORDER
-        cell.alignment = _CENTER if i in centered else _WRAP
-        if fill is not None:
-            cell.fill = fill
-    return r
+def _last(ws: Worksheet) -> int:
+    """The last row written (``ws.max_row`` scans every cell: quadratic over a long sheet)."""
+    return getattr(ws, "_qc_last_row", 2)
+
+
+#: Cell looks, registered once per workbook as named styles (setting font, border,
+#: fill and alignment cell by cell costs openpyxl a hash per attribute per cell).
+_LOOKS: dict[str, tuple[Font, PatternFill | None]] = {
+    "body": (_BODY_FONT, None),
+    "label": (_BOLD_FONT, None),
+    "item": (_BOLD_FONT, _ITEM_FILL),
+    "total": (_BOLD_FONT, _TOTAL_FILL),
+}
+
+
+def _register_styles(wb: Workbook) -> None:
+    for look, (font, fill) in _LOOKS.items():
+        for suffix, align in (("", _WRAP), ("_c", _CENTER)):
+            style = NamedStyle(name=f"qc_{look}{suffix}", font=font, border=_BORDER, alignment=align)
+            if fill is not None:
+                style.fill = fill
+            wb.add_named_style(style)
 
 
 def _display_width(text: str) -> float:
@@ -562,32 +573,39 @@ def _display_width(text: str) -> float:
     return sum(1.8 if unicodedata.east_asian_width(ch) in "WF" else 1.0 for ch in text)
 
 
-def _fit_heights(ws: Worksheet, ncol: int, *, line_height: float = 13.5,
-                 skip: Iterable[int] = ()) -> None:
-    """Row heights for the wrapped text (openpyxl cannot ask Excel to auto-fit)."""
-    widths = [ws.column_dimensions[get_column_letter(i)].width or 8.43 for i in range(1, ncol + 1)]
-    skipped = set(skip)
-    for r in range(3, ws.max_row + 1):
-        lines = 1
-        for i in range(1, ncol + 1):
-            if i in skipped:
-                continue
-            value = ws.cell(row=r, column=i).value
-            if value is None:
-                continue
-            usable = max(widths[i - 1] - 1.5, 1.0)
-            if ws.cell(row=r, column=i).font.bold:
-                usable /= 1.1
-            n = sum(max(1, -(-int(_display_width(part)) // int(usable))) for part in str(value).split("\n"))
-            lines = max(lines, n)
-        ws.row_dimensions[r].height = min(409.0, line_height * lines + 4)
+def _lines(text: str, width: float, *, bold: bool = False) -> int:
+    """Lines ``text`` wraps into in a column ``width`` wide."""
+    usable = max(width - 1.5, 1.0) / (1.1 if bold else 1.0)
+    return sum(max(1, -(-int(_display_width(part)) // max(int(usable), 1))) for part in text.split("\n"))
 
 
-def _finish(ws: Worksheet, ncol: int, *, merged: Iterable[int] = ()) -> None:
-    _fit_heights(ws, ncol, skip=merged)
-    if ws.max_row > 2:
-        ws.auto_filter.ref = f"A2:{get_column_letter(ncol)}{ws.max_row}"
-    ws.print_area = f"A1:{get_column_letter(ncol)}{max(ws.max_row, 2)}"
+def _row(ws: Worksheet, values: Sequence[Any], *, center: Iterable[int] = (), look: str = "body",
+         line_height: float = 13.5) -> int:
+    """Append one bordered, wrapped row and give it the height its text needs.
+
+    openpyxl cannot ask Excel to auto-fit row heights, so they are estimated here;
+    columns listed in ``ws._qc_skip`` (merged blocks) are sized by their caller.
+    """
+    r = _last(ws) + 1
+    ws._qc_last_row = r  # type: ignore[attr-defined]
+    centered = set(center)
+    widths: list[float] = getattr(ws, "_qc_widths", [])
+    skip: set[int] = getattr(ws, "_qc_skip", set())
+    bold = look != "body"
+    lines = 1
+    for i, value in enumerate(values, start=1):
+        cell = ws.cell(row=r, column=i, value=_text(value))
+        cell.style = f"qc_{look}_c" if i in centered else f"qc_{look}"
+        if value is not None and value != "" and i not in skip and i <= len(widths):
+            lines = max(lines, _lines(str(value), widths[i - 1], bold=bold))
+    ws.row_dimensions[r].height = min(409.0, line_height * lines + 4)
+    return r
+
+
+def _finish(ws: Worksheet, ncol: int) -> None:
+    if _last(ws) > 2:
+        ws.auto_filter.ref = f"A2:{get_column_letter(ncol)}{_last(ws)}"
+    ws.print_area = f"A1:{get_column_letter(ncol)}{max(_last(ws), 2)}"
 
 
 def _evidence_lines(ledger: Ledger, rows: Iterable[Evidence]) -> str:
@@ -643,10 +661,9 @@ def _overview(wb: Workbook, ledger: Ledger) -> None:
                  "证明材料列出的路径即材料压缩包中的位置；“待审核”表示协调员尚未审核。"),
     ]
     for label, value in rows:
-        _row(ws, (label, value), font=_BODY_FONT)
-        ws.cell(row=ws.max_row, column=1).font = _BOLD_FONT
-    _fit_heights(ws, 2)
-    ws.print_area = f"A1:B{ws.max_row}"
+        _row(ws, (label, value))
+        ws.cell(row=_last(ws), column=1).style = "qc_label"
+    ws.print_area = f"A1:B{_last(ws)}"
 
 
 def _scores(wb: Workbook, ledger: Ledger) -> None:
@@ -675,7 +692,7 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
             _num(score.verified) if score else None,
             ALL_MEMBERS if item.all_members else ledger.unit_names(ledger.item_units.get(item.id, [])),
             _evidence_lines(ledger, by_item.get(item.id, [])),
-        ), center=(1, 5, 6, 7), font=_BOLD_FONT, fill=_ITEM_FILL)
+        ), center=(1, 5, 6, 7), look="item")
         for crit in crits:
             cscore = ledger.criterion_scores.get(crit.id)
             assessment = ledger.assessments.get(crit.id)
@@ -701,7 +718,7 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
             continue
         _row(ws, ("", label, "", "", _num(total.max_points), _num(total.claimed),
                   _num(total.verified), "", ""),
-             center=(5, 6, 7), font=_BOLD_FONT, fill=_TOTAL_FILL)
+             center=(5, 6, 7), look="total")
     _finish(ws, len(SCORE_HEADERS))
 
 
@@ -723,15 +740,11 @@ def _group_label(group: TaskGroup | None) -> str:
     return f"{cn}、{group.title}"
 
 
-def _lines(text: str, width: float) -> int:
-    usable = max(int(width - 1.5), 1)
-    return sum(max(1, -(-int(_display_width(part)) // usable)) for part in text.split("\n"))
-
-
 def _tasks(wb: Workbook, ledger: Ledger) -> None:
     widths = (6, 24, 46, 12, 16, 9, 9, 10, 24)
     ws = _sheet(wb, SHEET_TASKS, TASK_HEADERS, widths,
                 f"{ledger.campaign.name} “六个一”任务完成情况")
+    ws._qc_skip = {2, 3}  # type: ignore[attr-defined]  # group and task text: merged blocks
     counts = _evidence_count(ledger)
     per_task: dict[int, list[Assignment]] = defaultdict(list)
     for a in ledger.assignments:
@@ -739,7 +752,7 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
     blocks: list[tuple[int, int, Task]] = []
     for task in ledger.tasks:
         rows = per_task.get(task.id, [])
-        first = ws.max_row + 1
+        first = _last(ws) + 1
         group = _group_label(ledger.groups.get(task.group_id))
         for a in rows or [None]:
             notes = []
@@ -759,8 +772,8 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
                 STATE_LABELS[a.state] if a else "", a.percent if a else None,
                 counts.get((task.id, a.unit_id), 0) if a else None, "；".join(notes),
             ), center=(1, 4, 6, 7, 8))
-        blocks.append((first, ws.max_row, task))
-    _finish(ws, len(TASK_HEADERS), merged=(2, 3))
+        blocks.append((first, _last(ws), task))
+    _finish(ws, len(TASK_HEADERS))
     # One task, one block: its number, group, text and deadline span its units' rows.
     for first, last, task in blocks:
         needed = 13.5 * max(_lines(ws.cell(row=first, column=2).value or "", widths[1]),
@@ -865,6 +878,7 @@ def _audit(wb: Workbook, ledger: Ledger) -> None:
 
 def build_workbook(ledger: Ledger) -> Workbook:
     wb = Workbook()
+    _register_styles(wb)
     _overview(wb, ledger)
     _scores(wb, ledger)
     _tasks(wb, ledger)
