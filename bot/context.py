@@ -218,6 +218,8 @@ class QcContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], di
             except (Forbidden, BadRequest) as exc:
                 # Someone blocked the bot or a chat vanished: the others still get theirs.
                 log.warning("could not deliver to chat %s: %s", out.chat_id, exc)
+                if isinstance(exc, Forbidden) and out.chat_id is not None:
+                    await self._unreachable(out.chat_id, str(exc))
         if sent:
             now = self.now()
 
@@ -232,6 +234,20 @@ class QcContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], di
 
             await self.db(record)
         return messages
+
+    async def _unreachable(self, chat_id: int, reason: str) -> None:
+        """A private chat refused us (blocked): remember it, so nobody counts on it."""
+
+        def mark(session: Session) -> None:
+            from sqlmodel import select
+
+            from models.tables import Member
+
+            for m in session.exec(select(Member).where(Member.private_chat_id == chat_id)):
+                m.reachable = False
+                m.unreachable_reason = reason[:200]
+
+        await self.db(mark)
 
     async def _send_one(self, origin: Message | None, out: Out) -> list[Message]:
         markup: Any = keyboard(out.buttons)
