@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.backup",
     "qcbot.commands.export",
     "qcbot.commands.bench",
+    "qcbot.commands.console",
 )
 
 

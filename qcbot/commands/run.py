@@ -39,12 +39,12 @@ def prepare(ctx: AppContext) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     ctx = AppContext.from_args(args)
+    if not args.no_start and not ctx.settings.telegram.has_token:
+        return _console(args)  # its own demo database: the configured one is not touched
     prepare(ctx)
     if args.no_start:
         print("数据库已就绪。")
         return 0
-    if not ctx.settings.telegram.has_token:
-        return _console(args)
     return start_bot(ctx)
 
 
@@ -58,7 +58,7 @@ def _console(args: argparse.Namespace) -> int:
             "No bot token configured (QCBOT_BOT_TOKEN or telegram.token) and no console installed."
         )
         return 2
-    return int(console.cmd_console(args) or 0)
+    return int(console.cmd_console(args, no_token_notice=True) or 0)
 
 
 def start_bot(ctx: AppContext) -> int:
