@@ -403,6 +403,8 @@ class ItemStatus(_ScoreFields):
     criteria: tuple[CriterionStatus, ...]
     # Active files attached to the item as a whole (not to one criterion).
     evidence_count: int
+    # Assigned to every member unit of the leading group (领导小组全体成员单位).
+    all_members: bool = False
 
     @property
     def title(self) -> str:
@@ -500,6 +502,8 @@ class Gap:
     # Numbers of the unmet criteria without an evidence file of their own.
     missing_evidence: tuple[int, ...]
     item_evidence: int
+    # The owing units are all the member units (an item of 领导小组全体成员单位).
+    all_members: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -873,6 +877,7 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
             overdue=overdue, light=light, light_label=label, units=refs(item_unit_ids),
             criteria=tuple(crit_status),
             evidence_count=rows.item_evidence.get(item.id or 0, 0),
+            all_members=item.all_members,
         )
         item_list.append(st)
         items_by_cat[item.category_id].append(st)
@@ -902,6 +907,7 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
                     for c in unmet),
                 missing_evidence=tuple(c.no for c in unmet if c.evidence_count == 0),
                 item_evidence=st.evidence_count,
+                all_members=item.all_members and owing >= set(member_ids),
             )
             (bonus_gaps if is_bonus else gaps).append(gap)
 
