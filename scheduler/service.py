@@ -140,17 +140,7 @@ def install(
         name=SWEEP_JOB,
         job_kwargs=dict(JOB_KWARGS),
     )
-    for name, trigger in (
-        (
-            DIGEST_JOB,
-            CronTrigger(
-                day_of_week=config.digest_weekday,
-                hour=config.digest_time.hour,
-                minute=config.digest_time.minute,
-                second=config.digest_time.second,
-                timezone=tz,
-            ),
-        ),
+    crons = [
         (
             NUDGE_JOB,
             CronTrigger(
@@ -159,8 +149,22 @@ def install(
                 second=config.nudge_time.second,
                 timezone=tz,
             ),
-        ),
-    ):
+        )
+    ]
+    if config.digest_time != config.nudge_time:  # otherwise the daily wake-up covers it
+        crons.append(
+            (
+                DIGEST_JOB,
+                CronTrigger(
+                    day_of_week=config.digest_weekday,
+                    hour=config.digest_time.hour,
+                    minute=config.digest_time.minute,
+                    second=config.digest_time.second,
+                    timezone=tz,
+                ),
+            )
+        )
+    for name, trigger in crons:
         job_queue.run_custom(service.job, job_kwargs={"trigger": trigger, **JOB_KWARGS}, name=name)
     application.bot_data["scheduler"] = service
     application.bot_data.setdefault("plan_changed_hooks", []).append(service.poke)

@@ -197,7 +197,8 @@ async def test_installed_jobs_never_drop_late_runs_and_the_digest_cron_fires(
             s.add(Chat(telegram_chat_id=group.id, campaign_id=cid, kind=ChatKind.group, title=group.title))
         async with running(app, poll_timeout=1):
             jobs = {j.name: j for j in app.job_queue.jobs()}
-            assert {SWEEP_JOB, DIGEST_JOB, NUDGE_JOB} <= set(jobs)
+            # digest_time == nudge_time (09:00): one daily cron wakes for both.
+            assert {SWEEP_JOB, NUDGE_JOB} <= set(jobs) and DIGEST_JOB not in jobs
             for job in jobs.values():
                 assert job.job.misfire_grace_time is None
                 assert job.job.coalesce is True and job.job.max_instances == 1
@@ -235,3 +236,22 @@ async def test_plan_changed_hook_runs_a_tick(
         for hook in app.bot_data["plan_changed_hooks"]:
             hook(app)
         await standin.wait_until(lambda: service.ticks >= 2, timeout=10, what="poked tick")
+
+
+async def test_a_distinct_digest_time_gets_its_own_cron(
+    standin: BotApiStandin, seeded_engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        db_url=db_url, storage_dir=tmp_path / "evidence",
+        scheduler={"enabled": True, "digest_weekday": "fri", "digest_time": "16:30:00"},
+    )
+    app = build_application(
+        settings=settings, engine=seeded_engine, clock=FakeClock(MONDAY),
+        token=standin.token, base_url=standin.base_url, base_file_url=standin.base_file_url,
+    )
+    async with running(app, poll_timeout=1):
+        [digest] = app.job_queue.get_jobs_by_name(DIGEST_JOB)
+        trigger = digest.job.trigger
+        assert "day_of_week='fri'" in str(trigger) and "hour='16'" in str(trigger) and "minute='30'" in str(trigger)
+        assert str(trigger.timezone) == "Asia/Shanghai"
+        assert digest.job.misfire_grace_time is None
