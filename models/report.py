@@ -491,8 +491,9 @@ def render_task(view: TaskView) -> list[str]:
     done = sum(1 for a in t.assignments if a.state == AssignmentState.approved)
     blocks: list[Block] = [
         f"<b>任务 {t.no}</b> {esc(short(t.title, 200))}",
-        f"{LIGHT_ICONS[t.light]} 截止 {day(t.deadline, today)}（{left(t.days_left)}）"
-        + (f"，原定 {day(t.planned_deadline, today)}" if t.planned_deadline != t.deadline else "")
+        f"{LIGHT_ICONS[t.light]} 截止 {day(t.deadline, today)}（{left(t.days_left)}"
+        + (f"；已调整，原定 {day(t.planned_deadline, today)}"
+           if t.planned_deadline != t.deadline else "") + "）"
         + f" · 已通过 {done}/{len(t.assignments)}" + (" ✅ 已完成" if t.done else ""),
         "",
     ]

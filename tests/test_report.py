@@ -237,6 +237,8 @@ def test_render_task_shows_notes_and_return_reasons(session: Session) -> None:
     b = CampaignBuilder(session)
     u1, u2 = b.units("甲局", "乙局")
     t = b.task(1, units=[u1, u2], deadline=date(2021, 8, 31))
+    t.task.deadline = date(2021, 8, 31)
+    t.task.planned_deadline = date(2021, 7, 31)
     a1, a2 = t.assignments
     a1.note, a1.return_reason = "进展<说明>" * 30, "缺少&附件"
     b.state(a1, AssignmentState.in_progress, percent=80)
@@ -248,6 +250,7 @@ def test_render_task_shows_notes_and_return_reasons(session: Session) -> None:
     assert "↩️ 退回原因：缺少&附件" in text
     assert "📝 进展<说明>" in text and "…" in text  # shortened
     assert "🟡 乙局 · 已提交（逾期待审核）" in text
+    assert "截止 8月31日（逾期1天；已调整，原定 7月31日）" in text
 
 
 def test_big_campaign_splits_cleanly(session: Session) -> None:
