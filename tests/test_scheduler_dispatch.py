@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 from telegram import Bot
@@ -39,6 +40,10 @@ from tests.test_scheduler_fixtures import (  # noqa: F401  (fixtures)
 )
 
 NATIONAL_DAY_DEADLINE = "2025-10-10"
+
+# PTB warns, when it builds RetryAfter, that retry_after will become a timedelta;
+# scheduler.dispatch.retry_after_seconds already accepts both.
+pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
 
 
 def _texts(api: BotApiStandin, chat_id: int) -> list[str]:
