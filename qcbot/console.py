@@ -28,6 +28,7 @@ import io
 import logging
 import mimetypes
 import os
+import re
 import shlex
 import sys
 import time
@@ -78,12 +79,15 @@ PROMPT_HISTORY = VAR / "console-input-history"
 #: The stand-in's token: any well-formed one does, nothing leaves this process.
 TOKEN = "7000000000:console-demo-token-not-a-secret"
 #: The visitor: someone who is not a member (yet), to try /start and invite links.
+#: Visitors: people who are not members (yet), to try /start and invite links. Once one
+#: joins, the next visitor is someone new (the next id down).
 VISITOR_ID = 7100009999
 VISITOR_NAME = "新同事"
 HISTORY_SHOWN = 6
 #: A line of the pipe mode waits at most this long for the bot's answers.
 PIPE_SETTLE_SECONDS = 30.0
 WATCH_INTERVAL = 0.05
+DEEP_LINK = re.compile(r"(?:https?://)?t\.me/(\w+)\?start=([A-Za-z0-9_-]{1,64})")
 SEND_METHODS = frozenset({
     "sendmessage", "sendphoto", "senddocument", "sendvideo", "sendaudio", "sendvoice",
     "sendanimation", "sendsticker", "sendlocation", "sendcontact", "sendpoll",
@@ -100,6 +104,7 @@ HELP = """\
   :reply off                 取消回复
   :press [消息编号] 按钮编号   按按钮（例：:press 2 按最近一条带按钮消息的第2个；:press 7 1）
   :file 路径 [说明]           发送文件（例：:file ~/报告.pdf 自查报告）；:photo 路径 [说明] 发送图片
+  :open 链接                  像点击邀请链接一样打开它（私聊发送 /start 邀请码）
   :history [条数]             重新显示本聊天最近的消息
   :who                       我是谁、在哪里
   :help                      本帮助
@@ -305,7 +310,12 @@ class Console:
     # ------------------------------------------------------------- people
 
     def visitor(self) -> Person:
-        return Person(number=0, user_id=VISITOR_ID, name=VISITOR_NAME, role=Role.liaison,
+        members = {q.user_id for q in self.cast.people}
+        n = 0
+        while VISITOR_ID - n in members:
+            n += 1
+        name = VISITOR_NAME if n == 0 else f"{VISITOR_NAME}{n + 1}"
+        return Person(number=0, user_id=VISITOR_ID - n, name=name, role=Role.liaison,
                       unit=None, title="还不是成员：可以试试 /start 和邀请链接")
 
     def everyone(self) -> list[Person]:
@@ -320,7 +330,7 @@ class Console:
                 self.person = next((q for q in self.everyone() if q.user_id == self.person.user_id), self.person)
 
     def is_member(self, person: Person) -> bool:
-        return person.user_id != VISITOR_ID
+        return person.number != 0
 
     def describe(self, person: Person) -> str:
         if not self.is_member(person):
@@ -445,6 +455,8 @@ class Console:
             lines.append("  " + row)
         if force_reply:
             lines.append(p.dim("  ↳ 请回复本消息：直接输入即可（:reply off 取消）"))
+        if is_bot and DEEP_LINK.search(message.get("text") or "") and "start=boot_" not in (message.get("text") or ""):
+            lines.append(p.dim("  ↳ 控制台里模拟对方点击链接：:as 0（访客），再 :open 链接"))
         return "\n".join(lines)
 
     def body(self, message: JsonDict, *, save: bool) -> str:
@@ -484,8 +496,7 @@ class Console:
         if stored is None:
             return None
         if not name:
-            suffix = Path(stored.file_path).suffix or (".png" if stored.data[:4] == b"\x89PNG" else ".jpg")
-            name = f"图片-{message['message_id']}{suffix}"
+            name = f"图片-{message['message_id']}{image_suffix(stored.data)}"
         safe = "".join(ch if ch not in '/\\:*?"<>|\0' else "_" for ch in name).strip() or "文件"
         self.downloads.mkdir(parents=True, exist_ok=True)
         target = self.downloads / safe
@@ -580,6 +591,8 @@ class Console:
     def switch(self, person: Person | None = None, chat_id: int | None = None, *, history: bool = True) -> None:
         if person is not None:
             self.person = person
+            if person.user_id not in self.api.world.users:
+                self.api.make_user(person.name, person.username, user_id=person.user_id)
         if chat_id is not None:
             self.chat_id = chat_id
         assert self.person is not None
@@ -660,6 +673,20 @@ class Console:
             )
         self.echo(message)
 
+    async def open_link(self, link: str) -> None:
+        """Open a deep link to the bot as Telegram does: /start PAYLOAD in the private chat."""
+        assert self.person is not None
+        match = DEEP_LINK.search(link.strip())
+        if match is None:
+            self.warn("用法：:open https://t.me/机器人?start=邀请码（把邀请链接整个粘贴过来）")
+            return
+        if match.group(1).lower() != (self.api.bot.username or "").lower():
+            self.warn(f"这是另一个机器人（@{match.group(1)}）的链接。")
+            return
+        if self.chat_id != self.person.user_id:
+            self.switch(chat_id=self.person.user_id, history=False)
+        await self.send_text(f"/start {match.group(2)}")
+
     async def press(self, args: str) -> None:
         assert self.person is not None and self.chat_id is not None
         words = args.replace(".", " ").split()
@@ -736,6 +763,8 @@ class Console:
             await self.send_file(rest, photo=False)
         elif command in ("photo", "image", "图片", "照片"):
             await self.send_file(rest, photo=True)
+        elif command in ("open", "link", "打开"):
+            await self.open_link(rest)
         elif command in ("history", "hist", "历史"):
             self.show_history(int(rest) if rest.isdigit() else 20)
         else:
@@ -898,6 +927,16 @@ def split_path(args: str) -> tuple[str | None, str]:
     return words[0], " ".join(words[1:])
 
 
+def image_suffix(data: bytes) -> str:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return ".png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return ".gif"
+    return ".jpg"
+
+
 def read_file(path: str) -> tuple[Path, bytes, str | None]:
     """A file to send: (path, bytes, None), or a Chinese reason it cannot be sent."""
     file = Path(path).expanduser()
@@ -979,6 +1018,8 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
     today = datetime.now(tz).date()
     engine = make_engine(url)
     started = time.monotonic()
+    if demo_db and not DEMO_DB.exists():
+        term.print(p.dim("正在准备演示活动（导入计划、协调员初始化、建群、邀请领导和各单位联络员）……"))
     if demo_db:
         created = await asyncio.to_thread(demo.prepare_database, engine, today=today)
     else:
@@ -993,8 +1034,6 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
             await asyncio.to_thread(prepare, ctx)
         created = False
     story = demo_db and not await asyncio.to_thread(demo.has_members, engine)
-    if story:
-        term.print(p.dim("正在准备演示活动（导入计划、协调员初始化、建群、邀请领导和各单位联络员）……"))
     titles = demo.cast_titles() if demo_db else {}
 
     api = BotApiStandin(TOKEN, bot_username=demo.BOT_USERNAME)

@@ -5,7 +5,8 @@ imports it shifted so that *today* is the plan's 2021-09-01 (:data:`PLAN_TODAY`)
 
 * phase 2 “全面创建，实现总体达标” (2021-07-10 → 2021-12-31) is under way;
 * task 2 (区市场监管局, due 2021-08-30) is two days overdue, at 80 %;
-* tasks 1 and 4 (phase 1, due 2021-07-10) were reported done and approved;
+* phase 1 (due 2021-07-10) is done: tasks 1 and 4 were reported done and score items
+  2 and 4 claimed, and the coordinator approved them all;
 * the other 16 tasks and 25 score items are due on the plan's 2021-12-31, four
   months ahead; a few units have started (task 3, 7, 8);
 * 区市场监管局 reported task 9 done: it waits for the coordinator's /review.
@@ -34,7 +35,7 @@ from models.seed import import_seed, load_seed, plan_start
 from models.tables import Campaign, Member
 from models.types import utcnow
 from qcbot.commands.seed import DEFAULT_SEED
-from standin import BotApiStandin, SimChat, SimUser
+from standin import BotApiStandin, SimChat, SimUser, buttons
 
 JsonDict = dict[str, Any]
 
@@ -182,8 +183,8 @@ class Story:
         """The messages with 通过/退回 buttons that /review sent after its first line."""
         return [
             m for m in self.api.sent_messages(coord)
-            if m["message_id"] > head["message_id"] and "报告完成" in (m.get("text") or "")
-            and m.get("reply_markup")
+            if m["message_id"] > head["message_id"]
+            and any("通过" in b.get("text", "") for b in buttons(m))
         ]
 
     async def press(self, who: SimUser, message: JsonDict, label: str) -> None:
@@ -226,8 +227,10 @@ class Story:
         for unit in ("区委办", "区政府办", "区发改委", "区市场监管局"):
             await self.expect(liaisons[unit], group, "/done 1", "已提交完成")
         await self.expect(liaisons["区市场监管局"], group, "/done 4", "已提交完成")
+        await self.expect(liaisons["区市场监管局"], group, "/claim 2.1 已印发贯彻落实意见", "已申报达标")
+        await self.expect(liaisons["区市场监管局"], group, "/claim 4.1 创建方案已印发", "已申报达标")
         head = await self.expect(coord, coord, "/review", "待审核")
-        await self.api.wait_until(lambda: len(self.review_cards(coord, head)) >= 5, timeout=STEP_TIMEOUT,
+        await self.api.wait_until(lambda: len(self.review_cards(coord, head)) >= 7, timeout=STEP_TIMEOUT,
                                   what="the /review cards")
         for message in self.review_cards(coord, head):
             await self.press(coord, message, "通过")
