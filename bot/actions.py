@@ -54,6 +54,8 @@ from models.tables import (
 from qcbot.config import Settings
 
 REVIEW_PAGE = 10
+NOT_ONE_TASK = ("这条消息不对应某一项任务，无法据此填报。请点消息下方的“任务N”按钮打开任务后回复，"
+                "或发送 /progress 任务号 百分比、/done 任务号。")
 MYTASKS_LIMIT = 30
 
 
@@ -445,8 +447,7 @@ def reply_text(session: Session, env: Env, req: Req, reply_to: int | None, text:
     """A text reply to one of the bot's messages: route it by what that message is about."""
     row = _replied_row(session, env, reply_to)
     if row is None:
-        if env.is_group:
-            return None  # people talk to each other in the group; not for the bot
+        # In a group only replies to the bot get here (on_text drops the rest): answer them too.
         return Out("请<b>回复</b>我发的任务消息来填报（长按消息 → 回复），或发送 /help 查看命令。")
     if row.subject_kind == SubjectKind.return_reason:
         return complete_return(session, env, req, row, text)
@@ -473,7 +474,8 @@ def reply_text(session: Session, env: Env, req: Req, reply_to: int | None, text:
         return Out("要申报本条细则达标，请回复“达标”；要提交证明材料，请回复文件。")
     if row.subject_kind == SubjectKind.item:
         return Out("请用 /claim 项号.细则号 申报具体细则，例如 /claim 7.1；或回复具体细则的消息。")
-    return None
+    # A reminder listing several tasks, a review item, an evidence file: no single task to report on.
+    return Out(NOT_ONE_TASK)
 
 
 def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, text: str) -> list[Out]:
@@ -552,8 +554,7 @@ def file_target(
     """Decide, before downloading, where a document/photo goes and whether it is acceptable."""
     row = _replied_row(session, env, reply_to)
     if row is None or row.subject_kind not in (SubjectKind.assignment, SubjectKind.task, SubjectKind.criterion):
-        if env.is_group:
-            return None
+        # In a group only files replying to the bot get here (on_file drops the rest).
         return Out("要提交证明材料，请<b>回复</b>对应的任务消息发送文件，或先发送 /evidence 任务号。")
     if row.subject_kind == SubjectKind.criterion:
         crit = session.get(Criterion, row.subject_id)

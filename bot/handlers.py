@@ -390,7 +390,7 @@ async def on_button(update: Update, context: QcContext) -> None:
 async def on_unknown_command(update: Update, context: QcContext) -> None:
     """A command the bot does not know (private chats only)."""
     if update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE:
-        await update.effective_message.reply_text("未知命令。发送 /help 查看你可以使用的命令。")
+        await update.effective_message.reply_text("未知命令。发送 /help 查看你可以使用的命令。", do_quote=True)
 
 
 async def on_error(update: object, context: QcContext) -> None:

@@ -117,7 +117,7 @@ async def on_nudges(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             ),
         )
     except DomainError as err:
-        await message.reply_text(err.message)
+        await message.reply_text(err.message, do_quote=True)
         return
-    await message.reply_text(result.message)
+    await message.reply_text(result.message, do_quote=True)
 
