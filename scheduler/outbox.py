@@ -241,6 +241,27 @@ def _verdict(row: Outbox, inp: PlanInput, today: date) -> tuple[OutboxState, str
     return None
 
 
+def _cancel_inactive(session: Session, campaign_ids: Iterable[int] | None) -> int:
+    """Rows still owed by a campaign that was deactivated end cancelled, with the reason."""
+    q = (
+        select(Outbox)
+        .join(Campaign, Campaign.id == Outbox.campaign_id)
+        .where(
+            sa.not_(Campaign.active),
+            col(Outbox.state).in_([OutboxState.pending, OutboxState.claimed, OutboxState.merged]),
+        )
+    )
+    if campaign_ids is not None:
+        q = q.where(col(Outbox.campaign_id).in_(list(campaign_ids)))
+    rows = list(session.exec(q))
+    for row in rows:
+        row.state = OutboxState.cancelled
+        row.claimed_at = None
+        row.last_error = "活动已停用，不再发送"
+        session.add(row)
+    return len(rows)
+
+
 def claim(
     *,
     engine: Engine,
@@ -261,6 +282,7 @@ def claim(
     report = ClaimReport()
     stale = now - timedelta(seconds=config.lease_seconds)
     with transaction(engine) as session:
+        report.cancelled += _cancel_inactive(session, campaign_ids)
         for campaign in active_campaigns(session, campaign_ids):
             tz = timing.zone(campaign.timezone)
             local = timing.local_now(now, tz)

@@ -60,12 +60,19 @@ def test_quiet_hours_and_allowed_moments() -> None:
 
 
 def test_each_offset_is_planned_once_at_nudge_time(engine: Engine) -> None:
+    from models.tables import Campaign
+
     build_world(engine, None, deadlines={1: NATIONAL_DAY_DEADLINE}, units_of={1: ["区财政局"]})
+    with transaction(engine) as s:
+        campaign = s.get(Campaign, 1)
+        assert campaign is not None
+        inp = load_plan_input(s, campaign)  # the plan is pure: read the rows once
+    config = SchedulerConfig()
     seen: dict[str, datetime] = {}
     now = at("2025-09-20", 0, 0)
     end = at("2025-10-16", 0, 0)
     while now < end:
-        for p in _plan(engine, now):
+        for p in plan(inp, now=now, config=config):
             seen.setdefault(p.key, p.due_at)
         now += timedelta(hours=1)
     group = [k for k in seen if k.startswith("chat:-100777|")]
@@ -205,3 +212,20 @@ def test_snooze_never_reaches_a_deadline_moved_earlier(engine: Engine) -> None:
         s.add(task)
     keys = {p.key.split("|")[2] for p in _plan(engine, at("2025-09-30", 10)) if p.telegram_chat_id < 0}
     assert "remind-0" in keys  # the deadline-day nudge of the new deadline still goes out
+
+
+def test_rows_of_a_deactivated_campaign_end_cancelled(engine: Engine) -> None:
+    from models.tables import Campaign
+
+    w = build_world(engine, None, deadlines={1: NATIONAL_DAY_DEADLINE})
+    now = at("2025-10-10", 9, 0)
+    sweep(engine=engine, now=now)
+    with transaction(engine) as s:
+        c = s.get(Campaign, w.campaign_id)
+        assert c is not None
+        c.active = False
+        s.add(c)
+    report = claim(engine=engine, now=now)
+    rows = outbox_rows(engine)
+    assert report.batches == [] and rows
+    assert all(r.state == OutboxState.cancelled and r.last_error == "活动已停用，不再发送" for r in rows)
