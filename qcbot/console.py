@@ -163,12 +163,10 @@ def remove_demo(paths: list[Path]) -> None:
                 path.unlink()
 
 
-def history_path_for(url: str) -> Path:
-    """Where the chat history of a database lives (next to a SQLite file)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        db = Path(parsed.database)
-        return db.with_name(db.stem + "-console-chats.json") if db != DEMO_DB else DEMO_HISTORY
+def history_path_for(url: str, *, demo_db: bool) -> Path:
+    """Where the console keeps the chats of a database (under var/, never next to it)."""
+    if demo_db:
+        return DEMO_HISTORY
     import hashlib
 
     digest = hashlib.sha256(url.encode()).hexdigest()[:10]
@@ -300,8 +298,11 @@ class Console:
     reply_to: dict[tuple[int, int], int] = field(default_factory=dict)
     my_queries: dict[str, str] = field(default_factory=dict)
     saved_files: dict[str, str] = field(default_factory=dict)
+    new_groups: list[int] = field(default_factory=list)
     quitting: bool = False
     _interrupts: int = 0
+    _hinted: bool = False
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def p(self) -> Palette:
@@ -373,7 +374,26 @@ class Console:
     # ------------------------------------------------------------- chats
 
     def group_ids(self) -> list[int]:
-        return [chat_id for chat_id, _ in self.cast.groups]
+        bound = [chat_id for chat_id, _ in self.cast.groups]
+        return bound + [g for g in self.new_groups if g not in bound]
+
+    async def new_group(self) -> int:
+        """No work group yet: you create one and add the bot (then /bindgroup binds it)."""
+        assert self.person is not None
+        world = self.api.world
+        existing = [c.id for c in world.chats.values() if c.is_group]
+        if existing:
+            group = world.chats[existing[0]]
+            self.api.set_member_status(group, self.person.user_id, "member")
+        else:
+            group = self.api.make_group(demo.GROUP_TITLE, chat_id=demo.GROUP_ID, creator=self.person.user_id,
+                                        bot_status="left")
+        self.new_groups.append(group.id)
+        if world.bot_status(group.id) not in ("creator", "administrator", "member"):
+            await self.api.add_bot_to_group(self.person.user_id, group)
+            self.say(f"你新建了群“{group.title}”，并把 {self.api.bot.first_name} 拉进了群。"
+                     "协调员在群里发送 /bindgroup 即可绑定为工作群。")
+        return group.id
 
     def chat_title(self, chat_id: int) -> str:
         for gid, title in self.cast.groups:
@@ -404,7 +424,7 @@ class Console:
             return None
         if word in ("private", "p", "私聊", "私信", "私", "2", "dm", "bot"):
             return self.person.user_id
-        if word in ("group", "g", "群", "群聊", "工作群", "1") or text.strip() in [t for _, t in self.cast.groups]:
+        if word in GROUP_WORDS or text.strip() in [t for _, t in self.cast.groups]:
             groups = self.group_ids()
             if len(groups) > 1:
                 for gid, title in self.cast.groups:
@@ -589,6 +609,8 @@ class Console:
     # ------------------------------------------------------------- switching
 
     def switch(self, person: Person | None = None, chat_id: int | None = None, *, history: bool = True) -> None:
+        if self.person is not None and self.chat_id is not None:
+            self.drain()  # what arrived for the one you were, first
         if person is not None:
             self.person = person
             if person.user_id not in self.api.world.users:
@@ -598,12 +620,15 @@ class Console:
         assert self.person is not None
         if self.chat_id is None or not (self.chat_id == self.person.user_id or self.chat_id in self.group_ids()):
             self.chat_id = self.person.user_id
+        if self.chat_id != self.person.user_id and not self.visible(self.chat_id):
+            self.api.set_member_status(self.chat_id, self.person.user_id, "member")  # everyone is in the work group
         title = self.chat_title(self.chat_id)
         where = f"与 {self.api.bot.first_name} 的私聊" if self.chat_id == self.person.user_id else f"群“{title}”"
         self.term.print("")
         self.term.print(self.p.bold(f"══ 你现在是 {self.describe(self.person)}，在{where} ══"))
         if history:
             self.show_history(HISTORY_SHOWN)
+        self.cursor = len(self.api.calls)  # the history showed what came before
 
     def show_history(self, count: int) -> None:
         assert self.chat_id is not None
@@ -649,6 +674,20 @@ class Console:
             return
         message = await self.api.send_text(self.person.user_id, self.chat_id, text, reply_to=reply_to)
         self.echo(message)
+        if self.chat_id in self.group_ids() and reply_to is None and not text.startswith("/") and not self._hinted:
+            self._hinted = True
+            self._tasks.add(task := asyncio.create_task(self.hint_if_ignored(message)))
+            task.add_done_callback(self._tasks.discard)
+
+    async def hint_if_ignored(self, message: JsonDict) -> None:
+        """A newcomer's chat line in the group gets no answer: say why, once."""
+        await settle(self.api, self.app, timeout=5.0)
+        chat_id, mine = message["chat"]["id"], message["message_id"]
+        answered = any((m.get("reply_to_message") or {}).get("message_id") == mine
+                       for m in self.api.sent_messages(chat_id))
+        if not answered and not self.quitting:
+            self.term.print(self.p.dim(
+                "  （机器人不理会群里的普通聊天：请发命令，如 /mytasks，或用 :reply 编号 回复它的消息来填报）"))
 
     async def send_file(self, args: str, *, photo: bool) -> None:
         assert self.person is not None and self.chat_id is not None
@@ -740,7 +779,8 @@ class Console:
 
     # ------------------------------------------------------------- commands
 
-    async def meta(self, line: str) -> None:
+    async def meta(self, line: str, typed: str | None = None) -> None:
+        self.term.print(self.p.dim(f"› {typed or line}"))
         command, _, rest = line[1:].strip().partition(" ")
         command, rest = command.lower(), rest.strip()
         if command in ("q", "quit", "exit", "退出"):
@@ -750,7 +790,7 @@ class Console:
         elif command in ("as", "who-am-i", "身份"):
             await self.cmd_as(rest)
         elif command in ("in", "聊天"):
-            self.cmd_in(rest)
+            await self.cmd_in(rest)
         elif command in ("who", "whoami", "where"):
             assert self.person is not None
             self.say(f"你是 {self.describe(self.person)}，在{self.chat_title(self.chat_id or 0)}。"
@@ -786,7 +826,7 @@ class Console:
             chat = person.user_id  # from one private chat to the other person's
         self.switch(person, chat)
 
-    def cmd_in(self, rest: str) -> None:
+    async def cmd_in(self, rest: str) -> None:
         assert self.person is not None
         if not rest:
             options = ["  group    " + (self.cast.groups[0][1] if self.cast.groups else "（没有绑定的工作群）"),
@@ -794,11 +834,10 @@ class Console:
             self.term.print("在哪里发言（:in group 或 :in private）：\n" + "\n".join(options))
             return
         chat = self.parse_place(rest)
+        if chat is None and rest.strip().lower() in GROUP_WORDS:
+            chat = await self.new_group()
         if chat is None:
-            if rest.strip().lower() in ("group", "g", "群", "群聊", "工作群", "1"):
-                self.warn("还没有绑定的工作群：协调员需要把机器人拉进群并发送 /bindgroup。")
-            else:
-                self.warn("用法：:in group（工作群）或 :in private（私聊）。")
+            self.warn("用法：:in group（工作群）或 :in private（私聊）。")
             return
         self.switch(chat_id=chat)
 
@@ -835,6 +874,9 @@ class Console:
             await self.send_text(text[1:])
         elif text.startswith(":"):
             await self.meta(text)
+        elif text.split()[0].lower() in SLASH_META and text.split()[0][1:].lower() not in bot_command_names():
+            # /as 3, /in group: the console's, as long as the bot has no such command
+            await self.meta(":" + text[1:], typed=text)
         else:
             await self.send_text(text)
 
@@ -846,13 +888,14 @@ class Console:
         if who and person is None:
             self.warn(f"找不到“{who}”（--as）。")
         while person is None:
-            self.term.print(self.p.bold("你是谁？") + "（输入编号，直接回车 = 1）")
+            first = self.everyone()[0].number
+            self.term.print(self.p.bold("你是谁？") + f"（输入编号，直接回车 = {first}）")
             for line in self.people_lines():
                 self.term.print(line)
             answer = await self.term.read("编号 › ")
             if answer is None:
                 return False
-            person = self.find_person(answer.strip() or "1")
+            person = self.find_person(answer.strip() or str(first))
             if person is None:
                 self.warn(f"没有“{answer.strip()}”，请输入名单前的编号。")
         self.person = person
@@ -865,6 +908,7 @@ class Console:
             group = self.cast.groups[0][1] if self.cast.groups else None
             if group is None:
                 chat = person.user_id
+                self.term.print(self.p.dim("（还没有工作群：:in group 新建一个群并把机器人拉进去）"))
                 break
             self.term.print(self.p.bold("在哪里发言？") + "（直接回车 = 1）")
             self.term.print(f"    1  群“{group}”\n    2  与 {self.api.bot.first_name} 的私聊")
@@ -893,8 +937,6 @@ class Console:
                 self._interrupts = 0
                 if line is None:
                     break
-                if line.strip()[:1] in (":", "："):
-                    self.term.print(self.p.dim(f"› {line.strip()}"))
                 try:
                     await self.handle_line(line)
                 except SimulationError as exc:
@@ -909,6 +951,16 @@ class Console:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+GROUP_WORDS = frozenset({"group", "g", "群", "群聊", "工作群", "1"})
+SLASH_META = frozenset({"/as", "/in", "/quit", "/exit"})
+
+
+def bot_command_names() -> frozenset[str]:
+    from bot.commands import BY_NAME
+
+    return frozenset(BY_NAME)
 
 
 def split_path(args: str) -> tuple[str | None, str]:
@@ -1003,13 +1055,27 @@ def _day(d: date | None) -> str:
 # ====================================================================== main
 
 
+def _pause_jobs(app: Any) -> bool:
+    scheduler = getattr(app.job_queue, "scheduler", None)
+    try:
+        scheduler.pause()  # type: ignore[union-attr]
+    except Exception:  # no JobQueue, or not running: nothing to pause
+        return False
+    return True
+
+
+def _resume_jobs(app: Any) -> None:
+    with contextlib.suppress(Exception):
+        app.job_queue.scheduler.resume()
+
+
 async def _main(opts: ConsoleOptions, term: Terminal) -> int:
     from bot.app import build_application, running
 
     p = term.palette
     demo_db = opts.database_url is None
     url = opts.database_url or f"sqlite:///{DEMO_DB}"
-    history_file = history_path_for(url)
+    history_file = history_path_for(url, demo_db=demo_db)
     if opts.fresh:
         remove_demo([*_sqlite_files(DEMO_DB), DEMO_HISTORY, DEMO_HISTORY.with_name(DEMO_HISTORY.stem + "-files"),
                      DEMO_EVIDENCE])
@@ -1052,12 +1118,17 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
             with contextlib.redirect_stdout(banner):
                 await stack.enter_async_context(running(app, poll_timeout=5))
             if story:
+                # No nudges about a half-built demo: the scheduler waits for the story.
+                paused = _pause_jobs(app)
                 try:
                     await demo.onboard(api, app)
                 except demo.StoryError as exc:
                     term.print(p.error(str(exc)))
                     term.print(f"详情见 {LOG_FILE}。")
                     return 1
+                finally:
+                    if paused:
+                        _resume_jobs(app)
                 cast = load_cast(engine, slug=settings.campaign.slug, titles=titles)
                 save_history(api, history_file)
                 term.print(p.dim(f"演示活动已就绪（用时 {time.monotonic() - started:.1f} 秒）。"))
