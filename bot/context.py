@@ -209,6 +209,34 @@ class QcContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], di
         sent: list[tuple[Message, Subject]] = []
         messages: list[Message] = []
         origin = update.effective_message if update is not None else None
+        chats = {o.chat_id for o in outs if o.chat_id is not None} | {o.edit[0] for o in outs if o.edit}
+        if origin is not None:
+            chats.add(origin.chat_id)
+        done = asyncio.get_running_loop().create_future()
+        inflight = self.bot_data.setdefault("deliveries", {})
+        for chat in chats:
+            inflight.setdefault(chat, set()).add(done)
+        try:
+            return await self._deliver(origin, outs, sent, messages)
+        finally:
+            done.set_result(None)
+            for chat in chats:
+                inflight.get(chat, set()).discard(done)
+
+    async def settled(self, chat_id: int, timeout: float = 3.0) -> None:  # noqa: ASYNC109
+        """Wait until what the bot is sending to ``chat_id`` is recorded (BotMessage).
+
+        A reply can reach the bot before the transaction that records what the
+        replied-to message is about has committed; waiting here closes that gap.
+        """
+        pending = list(self.bot_data.get("deliveries", {}).get(chat_id, ()))
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    async def _deliver(
+        self, origin: Message | None, outs: Sequence[Out], sent: list[tuple[Message, Subject]],
+        messages: list[Message],
+    ) -> list[Message]:
         for out in outs:
             try:
                 for msg in await self._send_one(origin, out):

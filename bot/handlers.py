@@ -232,6 +232,8 @@ async def on_text(update: Update, context: QcContext) -> None:
     reply_to = _replied_bot_message_id(update, context)
     if reply_to is None and update.effective_chat.type != ChatType.PRIVATE:
         return
+    if reply_to is not None:
+        await context.settled(update.effective_chat.id)
     rq, text = req(context), msg.text
     await context.act(update, lambda s, env: actions.reply_text(s, env, rq, reply_to, text))
 
@@ -247,6 +249,8 @@ async def on_file(update: Update, context: QcContext) -> None:
     reply_to = _replied_bot_message_id(update, context)
     if reply_to is None and update.effective_chat.type != ChatType.PRIVATE:
         return
+    if reply_to is not None:
+        await context.settled(update.effective_chat.id)
     if msg.document is not None:
         f = msg.document
         size, mime, name = f.file_size, f.mime_type, f.file_name
