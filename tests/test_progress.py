@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from models.audit import Actor
-from models.db import transaction
+from models.db import make_engine, transaction
 from models.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from models.progress import (
     approve_assignment,
@@ -33,6 +35,7 @@ from models.tables import (
     AuditLog,
     Criterion,
 )
+from tests.dbutil import fresh_database_url
 from tests.factories import CampaignBuilder
 
 NOW = datetime(2021, 9, 1, 2, 0, tzinfo=UTC)
@@ -42,7 +45,7 @@ COORD = Actor(kind="telegram", member_id=None, telegram_id=222)
 
 class World:
     def __init__(self, session: Session) -> None:
-        b = self.b = CampaignBuilder(session)
+        b = self.b = CampaignBuilder(session, slug=f"p{next(_slugs)}")
         self.office, self.housing, self.health = b.units("区市场监管局", "区住建局", "区卫健委")
         self.outsider = b.unit("区外单位", is_member=False)
         self.task = b.task(1, units=[self.office, self.housing], deadline=date(2021, 12, 31))
@@ -58,13 +61,38 @@ class World:
         self.session = session
 
 
+# One database for the module (creating one per test is slow on PostgreSQL); each
+# test gets a campaign of its own in it and only looks at that campaign's rows.
+_slugs = itertools.count(1)
+_current: list[int] = []
+
+
+@pytest.fixture(scope="module")
+def _module_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with fresh_database_url(tmp_path_factory.mktemp("progress")) as url:
+        eng = make_engine(url)
+        SQLModel.metadata.create_all(eng)
+        try:
+            yield eng
+        finally:
+            eng.dispose()
+
+
 @pytest.fixture
-def w(session: Session) -> World:
-    return World(session)
+def engine(_module_engine: Engine) -> Engine:
+    return _module_engine
+
+
+@pytest.fixture
+def w(session: Session) -> Iterator[World]:
+    world = World(session)
+    _current[:] = [world.b.cid]
+    yield world
+    _current.clear()
 
 
 def audits(session: Session, action: str | None = None) -> list[AuditLog]:
-    q = select(AuditLog).order_by(col(AuditLog.id))
+    q = select(AuditLog).where(AuditLog.campaign_id == _current[0]).order_by(col(AuditLog.id))
     if action:
         q = q.where(AuditLog.action == action)
     return list(session.exec(q))
@@ -261,7 +289,7 @@ def test_reject_then_claim_again(w: World) -> None:
                         now=NOW, note="已补充")
     assert (a.state, a.reason, a.unit_id, a.reviewed_at) == (
         AssessmentState.claimed, None, w.housing.id, None)
-    assert s.exec(select(Assessment)).all() == [a]  # still one row per criterion
+    assert s.exec(select(Assessment).where(Assessment.criterion_id == w.c2.id)).all() == [a]
 
 
 def test_verify_or_reject_without_a_claim(w: World) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from datetime import date, timedelta
 from html.parser import HTMLParser
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
+from models.db import make_engine
 from models.report import (
     MAX_MESSAGE,
     Pre,
@@ -39,6 +41,7 @@ from models.status import (
     unit_view,
 )
 from models.tables import AssignmentState, OutboxState
+from tests.dbutil import fresh_database_url
 from tests.factories import CampaignBuilder, by_name, seeded_campaign
 
 TODAY = date(2021, 9, 1)
@@ -154,14 +157,25 @@ def test_paginate_property(texts: list[str], limit: int) -> None:
 # ----------------------------------------------------------- the real campaign
 
 
+@pytest.fixture(scope="module")
+def _seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CampaignStatus, dict]]:
+    """The real plan on 2021-09-01, imported once for this module's read-only tests."""
+    with fresh_database_url(tmp_path_factory.mktemp("report")) as url:
+        eng = make_engine(url)
+        SQLModel.metadata.create_all(eng)
+        try:
+            with Session(eng, expire_on_commit=False) as s:
+                cid = seeded_campaign(s)
+                units = {name: u.id for name, u in by_name(s, cid).items()}
+                s.commit()
+                yield campaign_status(session=s, campaign_id=cid, today=TODAY), units
+        finally:
+            eng.dispose()
+
+
 @pytest.fixture
-def seeded(session: Session) -> CampaignStatus:
-    cid = seeded_campaign(session)
-    units = by_name(session, cid)
-    session.commit()
-    st_ = campaign_status(session=session, campaign_id=cid, today=TODAY)
-    seeded.units = units  # type: ignore[attr-defined]
-    return st_
+def seeded(_seeded: tuple[CampaignStatus, dict]) -> CampaignStatus:
+    return _seeded[0]
 
 
 def test_render_status_of_the_seeded_campaign(seeded: CampaignStatus) -> None:
@@ -209,12 +223,9 @@ def test_render_status_with_scores_and_half_points(session: Session) -> None:
     assert "<script>" not in html_ and "&lt;script&gt;" in html_
 
 
-def test_render_views(session: Session) -> None:
-    cid = seeded_campaign(session)
-    units = by_name(session, cid)
-    session.commit()
-    st_ = campaign_status(session=session, campaign_id=cid, today=TODAY)
-    market = units["区市场监管局"].id
+def test_render_views(_seeded: tuple[CampaignStatus, dict]) -> None:
+    st_, units = _seeded
+    market = units["区市场监管局"]
     text = check_all(render_unit(unit_view(st_, market)))
     assert text.startswith("🏢 区市场监管局（截至 9月1日）")
     assert "任务 17 项" in text and "🔴 任务1" in text

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
+from models.db import make_engine
 from models.errors import NotFound
 from models.scoring import Score, score_item
 from models.seed import SeedDoc, load_seed
@@ -46,6 +48,7 @@ from models.tables import (
     ScoreItem,
 )
 from tests.conftest import SEED_PATH
+from tests.dbutil import fresh_database_url
 from tests.factories import PHASES_2021, CampaignBuilder, by_name, count_queries, seeded_campaign
 
 A = AssignmentState
@@ -237,9 +240,28 @@ def world(session: Session) -> World:
     return World(session)
 
 
+@pytest.fixture(scope="module")
+def _built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, CampaignStatus]]:
+    """One World and its status for the read-only tests of this module (one database)."""
+    with fresh_database_url(tmp_path_factory.mktemp("status")) as url:
+        eng = make_engine(url)
+        SQLModel.metadata.create_all(eng)
+        try:
+            with Session(eng, expire_on_commit=False) as s:
+                w = World(s)
+                yield w, campaign_status(session=s, campaign_id=w.cid, today=TODAY)
+        finally:
+            eng.dispose()
+
+
 @pytest.fixture
-def status(session: Session, world: World) -> CampaignStatus:
-    return campaign_status(session=session, campaign_id=world.cid, today=TODAY)
+def built_world(_built: tuple[World, CampaignStatus]) -> World:
+    return _built[0]
+
+
+@pytest.fixture
+def status(_built: tuple[World, CampaignStatus]) -> CampaignStatus:
+    return _built[1]
 
 
 def test_headline_and_categories(status: CampaignStatus) -> None:
@@ -260,7 +282,7 @@ def test_headline_and_categories(status: CampaignStatus) -> None:
     assert status.failed_outbox == 2
 
 
-def test_items_and_criteria(status: CampaignStatus, world: World) -> None:
+def test_items_and_criteria(status: CampaignStatus) -> None:
     items = {i.no: i for i in status.items}
     i1 = items[1]
     assert (i1.verified, i1.claimed, i1.pending, i1.open, i1.light) == (1, 3, 2, 2, Light.green)
@@ -292,7 +314,7 @@ def test_items_and_criteria(status: CampaignStatus, world: World) -> None:
         assert x.verified <= x.claimed <= x.attainable <= x.max_points
 
 
-def test_assignments_tasks_and_lights(status: CampaignStatus, world: World) -> None:
+def test_assignments_tasks_and_lights(status: CampaignStatus) -> None:
     by = {(a.task_no, a.unit_name): a for a in status.assignments}
     assert set(by) == {(1, "区市场监管局"), (1, "区住建局"), (2, "区卫健委"), (3, "区市场监管局"),
                        (4, "区住建局")}  # the retired one is left out
@@ -338,7 +360,7 @@ def test_phase_in_status(status: CampaignStatus) -> None:
     assert (m.date, m.task_nos, m.item_nos) == (date(2021, 9, 2), (), (4,))
 
 
-def test_unit_summaries(status: CampaignStatus, world: World) -> None:
+def test_unit_summaries(status: CampaignStatus) -> None:
     units = {u.name: u for u in status.units}
     office = units["区市场监管局"]
     assert (office.assignments, office.not_started, office.red, office.yellow) == (2, 2, 1, 0)
@@ -354,7 +376,8 @@ def test_unit_summaries(status: CampaignStatus, world: World) -> None:
     assert units["区外单位"].assignments == 0
 
 
-def test_drill_downs(status: CampaignStatus, world: World) -> None:
+def test_drill_downs(status: CampaignStatus, built_world: World) -> None:
+    world = built_world
     uv = unit_view(status, world.health.id)
     assert uv.unit.name == "区卫健委"
     assert [a.task_no for a in uv.assignments] == [2]
