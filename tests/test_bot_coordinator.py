@@ -23,7 +23,7 @@ async def test_deadline_extension_is_audited(harness):
         assert audit.before == {"deadline": "2021-12-31"} and audit.after == {"deadline": "2022-01-31"}
         assert audit.actor_telegram_id == coord.id
     [card] = await harness.say(li, group, "/task 7")
-    assert "2022年1月31日" in card["text"] and "已调整" in card["text"]
+    assert "2022年1月31日" in card["text"] and "12月31日" in card["text"]  # new and planned
     for text, expected in [
         ("/deadline 7 2021-01-01", "早于今天"),
         ("/deadline 7 2022-02-30", "没有这一天"),

@@ -108,6 +108,8 @@ async def test_the_whole_story(harness):
     assert "不是数字" in bad3["text"]
     [bad4] = await harness.say(zh, group, "/claim 99.1")
     assert "没有评分项 99" in bad4["text"]
+    [bad5] = await harness.say(zh, group, "说明" * 300, reply_to=cmd)
+    assert "太长" in bad5["text"]
     assert _assignment(harness, 7, "区财政局").state == AssignmentState.submitted
 
     # --- the coordinator reviews in private
@@ -157,6 +159,18 @@ async def test_the_whole_story(harness):
         assert s.exec(select(Assessment)).one().state == AssessmentState.verified
     after = await _status(harness, coord)
     assert after != before
+
+    # drill-downs, and a leader who may read but not write
+    [unit] = (await harness.say(coord, coord, "/unit 住建局"))
+    assert "区住建局" in unit["text"]
+    item = await harness.say(coord, coord, "/item 15")
+    assert "15" in item[-1]["text"] and any("15.1" in b["text"] for b in api.buttons(item[-1]))
+    link = await harness.invite_link(coord, "领导")
+    boss = api.make_user("区长")
+    await harness.say(boss, boss, f"/start {link.split('start=')[1]}")
+    assert (await _status(harness, boss)).strip()
+    [ro] = await harness.say(boss, boss, "/progress 7 10")
+    assert "只读" in ro["text"]
 
     # every write was audited: who, what, before, after, when
     with harness.db() as s:
