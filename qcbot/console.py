@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
-from models.db import make_engine, read_only
+from models.db import read_only
 from models.tables import Assignment, AssignmentState, Campaign, Phase, Role, Task
 from qcbot import console_demo as demo
 from qcbot.config import Settings, load_settings
@@ -64,6 +64,7 @@ from qcbot.console_world import (
     settle,
     skip_message_ids,
 )
+from qcbot.context import AppContext
 from standin import BotApiStandin, RecordedCall, SimulationError
 
 log = logging.getLogger(__name__)
@@ -96,20 +97,27 @@ EDIT_METHODS = frozenset({
     "editmessagetext", "editmessagecaption", "editmessagereplymarkup", "editmessagemedia",
 })
 
-HELP = """\
-控制台命令（以冒号开头；其余内容都作为消息发给机器人，例如 /help、/mytasks）：
-  :as [编号|单位|姓名]       切换身份；不带参数列出所有人（例：:as 1、:as 区财政局、:as 领导）
-  :in group | private        切换聊天：工作群 / 与机器人的私聊（也可写 :in 群、:in 私聊）
-  :reply 编号 [文字]          回复某条消息（例：:reply 5 60%）；不写文字则下一条消息作为回复
-  :reply off                 取消回复
-  :press [消息编号] 按钮编号   按按钮（例：:press 2 按最近一条带按钮消息的第2个；:press 7 1）
-  :file 路径 [说明]           发送文件（例：:file ~/报告.pdf 自查报告）；:photo 路径 [说明] 发送图片
-  :open 链接                  像点击邀请链接一样打开它（私聊发送 /start 邀请码）
-  :history [条数]             重新显示本聊天最近的消息
-  :who                       我是谁、在哪里
-  :help                      本帮助
-  :quit                      退出（也可按 Ctrl-D）
-提示：消息前的 #编号 用于回复；[1 …] 是按钮编号。回复机器人的任务消息即可填报，例如 :reply 5 60%。"""
+HELP_ROWS: tuple[tuple[str, str], ...] = (
+    (":as [编号|单位|姓名]", "切换身份；不带参数列出所有人（例：:as 1、:as 区财政局、:as 领导）"),
+    (":in group | private", "切换聊天：工作群 / 与机器人的私聊（也可写 :in 群、:in 私聊）"),
+    (":reply 编号 [文字]", "回复某条消息（例：:reply 5 60%）；不写文字则下一条消息作为回复"),
+    (":reply off", "取消回复"),
+    (":press [消息编号] 按钮编号", "按按钮（例：:press 2 按最近一条带按钮消息的第2个；:press 7 1）"),
+    (":file 路径 [说明]", "发送文件（例：:file ~/报告.pdf 自查报告）"),
+    (":photo 路径 [说明]", "发送图片"),
+    (":open 链接", "像点击邀请链接一样打开它（在私聊中发送 /start 邀请码）"),
+    (":history [条数]", "重新显示本聊天最近的消息"),
+    (":who", "我是谁、在哪里"),
+    (":help", "本帮助"),
+    (":quit", "退出（也可按 Ctrl-D）"),
+)
+
+
+def help_text() -> str:
+    lines = ["控制台命令（以冒号开头；其余内容都作为消息发给机器人，例如 /help、/mytasks）："]
+    lines += [f"  {pad(usage, 28)}{what}" for usage, what in HELP_ROWS]
+    lines.append("提示：消息前的 #编号 用于回复；[1 …] 是按钮编号。回复机器人的任务消息即可填报，例如 :reply 5 60%。")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -122,10 +130,6 @@ class ConsoleOptions:
     color: bool | None = None
     #: Print the line saying why the console opened (``qcbot run`` without a token).
     no_token_notice: bool = False
-
-
-class ConsoleError(Exception):
-    """The console cannot start; the message says why (Chinese)."""
 
 
 # ====================================================================== setup
@@ -198,10 +202,36 @@ class Terminal:
 
     async def read(self, prompt: str | Callable[[], str], toolbar: str | None = None) -> str | None:
         """One line, or None at the end of input (a pipe shows no prompt)."""
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:
-            return None
-        return line.rstrip("\r\n")
+        if self._lines is None:
+            self._lines = self._start_reader()
+        line = await self._lines.get()
+        return None if line is None else line.rstrip("\r\n")
+
+    _lines: asyncio.Queue[str | None] | None = None
+
+    @staticmethod
+    def _start_reader() -> asyncio.Queue[str | None]:
+        """stdin in a daemon thread: a pending read never keeps the process from exiting."""
+        import threading
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def pump() -> None:
+            while True:
+                try:
+                    line = sys.stdin.readline()
+                except (OSError, ValueError):
+                    line = ""
+                try:
+                    loop.call_soon_threadsafe(queue.put_nowait, line or None)
+                except RuntimeError:  # the loop is closed
+                    return
+                if not line:
+                    return
+
+        threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+        return queue
 
     def refresh(self) -> None:
         """Redraw the prompt (it shows a reply target that may have changed)."""
@@ -271,13 +301,6 @@ class TtyTerminal(Terminal):
 
 
 # ==================================================================== console
-
-
-@dataclass
-class Seen:
-    """What the console showed of one bot message (to render edits and save files once)."""
-
-    downloaded: str | None = None
 
 
 @dataclass
@@ -624,7 +647,8 @@ class Console:
             self.api.set_member_status(self.chat_id, self.person.user_id, "member")  # everyone is in the work group
         title = self.chat_title(self.chat_id)
         where = f"与 {self.api.bot.first_name} 的私聊" if self.chat_id == self.person.user_id else f"群“{title}”"
-        self.term.print("")
+        if self.cursor:
+            self.term.print("")
         self.term.print(self.p.bold(f"══ 你现在是 {self.describe(self.person)}，在{where} ══"))
         if history:
             self.show_history(HISTORY_SHOWN)
@@ -786,7 +810,7 @@ class Console:
         if command in ("q", "quit", "exit", "退出"):
             self.quitting = True
         elif command in ("h", "help", "?", "帮助"):
-            self.term.print(HELP)
+            self.term.print(help_text())
         elif command in ("as", "who-am-i", "身份"):
             await self.cmd_as(rest)
         elif command in ("in", "聊天"):
@@ -892,6 +916,7 @@ class Console:
             self.term.print(self.p.bold("你是谁？") + f"（输入编号，直接回车 = {first}）")
             for line in self.people_lines():
                 self.term.print(line)
+            self.term.print(self.p.dim("  提示：协调员可以 /status、/review；联络员发 /mytasks，再回复任务消息填报进度。"))
             answer = await self.term.read("编号 › ")
             if answer is None:
                 return False
@@ -942,7 +967,7 @@ class Console:
                 except SimulationError as exc:
                     self.warn(str(exc))
                 if not self.term.interactive:
-                    await settle(self.api, self.app, timeout=PIPE_SETTLE_SECONDS)
+                    await settle(self.api, self.app, timeout=PIPE_SETTLE_SECONDS, quiet=0.05)
                     self.drain()
             await settle(self.api, self.app, timeout=5.0)
             self.drain()
@@ -1082,23 +1107,19 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
     settings = console_settings(opts, url, demo_db=demo_db)
     tz = settings.campaign.tz
     today = datetime.now(tz).date()
-    engine = make_engine(url)
+    engine = AppContext(settings).engine
     started = time.monotonic()
     if demo_db and not DEMO_DB.exists():
         term.print(p.dim("正在准备演示活动（导入计划、协调员初始化、建群、邀请领导和各单位联络员）……"))
     if demo_db:
-        created = await asyncio.to_thread(demo.prepare_database, engine, today=today)
+        await asyncio.to_thread(demo.prepare_database, engine, today=today)
     else:
         from qcbot.commands.run import prepare
 
-        class _Ctx:
-            pass
-
-        ctx: Any = _Ctx()
-        ctx.engine, ctx.settings = engine, settings
-        with contextlib.redirect_stdout(io.StringIO()):
+        ctx = AppContext(settings)
+        ctx.engine = engine  # type: ignore[misc]  # the same engine (cached_property)
+        with contextlib.redirect_stdout(io.StringIO()):  # its import summary would clutter the chat
             await asyncio.to_thread(prepare, ctx)
-        created = False
     story = demo_db and not await asyncio.to_thread(demo.has_members, engine)
     titles = demo.cast_titles() if demo_db else {}
 
@@ -1151,20 +1172,22 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
 
             console.on_change = persist
             console.cursor = len(api.calls)
-            _intro(term, engine, today=today, demo_db=demo_db, created=created, url=url, cast=cast,
+            _intro(term, engine, today=today, demo_db=demo_db, url=url, cast=cast,
                    bootstrap=app.bot_data.get("bootstrap_codes") or [])
-            with term.active():
-                if await console.choose(opts.who, opts.where):
-                    await console.loop()
-            console.drain()
-            save_history(api, history_file)
+            try:
+                with term.active():
+                    if await console.choose(opts.who, opts.where):
+                        await console.loop()
+                console.drain()
+            finally:  # Ctrl-C too: the next run shows these chats again
+                save_history(api, history_file)
     where = str(DEMO_DB) if demo_db else "所选数据库"
     term.print(p.dim(f"再见。演示数据保存在 {where}，下次继续（qcbot console --fresh 重新开始）。"
                      if demo_db else f"再见。数据保存在{where}。"))
     return 0
 
 
-def _intro(term: Terminal, engine: Engine, *, today: date, demo_db: bool, created: bool, url: str,
+def _intro(term: Terminal, engine: Engine, *, today: date, demo_db: bool, url: str,
            cast: Cast, bootstrap: list[str]) -> None:
     p = term.palette
     term.print("")

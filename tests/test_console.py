@@ -81,7 +81,7 @@ def quit_cleanly(child, prompt: str) -> None:  # noqa: ANN001
     """
     child.expect(re.escape(prompt))
     child.sendcontrol("d")
-    if child.expect(["再见", pexpect.TIMEOUT], timeout=10) == 1:
+    if child.expect(["再见", pexpect.TIMEOUT], timeout=3) == 1:
         child.sendline(":quit")
         child.expect("再见")
     child.expect(pexpect.EOF)
