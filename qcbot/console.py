@@ -726,6 +726,7 @@ class Console:
             return
         reply_to = self.take_reply_target()
         if photo:
+            data = await asyncio.to_thread(as_jpeg, data)
             message = await self.api.send_photo(self.person.user_id, self.chat_id, data,
                                                 caption=caption or None, reply_to=reply_to)
         else:
@@ -848,7 +849,7 @@ class Console:
         chat = self.chat_id
         if chat is not None and chat not in self.group_ids():
             chat = person.user_id  # from one private chat to the other person's
-        self.switch(person, chat)
+        self.switch(person, chat, history=chat != self.chat_id)  # the same group: it is on screen
 
     async def cmd_in(self, rest: str) -> None:
         assert self.person is not None
@@ -1012,6 +1013,21 @@ def image_suffix(data: bytes) -> str:
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return ".gif"
     return ".jpg"
+
+
+def as_jpeg(data: bytes) -> bytes:
+    """A photo as Telegram delivers it: re-encoded as JPEG (a PNG stays a PNG only as a file)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return data
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            out = io.BytesIO()
+            image.convert("RGB").save(out, format="JPEG", quality=90)
+            return out.getvalue()
+    except Exception:  # not an image Pillow reads: send it as it is (the bot will say so)
+        return data
 
 
 def read_file(path: str) -> tuple[Path, bytes, str | None]:

@@ -178,11 +178,15 @@ def test_terminal_coordinator_help_liaison_reply_and_button(tmp_path: Path) -> N
 def test_pipe_reads_lines_prints_plain_text_and_waits_for_answers(tmp_path: Path) -> None:
     report = tmp_path / "自查报告.pdf"
     report.write_bytes(b"%PDF-1.4\n% demo\n")
+    picture = tmp_path / "现场 照片.png"
+    picture.write_bytes(tiny_png())
     script = "\n".join([
         "/help",
         ":as 区财政局",
         "/evidence 7",
         f":file {shlex.quote(str(report))} 专项资金文件",  # answers the bot's ForceReply prompt
+        "/evidence 5",
+        f":photo {shlex.quote(str(picture))}",  # a PNG: re-encoded as JPEG, as Telegram does
         "/mytasks",
         ":press 1",
         ":nonsense",
@@ -202,6 +206,8 @@ def test_pipe_reads_lines_prints_plain_text_and_waits_for_answers(tmp_path: Path
     assert "你现在是 郑丽（区财政局 联络员）" in out
     assert re.search(r"#\d+ 郑丽（你） ↩ 回复 #\d+\n  \[文件\] 自查报告.pdf", out), out
     assert "📎 已收到 区财政局 · 任务7 的证明材料《自查报告.pdf》" in out
+    assert re.search(r"#\d+ 郑丽（你） ↩ 回复 #\d+\n  \[图片\] 2×2", out), out
+    assert "📎 已收到 区财政局 · 任务5 的证明材料" in out
     assert "区财政局</b>" not in out and "<b>" not in out  # the HTML was rendered, not shown
     assert re.search(r"按下 #\d+ 的“任务\d+”", out), out
     assert "👉 回复本消息" in out  # the task card the button opened
@@ -210,6 +216,19 @@ def test_pipe_reads_lines_prints_plain_text_and_waits_for_answers(tmp_path: Path
     # the evidence is in the demo's own store, not in var/evidence
     assert any((tmp_path / "var" / "console-evidence").rglob("*"))
     assert not (tmp_path / "var" / "evidence").exists()
+
+
+def tiny_png() -> bytes:
+    """A 2×2 RGB PNG."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xc0\x30\x30" * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def _make_run_command() -> list[str]:
