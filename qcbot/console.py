@@ -236,6 +236,10 @@ class Terminal:
     def refresh(self) -> None:
         """Redraw the prompt (it shows a reply target that may have changed)."""
 
+    def columns(self) -> int | None:
+        """Wrap messages to this width (None: a pipe, one line per line)."""
+        return None
+
     @contextlib.contextmanager
     def active(self):  # noqa: ANN201 - a context manager
         yield
@@ -286,6 +290,11 @@ class TtyTerminal(Terminal):
             )
         except EOFError:
             return None
+
+    def columns(self) -> int | None:
+        import shutil
+
+        return max(20, shutil.get_terminal_size().columns - 1)
 
     def refresh(self) -> None:
         app = self.session.app
@@ -493,7 +502,7 @@ class Console:
         lines = [" ".join(head)]
         body = self.body(message, save=save and is_bot)
         if body:
-            lines.append(indent(body))
+            lines.append(indent(body, columns=self.term.columns()))
         for row in keyboard_lines(message, p):
             lines.append("  " + row)
         if force_reply:

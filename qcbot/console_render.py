@@ -172,5 +172,46 @@ def pad(text: str, columns: int) -> str:
     return text + " " * max(0, columns - width(text))
 
 
-def indent(text: str, prefix: str = "  ") -> str:
-    return "\n".join(prefix + line if line else line for line in text.split("\n"))
+def indent(text: str, prefix: str = "  ", columns: int | None = None) -> str:
+    """Each line of ``text`` after ``prefix``; wrapped (under the prefix) to ``columns``."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if not line:
+            out.append(line)
+            continue
+        pieces = wrap_ansi(line, columns - width(prefix)) if columns else [line]
+        out.extend(prefix + piece for piece in pieces)
+    return "\n".join(out)
+
+
+def wrap_ansi(line: str, columns: int) -> list[str]:
+    """Cut a line with ANSI styles into pieces of at most ``columns`` terminal columns.
+
+    Chinese text has no spaces to break at: it is cut anywhere, as a terminal would,
+    but the style in force is closed at the end of a piece and reopened on the next.
+    """
+    if columns < 8 or width(line) <= columns:
+        return [line]
+    pieces: list[str] = []
+    current: list[str] = []
+    used = 0
+    style = ""
+    pos = 0
+    while pos < len(line):
+        match = _ANSI_RE.match(line, pos)
+        if match:
+            code = match.group(0)
+            current.append(code)
+            style = "" if code == RESET else style + code
+            pos = match.end()
+            continue
+        ch = line[pos]
+        w = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used + w > columns:
+            pieces.append("".join(current) + (RESET if style else ""))
+            current, used = ([style] if style else []), 0
+        current.append(ch)
+        used += w
+        pos += 1
+    pieces.append("".join(current))
+    return pieces

@@ -265,3 +265,21 @@ def test_make_run_without_token_opens_the_console(tmp_path: Path) -> None:
     # The configured (production) database was not created, let alone touched.
     assert not (tmp_path / "var" / "qcbot.sqlite3").exists()
     assert (tmp_path / "var" / "console.sqlite3").exists()
+
+
+def test_run_without_token_and_without_terminal_fails_instead_of_chatting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``qcbot run`` as a service (stdin /dev/null) with no token: a clear error, status 2."""
+    import io
+
+    from qcbot.cli import main
+
+    for var in [v for v in os.environ if v.startswith("QCBOT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "未配置机器人令牌" in err and "no bot token" in err
+    assert not (tmp_path / "var").exists()  # neither database touched

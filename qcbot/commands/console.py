@@ -35,8 +35,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_console(args: argparse.Namespace, *, no_token_notice: bool = False) -> int:
     """Run the console; also what ``qcbot run`` does without a token (args may lack options)."""
+    import sys
+
     from qcbot.console import ConsoleOptions, run_console
 
+    if no_token_notice and not sys.stdin.isatty():
+        # `qcbot run` as a service (stdin /dev/null) without a token: fail, do not chat.
+        print(
+            "错误：未配置机器人令牌（QCBOT_BOT_TOKEN 或 config.toml 的 telegram.token）。"
+            "在终端里运行 qcbot run 可进入控制台试用；脚本请用 qcbot console。\n"
+            "Error: no bot token configured (QCBOT_BOT_TOKEN or telegram.token). On a terminal, "
+            "qcbot run opens the console instead; scripts use qcbot console.",
+            file=sys.stderr,
+        )
+        return 2
     if getattr(args, "fresh", False) and getattr(args, "database_url", None):
         raise CommandError("--fresh 只用于演示数据库，不会删除 --database-url 指定的数据库。")
     opts = ConsoleOptions(
