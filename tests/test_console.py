@@ -23,7 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from models.tables import Role
+from qcbot.console import Console, Terminal
 from qcbot.console_render import Palette, keyboard_lines, pad, strip_ansi, styled_text, width
+from qcbot.console_world import Cast, Person, populate
+from standin import BotApiStandin, RecordedCall
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -127,10 +131,76 @@ def test_keyboards_are_numbered_across_rows_and_cjk_is_two_columns_wide() -> Non
     assert pad("刘洋", 8) == "刘洋    "
 
 
+# ================================================================ what the bot sends
+
+
+class Screen(Terminal):
+    def __init__(self) -> None:
+        super().__init__(Palette(color=False))
+        self.lines: list[str] = []
+
+    def print(self, text: str = "") -> None:
+        self.lines.extend(text.split("\n"))
+
+
+def watching(tmp_path: Path) -> tuple[Console, BotApiStandin, Screen]:
+    """A console playing 郑丽 (区财政局) in the work group, over an unstarted stand-in."""
+    api = BotApiStandin("123:TEST")
+    people = [Person(1, 1001, "王建国", Role.coordinator), Person(2, 1002, "郑丽", Role.liaison, unit="区财政局")]
+    cast = Cast(campaign_id=1, campaign_name="演示", people=people, groups=[(-100123, "质量强区工作群")])
+    populate(api, cast)
+    screen = Screen()
+    console = Console(api=api, app=None, engine=None, cast=cast, term=screen,  # type: ignore[arg-type]
+                      downloads=tmp_path / "downloads")
+    console.person, console.chat_id = people[1], -100123
+    return console, api, screen
+
+
+def bot_says(api: BotApiStandin, chat_id: int, text: str, **params: object) -> RecordedCall:
+    """The bot sent ``text`` (recorded as the stand-in records a sendMessage)."""
+    message = api.world.new_message(api.world.find_chat(chat_id), api.bot, {"text": text}, by_bot=True)
+    call = RecordedCall("sendMessage", {"chat_id": chat_id, "text": text, **params}, 0.0, 200,
+                        {"ok": True, "result": message}, 0.0)
+    api.calls.append(call)
+    return call
+
+
+def test_nudges_and_notices_show_as_they_arrive(tmp_path: Path) -> None:
+    console, api, screen = watching(tmp_path)
+    console.cursor = len(api.calls)
+    bot_says(api, -100123, "⏰ 任务7 还有 3 天截止")  # a nudge in the group
+    bot_says(api, 1002, "✅ 区财政局 · 任务7 已审核通过。")  # in my private chat
+    bot_says(api, 1001, "🔺 逾期督办")  # someone else's private chat
+    console.drain()
+    shown = "\n".join(screen.lines)
+    assert "#1 质量强区助手\n  ⏰ 任务7 还有 3 天截止" in shown
+    assert "[私聊] #1 质量强区助手\n  ✅ 区财政局 · 任务7 已审核通过。" in shown
+    assert "王建国（协调员）的私聊收到一条新消息（:as 1 查看）" in shown
+    assert "逾期督办" not in shown
+    console.drain()  # nothing twice
+    assert "\n".join(screen.lines) == shown
+
+
+def test_a_force_reply_prompt_makes_the_next_message_a_reply(tmp_path: Path) -> None:
+    console, api, screen = watching(tmp_path)
+    call = bot_says(api, -100123, "📎 请回复本消息发送证明材料", reply_markup={"force_reply": True})
+    console.drain()
+    assert "  ↳ 请回复本消息：直接输入即可（:reply off 取消）" in screen.lines
+    assert "↩#1" in strip_ansi(console.prompt())
+    assert console.take_reply_target() == call.result["message_id"]
+    assert console.take_reply_target() is None  # once
+
+
 # ================================================================ the terminal
 
 
+def quiet_config(cwd: Path) -> None:
+    """No scheduler: a nudge (they depend on the time of day) cannot take a button number."""
+    (cwd / "config.toml").write_text("[scheduler]\nenabled = false\n", encoding="utf-8")
+
+
 def test_terminal_coordinator_help_liaison_reply_and_button(tmp_path: Path) -> None:
+    quiet_config(tmp_path)
     child = spawn(["console", "--fresh"], tmp_path)
     try:
         child.expect("演示活动已就绪")
@@ -192,6 +262,7 @@ def test_pipe_reads_lines_prints_plain_text_and_waits_for_answers(tmp_path: Path
         ":nonsense",
         "",
     ])
+    quiet_config(tmp_path)
     done = subprocess.run(
         [str(QCBOT), "console", "--fresh", "--as", "协调员", "--in", "group"],
         input=script, capture_output=True, text=True, cwd=tmp_path, env=console_env(),
