@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from models.tables import Role
-from qcbot.console import Console, Terminal
+from qcbot.console import Console
 from qcbot.console_render import Palette, keyboard_lines, pad, strip_ansi, styled_text, width
+from qcbot.console_term import Terminal
 from qcbot.console_world import Cast, Person, populate
 from standin import BotApiStandin, RecordedCall
 
