@@ -330,8 +330,8 @@ def find_member(session: Session, *, campaign_id: int, ref: str) -> Member:
     if len(by_name) == 1:
         return by_name[0]
     if len(by_name) > 1:
-        raise InvalidInput(f"有多个成员叫“{text}”，请改用 Telegram ID（见 /members）。")
-    raise NotFound(f"没有找到成员“{text}”。请用 /members 查看成员列表。")
+        raise InvalidInput(f"有多个成员叫“{_clip(text)}”，请改用 Telegram ID（见 /members）。")
+    raise NotFound(f"没有找到成员“{_clip(text)}”。请用 /members 查看成员列表。")
 
 
 def remove_member(session: Session, *, member: Member, actor: Actor, now: datetime) -> Member:
@@ -362,6 +362,12 @@ def member_label(session: Session, member: Member) -> str:
 
 
 # ---------------------------------------------------------------------- units
+
+
+def _clip(text: str, limit: int = 30) -> str:
+    """User text quoted in a message: trimmed, at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _norm(text: str) -> str:
@@ -416,9 +422,9 @@ def find_unit(session: Session, *, campaign_id: int, text: str) -> Unit:
         return candidates[0]
     if candidates:
         names = "、".join(u.name for u in candidates[:8])
-        raise InvalidInput(f"“{text.strip()}”对应多个单位：{names}。请写完整的单位名称。")
+        raise InvalidInput(f"“{_clip(text)}”对应多个单位：{names}。请写完整的单位名称。")
     names = "、".join(u.name for u in units)
-    raise NotFound(f"没有找到单位“{text.strip()}”。可选单位：{names}")
+    raise NotFound(f"没有找到单位“{_clip(text)}”。可选单位：{names}")
 
 
 # -------------------------------------------------------------------- invites
