@@ -44,3 +44,16 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# Benchmarks at province scale (SQLite, then PostgreSQL if it answers): see BENCHMARKS.md.
+#   make bench                      full run (≤ 15 min on 2 cores)
+#   make bench BENCH_ARGS=--quick   fewer samples, smaller dispatch and burst
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The fault soak: SIGKILL the bot during dispatch and a burst, restart, check nothing is lost.
+SOAK_ARGS ?=
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)

@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         help="enforce Telegram's flood limits (30/s overall, 20/min per group, 1/s per chat)",
     )
     parser.add_argument("--log-level", default="WARNING", help="logging level for 'standin'")
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        default=None,
+        help="also serve the loopback-only control channel (standin.control) on this port (0: any)",
+    )
     return parser
 
 
@@ -52,12 +58,21 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.rate_limits:
         api.limits.enable()
     async with api:
+        control = None
+        if args.control_port is not None:
+            from .control import ControlServer
+
+            control = await ControlServer(api, port=args.control_port).start()
         sys.stdout.write(
             f"Bot API stand-in: base_url={api.base_url} base_file_url={api.base_file_url} "
-            f"token={api.token}\n"
+            f"token={api.token}"
+            + (f" control_url={control.url}" if control else "")
+            + "\n"
         )
         sys.stdout.flush()
         await stop.wait()
+        if control is not None:
+            await control.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

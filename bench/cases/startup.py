@@ -1,0 +1,139 @@
+"""``qcbot run`` as its own process: time to the first update handled, and peak RSS.
+
+The stand-in runs as ``python -m standin`` (its own process); ``qcbot run`` is started
+with the deployment's environment overrides (``QCBOT_BOT_TOKEN``, ``QCBOT_DATABASE_URL``,
+``QCBOT_TELEGRAM_BASE_URL``, ``QCBOT_TELEGRAM_BASE_FILE_URL``, ``QCBOT_STORAGE_DIR``,
+``QCBOT_CONFIG`` pointing at an empty file) on a copy of the province. A coordinator's
+``/help`` is queued *before* the process starts: the start-up time is from spawning the
+process to the stand-in recording the reply (migrations check, menus of every campaign's
+coordinators and leaders, first poll, the handler).
+
+Peak RSS (psutil, sampled every 20 ms) covers the start, then a working minute in
+small: five /status (with charts), 100 liaisons' /progress at once, and the scheduler's
+first tick (a sweep of every campaign at the real wall-clock time, and dispatch).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.cases import Ctx, row
+from bench.cases.burst import pick_liaisons
+from bench.cases.status import busiest_coordinator
+from bench.standin_proc import StandinProcess
+from bench.stats import summary
+from models.db import make_engine
+
+TARGET_START_S = 3.0
+TARGET_RSS_MB = 250.0
+
+
+class _RssSampler(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.every = every
+        self.peak = 0
+        self.done = threading.Event()
+        self.trace: list[tuple[float, int]] = []
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        while not self.done.is_set():
+            try:
+                rss = self.proc.memory_info().rss
+            except psutil.Error:
+                return
+            self.peak = max(self.peak, rss)
+            self.trace.append((round(time.monotonic() - t0, 2), rss))
+            time.sleep(self.every)
+
+
+def qcbot_command() -> list[str]:
+    script = Path(sys.executable).parent / "qcbot"
+    return [str(script), "run"] if script.exists() else [sys.executable, "-m", "qcbot.cli", "run"]
+
+
+def run_startup(ctx: Ctx) -> list[dict[str, Any]]:
+    engine = make_engine(ctx.work_url)
+    try:
+        cid, uid, name = busiest_coordinator(engine)
+        cast = pick_liaisons(engine, 100)
+    finally:
+        engine.dispose()
+    out = Path(ctx.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = out / "qcbot-bench.toml"
+    config.write_text("# qcbot run by bench/cases/startup.py: defaults, overrides from the environment\n")
+    log_path = out / f"qcbot-run-{ctx.backend}.log"
+    with StandinProcess.start() as si:
+        ctl = si.client()
+        ctl.users([{"id": uid, "first_name": name}] + [{"id": c["user_id"], "first_name": c["name"]} for c in cast])
+        env = {
+            **os.environ, "QCBOT_BOT_TOKEN": si.token, "QCBOT_DATABASE_URL": ctx.work_url,
+            "QCBOT_TELEGRAM_BASE_URL": si.base_url, "QCBOT_TELEGRAM_BASE_FILE_URL": si.base_file_url,
+            "QCBOT_STORAGE_DIR": str(out / "evidence"), "QCBOT_CONFIG": str(config),
+            "QCBOT_LOG_LEVEL": "WARNING",
+        }
+        [first] = ctl.send([{"user_id": uid, "chat_id": uid, "text": "/help"}])
+        with log_path.open("w") as log:
+            t_spawn = time.time()
+            proc = subprocess.Popen(qcbot_command(), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=out, start_new_session=True)
+            sampler = _RssSampler(proc.pid)
+            sampler.start()
+            try:
+                calls = ctl.wait_calls(lambda got: any(
+                    c["method"] == "sendMessage" and c["reply_to"] == first["message_id"] for c in got), timeout=120)
+                reply = next(c for c in calls if c["method"] == "sendMessage" and c["reply_to"] == first["message_id"])
+                start_s = reply["time"] - t_spawn
+                rss_at_first = sampler.peak
+                menus = sum(1 for c in calls if c["method"].lower() in ("setmycommands", "deletemycommands"))
+                # A working minute in small.
+                for _ in range(5):
+                    [m] = ctl.send([{"user_id": uid, "chat_id": uid, "text": "/status"}])
+                    ctl.wait_calls(lambda got, mid=m["message_id"]: any(
+                        c["method"] == "sendPhoto" or (c["reply_to"] == mid and (c["text"] or "").startswith("⚠️"))
+                        for c in got), timeout=120)
+                sent = ctl.send([{"user_id": c["user_id"], "chat_id": c["user_id"],
+                                  "text": f"/progress {c['task_no']} 50"} for c in cast])
+                want = {s["chat_id"] for s in sent}
+                seen: set[int] = set()
+
+                def burst_done(got: list[dict[str, Any]]) -> bool:
+                    seen.update(c["chat_id"] for c in got if c["method"] == "sendMessage")
+                    got.clear()
+                    return want <= seen
+
+                ctl.wait_calls(burst_done, timeout=180)
+                time.sleep(3 if ctx.quick else 15)  # the scheduler's first tick (sweep, dispatch)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                sampler.done.set()
+                sampler.join()
+        stats = ctl.stats()
+    mb = sampler.peak / 2**20
+    return [
+        row("startup", f"qcbot run: process spawned → first update handled ({menus} menu calls at start)",
+            summary([start_s]), target=f"≤ {TARGET_START_S:g} s", met=start_s <= TARGET_START_S,
+            seconds=round(start_s, 3), menu_calls=menus),
+        row("rss", "peak RSS of qcbot run: start, 5 × /status with chart, 100 × /progress at once, "
+            "first scheduler tick", {"n": len(sampler.trace), "median": None, "p95": None,
+                                     "max": round(mb, 1), "mean": None},
+            unit="MB", target=f"≤ {TARGET_RSS_MB:g} MB", met=mb <= TARGET_RSS_MB,
+            rss_at_first_update_mb=round(rss_at_first / 2**20, 1), bot_requests=stats["requests"],
+            by_method=stats["by_method"], log=str(log_path)),
+    ]
