@@ -41,6 +41,8 @@ from qcbot.config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A refusal quoting a 10,000-character input must stay under Telegram's 4096 characters.
+MAX_REFUSAL_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +201,13 @@ class QcContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], di
         await self.deliver(update, outs)
 
     async def refuse(self, update: Update, err: DomainError) -> None:
-        """Tell the user why nothing happened."""
+        """Tell the user why nothing happened (bounded: a refusal may echo what they typed)."""
         message = update.effective_message
         if message is not None:
-            await message.reply_text(f"⚠️ {esc(err.message)}", do_quote=True)
+            text = err.message
+            if len(text) > MAX_REFUSAL_CHARS:
+                text = text[: MAX_REFUSAL_CHARS - 1] + "…"
+            await message.reply_text(f"⚠️ {esc(text)}", do_quote=True)
 
     async def deliver(self, update: Update | None, outs: Sequence[Out]) -> list[Message]:
         """Send (or edit) each message, then record their subjects in one transaction."""
