@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -248,13 +249,19 @@ def _draw_units(ax: Any, units: Sequence[UnitBar]) -> None:
     ax.grid(axis="x", alpha=0.3)
 
 
+#: ``rc_context`` swaps matplotlib's process-wide rcParams: two charts drawn at once in
+#: worker threads (two /status at the same time) would restore each other's defaults
+#: mid-drawing and render the Chinese text in DejaVu Sans (tofu boxes). One at a time.
+_RENDER_LOCK = threading.Lock()
+
+
 def render_chart(data: ChartData, *, dpi: int = 110) -> bytes:
     """Draw the two panels (score by category, tasks by unit) as a PNG."""
     import matplotlib as mpl
 
     rows = max(len(data.categories), len(data.units), 4)
     height = 2.2 + 0.32 * rows
-    with mpl.rc_context(chart_rc()):
+    with _RENDER_LOCK, mpl.rc_context(chart_rc()):
         fig = Figure(figsize=(13, height), dpi=dpi, layout="constrained")
         FigureCanvasAgg(fig)
         ax_cat, ax_unit = fig.subplots(1, 2, width_ratios=(1, 1.1))
