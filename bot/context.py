@@ -41,8 +41,9 @@ from qcbot.config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-#: A refusal quoting a 10,000-character input must stay under Telegram's 4096 characters.
-MAX_REFUSAL_CHARS = 1000
+#: A refusal quoting a 10,000-character input must stay under Telegram's 4096 characters,
+#: even after HTML escaping (at most 5 characters for one: "&amp;").
+MAX_REFUSAL_CHARS = 700
 
 
 @dataclass(frozen=True, slots=True)
