@@ -19,6 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 from telegram import (
@@ -306,8 +307,11 @@ def run(app: Application) -> None:
         ptb_log.addFilter(_OneLineBootstrapFailure())
     if tg.mode == "webhook":
         secret = tg.webhook_secret.get_secret_value() or None
+        if not tg.webhook_url:
+            raise ValueError("telegram.mode = \"webhook\" needs telegram.webhook_url (the public HTTPS URL)")
         app.run_webhook(
-            listen=tg.webhook_listen, port=tg.webhook_port, webhook_url=tg.webhook_url or None,
+            listen=tg.webhook_listen, port=tg.webhook_port, webhook_url=tg.webhook_url,
+            url_path=urlsplit(tg.webhook_url).path.lstrip("/"),  # serve where Telegram posts
             secret_token=secret, allowed_updates=Update.ALL_TYPES,
         )
     else:

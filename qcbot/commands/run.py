@@ -74,6 +74,9 @@ def start_bot(ctx: AppContext) -> int:
     print(f"机器人启动中（{mode}）……按 Ctrl-C 停止。", flush=True)
     try:
         run(app)
+    except ValueError as exc:  # a configuration the bot cannot run with
+        print(f"配置错误 / configuration error: {exc}", file=sys.stderr)
+        return 2
     except InvalidToken:
         print("错误：Telegram 拒绝了机器人令牌，请检查 QCBOT_BOT_TOKEN。\n"
               "Error: Telegram rejected the bot token; check QCBOT_BOT_TOKEN.", file=sys.stderr)
