@@ -70,8 +70,8 @@ def parse_percent(raw: str) -> int:
 
 
 def check_note(text: str | None, *, what: str = "说明") -> str | None:
-    """Trim a free-text note; refuse overlong ones."""
-    text = (text or "").strip()
+    """Trim a free-text note; refuse overlong ones. NUL is dropped (PostgreSQL text cannot hold it)."""
+    text = (text or "").replace("\x00", "").strip()
     if not text:
         return None
     if len(text) > MAX_NOTE_CHARS:
@@ -80,8 +80,8 @@ def check_note(text: str | None, *, what: str = "说明") -> str | None:
 
 
 def check_reason(text: str | None) -> str:
-    """A return/reject reason: required, not overlong."""
-    reason = (text or "").strip()
+    """A return/reject reason: required, not overlong (NUL dropped, as in notes)."""
+    reason = (text or "").replace("\x00", "").strip()
     if not reason:
         raise InvalidInput("请写明退回原因（直接回复那条提示消息即可）。")
     if len(reason) > MAX_REASON_CHARS:

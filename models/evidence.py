@@ -205,7 +205,9 @@ def add_evidence(
         campaign_id=campaign_id, task_id=task_id, item_id=item_id, criterion_id=criterion_id,
         unit_id=unit_id, member_id=member_id, sha256=sha256, size=size, mime_type=mime_type,
         file_name=safe_file_name(original_name, fallback=f"证明材料{ext}"),
-        original_name=(original_name or None) and original_name[:1024], caption=caption,
+        # PostgreSQL text cannot hold NUL: what people typed keeps everything but that.
+        original_name=(original_name or None) and original_name.replace("\x00", "")[:1024] or None,
+        caption=caption.replace("\x00", "") if caption else caption,
         telegram_file_id=telegram_file_id, telegram_file_unique_id=telegram_file_unique_id,
         created_at=now,
     )
@@ -461,7 +463,7 @@ def withdraw_evidence(
         raise PermissionDenied("只有上传人或协调员可以撤回这份证明材料。")
     if row.state == EvidenceState.withdrawn:
         raise Conflict(f"证明材料 #{evidence_id} 已经撤回过了。")
-    reason = (reason or "").strip() or None
+    reason = (reason or "").replace("\x00", "").strip() or None
     if reason and len(reason) > MAX_CAPTION_CHARS:
         raise InvalidInput(f"撤回原因太长，请控制在 {MAX_CAPTION_CHARS} 字以内。")
     before = snapshot(row, EVIDENCE_FIELDS + ("withdrawn_at", "withdrawn_by_member_id"))
