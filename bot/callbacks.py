@@ -21,6 +21,8 @@ VERBS: dict[str, dict[str, bool]] = {
 }
 _RE = re.compile(r"^([a-z]):([a-z]{1,5}):(\d{1,12})(?::v(\d{1,9}))?$")
 FORGED = "按钮无效（可能已过期），本次操作未生效。"
+#: Row ids are 32-bit INTEGER columns.
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,5 +56,7 @@ def parse(data: str | None) -> Button:
     kind, verb, ident, version = m.group(1), m.group(2), int(m.group(3)), m.group(4)
     needs = VERBS.get(kind, {}).get(verb)
     if needs is None or (needs and version is None) or (not needs and version is not None):
+        raise InvalidInput(FORGED)
+    if ident > MAX_ID:  # no such row, and PostgreSQL refuses to compare an INTEGER with it
         raise InvalidInput(FORGED)
     return Button(kind, verb, ident, int(version) if version is not None else None)
