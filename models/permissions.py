@@ -14,11 +14,11 @@ liaison roles always have the same rights (a test checks this).
 from __future__ import annotations
 
 from collections.abc import Collection
+from enum import StrEnum
 
 from models.errors import PermissionDenied
 from models.tables import Member
 from models.tables import Role as MemberRole
-from models.types import StrEnum
 
 
 class Role(StrEnum):

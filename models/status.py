@@ -61,6 +61,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -97,7 +98,6 @@ from models.tables import (
     TaskGroup,
     Unit,
 )
-from models.types import StrEnum
 
 # ============================================================================ lights
 

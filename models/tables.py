@@ -9,13 +9,13 @@ floating point represents exactly, and ``seed check`` refuses anything finer.
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import JSON, Column, Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
-from models.types import StrEnum, UTCDateTime, utcnow
+from models.types import UTCDateTime, utcnow
 
 
 def enum_type(enum_cls: type[Enum]) -> sa.Enum:

@@ -7,7 +7,6 @@ backend; a naive datetime is refused at write time instead of being guessed.
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,9 +42,3 @@ def utcnow() -> datetime:
     """The current instant, aware, in UTC. Only the boundaries call this."""
     return datetime.now(UTC)
 
-
-class StrEnum(str, enum.Enum):
-    """An enum whose members are their own string values (stored as VARCHAR)."""
-
-    def __str__(self) -> str:
-        return str(self.value)

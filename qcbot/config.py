@@ -7,9 +7,9 @@ URL fail at start with a message that names the key.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
-import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

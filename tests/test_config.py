@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from qcbot.config import ConfigError, Settings, load_settings
-
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "config.example.toml"
