@@ -56,6 +56,7 @@ from models.permissions import Role as PermRole
 from models.tables import Role
 from qcbot.config import Settings
 from scheduler import install as install_scheduler
+from scheduler.backups import install_backups
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +270,9 @@ def build_application(
     )
     register_handlers(app)
     app.bot_data["startup_hooks"].append(lambda a: install_scheduler(a, settings=settings, engine=engine))
+    app.bot_data["startup_hooks"].append(
+        lambda a: install_backups(a, settings=settings, engine=engine, clock=a.bot_data["clock"])
+    )
     return app
 
 
