@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -188,6 +188,12 @@ def plan(inp: PlanInput, *, now: datetime, config: SchedulerConfig) -> list[Plan
     local = timing.local_now(now, tz)
     today = local.date()
     since = now - timedelta(days=config.catchup_days)
+    # Never catch up on days before the campaign existed: a plan imported today
+    # owes nobody the nudges of last week (today's own nudges still go out).
+    created = inp.campaign.created_at
+    if created is not None:
+        first_day = datetime.combine(created.astimezone(tz).date(), time(0), tz)
+        since = max(since, first_day - timedelta(microseconds=1))
     window_days = [
         since.astimezone(tz).date() + timedelta(days=i)
         for i in range((today - since.astimezone(tz).date()).days + 1)

@@ -229,3 +229,18 @@ def test_rows_of_a_deactivated_campaign_end_cancelled(engine: Engine) -> None:
     rows = outbox_rows(engine)
     assert report.batches == [] and rows
     assert all(r.state == OutboxState.cancelled and r.last_error == "活动已停用，不再发送" for r in rows)
+
+
+def test_no_catch_up_for_days_before_the_campaign_existed(engine: Engine) -> None:
+    from models.tables import Campaign
+
+    build_world(engine, None, deadlines={1: "2025-10-10"})
+    # Imported on Wednesday 2025-10-15 at 10:00, three working days after the deadline.
+    with transaction(engine) as s:
+        campaign = s.get(Campaign, 1)
+        assert campaign is not None
+        campaign.created_at = at("2025-10-15", 10, 0)
+    planned = _plan(engine, at("2025-10-15", 10, 5))
+    days = {p.local_date for p in planned}
+    assert days == {date(2025, 10, 15)}  # today's overdue nudge, none of the days before
+    assert any(p.kind == Kind.overdue for p in planned)
