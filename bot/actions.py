@@ -2,7 +2,7 @@
 
 They run inside the one transaction :meth:`bot.context.QcContext.act` opened,
 check permission with ``models.permissions.check``, call the domain
-(``models.*`` through ``bot.domain``) and say what changed in one short line.
+(``models.progress``, ``models.status``, ``models.report``) and say what changed in one short line.
 No Telegram objects here: they are testable without a bot, and the console
 reuses them through the same handlers.
 """
@@ -19,7 +19,6 @@ from bot import queries as q
 from bot import render as r
 from bot.callbacks import FORGED, Button, button
 from bot.context import Answer, Out, Subject
-from bot.domain import NotReady, rule, status_call, status_fn
 from bot.parsing import (
     Done,
     Note,
@@ -31,7 +30,9 @@ from bot.parsing import (
     parse_report,
 )
 from models import members as mm
-from models.audit import record, snapshot
+from models import progress as pr
+from models import report as rp
+from models import status as stt
 from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from models.evidence import check_upload, submit_evidence, target_label
 from models.members import Env
@@ -262,12 +263,8 @@ def task_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     """/task N: the task and each unit's state (reply to it to report, as a liaison)."""
     check(member=env.member, action=Action.view_task)
     task = q.task_by_no(session, campaign_id=env.campaign_id, no=no)
-    try:
-        st = _campaign_status(session, env, req)
-        chunks = _chunks(status_call("render_task", status_call("task_view", st, task.no)))
-    except NotReady:
-        rows = [(a, q.unit_name(session, a.unit_id)) for a in q.assignments_of_task(session, task.id)]  # type: ignore[arg-type]
-        chunks = [r.task_card(task, rows, req.today)]
+    st = _campaign_status(session, env, req)
+    chunks = rp.render_task(stt.task_view(st, task.no))
     chunks[-1] += "\n\n👉 联络员可直接回复本消息填报本单位的进度。"
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
     outs[-1].subject = Subject(SubjectKind.task, task.id, task.campaign_id)
@@ -317,18 +314,18 @@ def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *,
     before = (a.percent, r.assignment_state(a))
     common = dict(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=a.version)
     if isinstance(what, Done):
-        rule("submit_assignment", **common)
+        pr.submit_assignment(**common)
         session.flush()
         line = f"✅ {r.esc(unit)} · 任务{task.no} 已提交完成 → {r.assignment_state(a)}"
     elif isinstance(what, Progress):
-        rule("set_progress", percent=what.percent, note=what.note, **common)
+        pr.set_progress(percent=what.percent, note=what.note, **common)
         session.flush()
         line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {r.assignment_state(a)}"
         if before[0] != a.percent:
             line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {before[0]}% → {a.percent}%（{r.assignment_state(a)}）"
     else:
         assert isinstance(what, Note)
-        rule("set_progress", percent=a.percent, note=what.text, **common)
+        pr.set_progress(percent=a.percent, note=what.text, **common)
         session.flush()
         line = f"📝 {r.esc(unit)} · 任务{task.no} 已记录进展说明（{r.assignment_state(a)}，进度 {a.percent}%）"
     return Out(line, subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id))
@@ -374,7 +371,7 @@ def claim(session: Session, env: Env, req: Req, crit: Criterion, note: str | Non
         raise Conflict(f"细则 {item.no}.{crit.no} 已申报，正在等待协调员审核。")
     if assessment is not None and assessment.state == AssessmentState.verified:
         raise Conflict(f"细则 {item.no}.{crit.no} 已确认达标，无需再申报。")
-    rule("claim_criterion", session=session, criterion_id=crit.id, unit_id=unit_id, actor=env.actor,
+    pr.claim_criterion(session=session, criterion_id=crit.id, unit_id=unit_id, actor=env.actor,
          now=req.now, note=check_note(note))
     return Out(
         f"✋ {r.esc(q.unit_name(session, unit_id))} · 细则 {item.no}.{crit.no}（{r.points(crit.points)}分）已申报达标 → 待协调员审核",
@@ -495,7 +492,7 @@ def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, te
         task = session.get(Task, a.task_id)
         if a.state != AssignmentState.submitted:
             raise Conflict("这项任务当前不是“已提交”状态（可能已处理过），本次退回未生效。")
-        rule("return_assignment", session=session, assignment_id=a.id, actor=env.actor, now=req.now,
+        pr.return_assignment(session=session, assignment_id=a.id, actor=env.actor, now=req.now,
              reason=reason, expected_version=a.version)
         session.flush()
         label = f"{q.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
@@ -507,7 +504,7 @@ def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, te
         if crit is None or assessment is None or assessment.state != AssessmentState.claimed:
             raise Conflict("这条细则当前没有待审核的申报（可能已处理过），本次退回未生效。")
         _same_campaign(env, crit.campaign_id, "这条细则")
-        rule("reject_criterion", session=session, criterion_id=crit.id, actor=env.actor, now=req.now,
+        pr.reject_criterion(session=session, criterion_id=crit.id, actor=env.actor, now=req.now,
              reason=reason, expected_version=assessment.version)
         item = session.get(ScoreItem, crit.item_id)
         unit_id, campaign_id = assessment.unit_id, crit.campaign_id
@@ -655,19 +652,11 @@ def review(session: Session, env: Env, req: Req) -> list[Out]:
 
 
 def deadline(session: Session, env: Env, req: Req, task_no: int, new: date) -> Out:
-    """/deadline N YYYY-MM-DD: move a task's deadline (audited)."""
+    """/deadline N YYYY-MM-DD: move a task's deadline (audited; the rules are the domain's)."""
     check(member=env.member, action=Action.extend_deadline)
     task = q.task_by_no(session, campaign_id=env.campaign_id, no=task_no)
-    if new == task.deadline:
-        raise InvalidInput(f"任务{task.no}的完成时限已经是 {r.day(new)}。")
-    if new < req.today:
-        raise InvalidInput(f"新的完成时限 {r.day(new)} 早于今天，请检查日期。")
-    before = snapshot(task, ("deadline",))
-    old = task.deadline
-    task.deadline = new
-    session.flush()
-    record(session=session, actor=env.actor, action="task.deadline", entity="task", entity_id=task.id,
-           at=req.now, campaign_id=task.campaign_id, before=before, after=snapshot(task, ("deadline",)))
+    task, old = pr.change_deadline(session=session, task_id=task.id, new=new, actor=env.actor,  # type: ignore[arg-type]
+                                now=req.now, today=req.today)
     verb = "延长" if new > old else "提前"
     return Out(f"📅 任务{task.no} 完成时限已{verb}：{r.day(old)} → {r.day(new)}（原计划 {r.day(task.planned_deadline)}）",
                subject=Subject(SubjectKind.task, task.id, task.campaign_id))
@@ -705,7 +694,7 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         label = f"{q.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
         subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
         if verb == "ok":
-            rule("approve_assignment", session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=a.version)
+            pr.approve_assignment(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=a.version)
             return _approved(session, env, req, label, subject, chat_id, message_id, shown, a.campaign_id, a.unit_id)
         return _ask_reason(session, env, req, label, subject, chat_id, message_id)
     if kind == "c":
@@ -733,7 +722,7 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         label = f"{q.unit_name(session, assessment.unit_id)} · 细则 {item.no if item else '?'}.{crit.no}"
         subject = Subject(SubjectKind.criterion, crit.id, crit.campaign_id, assessment.unit_id)
         if verb == "ok":
-            rule("verify_criterion", session=session, criterion_id=crit.id, actor=env.actor, now=req.now, expected_version=assessment.version)
+            pr.verify_criterion(session=session, criterion_id=crit.id, actor=env.actor, now=req.now, expected_version=assessment.version)
             return _approved(session, env, req, label, subject, chat_id, message_id, shown, crit.campaign_id, assessment.unit_id)
         return _ask_reason(session, env, req, label, subject, chat_id, message_id)
     if kind == "e":
@@ -787,15 +776,9 @@ def unit_of(session: Session, env: Env, text: str) -> Unit:
 # ================================================================ status
 
 
-def _chunks(rendered: object) -> list[str]:
-    if isinstance(rendered, str):
-        return [rendered]
-    return [str(x) for x in rendered]  # type: ignore[union-attr]
-
-
-def _campaign_status(session: Session, env: Env, req: Req):  # noqa: ANN202
-    return status_fn(
-        "campaign_status", session=session, campaign_id=env.campaign_id, today=req.today,
+def _campaign_status(session: Session, env: Env, req: Req) -> stt.CampaignStatus:
+    return stt.campaign_status(
+        session=session, campaign_id=env.campaign_id, today=req.today,
         yellow_working_days=req.settings.campaign.yellow_working_days,
     )
 
@@ -804,7 +787,7 @@ def status(session: Session, env: Env, req: Req) -> list[Out]:
     """/status: the campaign against the official score, in ≤4096-character chunks."""
     check(member=env.member, action=Action.view_status)
     st = _campaign_status(session, env, req)
-    chunks = _chunks(status_call("render_status", st))
+    chunks = rp.render_status(st)
     return [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
 
 
@@ -812,8 +795,8 @@ def unit_status(session: Session, env: Env, req: Req, text: str) -> list[Out]:
     """/unit 名称: one unit's assignments and criteria."""
     unit = unit_of(session, env, text)
     st = _campaign_status(session, env, req)
-    view = status_call("unit_view", st, unit.id)
-    return [Out(c, quote=(i == 0)) for i, c in enumerate(_chunks(status_call("render_unit", view)))]
+    view = stt.unit_view(st, unit.id)
+    return [Out(c, quote=(i == 0)) for i, c in enumerate(rp.render_unit(view))]
 
 
 def item_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
@@ -821,8 +804,7 @@ def item_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     check(member=env.member, action=Action.view_item)
     item = q.item_by_no(session, campaign_id=env.campaign_id, no=no)
     st = _campaign_status(session, env, req)
-    view = status_call("item_view", st, item.no)
-    chunks = _chunks(status_call("render_item", view))
+    chunks = rp.render_item(stt.item_view(st, item.no))
     subject = Subject(SubjectKind.item, item.id, item.campaign_id)
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
     outs[-1].subject = subject

@@ -98,7 +98,7 @@ def assignment_card(a: Assignment, task: Task, unit_name: str, today: date) -> s
         f"<b>任务{task.no}</b>（{esc(unit_name)}）",
         esc(task.title),
         f"截止：{day(task.deadline)}{deadline_note(task.deadline, today)}",
-        f"状态：{assignment_state(a)} · 进度 {a.percent}%",
+        f"状态：{ASSIGNMENT_STATES.get(a.state, str(a.state))} · 进度 {a.percent}%",
     ]
     if a.note:
         lines.append(f"进展说明：{esc(short(a.note, 200))}")
@@ -138,15 +138,3 @@ def evidence_line(ev: Evidence, target: str, unit_name: str) -> str:
     return f"📎 《{esc(ev.file_name)}》（{size(ev.size)}）· {esc(unit_name)} · {esc(target)}"
 
 
-def task_card(task: Task, rows: list[tuple[Assignment, str]], today: date) -> str:
-    lines = [
-        f"<b>任务{task.no}</b>",
-        esc(task.title),
-        f"截止：{day(task.deadline)}{deadline_note(task.deadline, today)}",
-    ]
-    if task.deadline != task.planned_deadline:
-        lines.append(f"（原定 {day(task.planned_deadline)}，已调整）")
-    lines.append("")
-    for a, unit in rows:
-        lines.append(f"• {esc(unit)}：{assignment_state(a)}")
-    return "\n".join(lines)

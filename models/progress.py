@@ -47,9 +47,9 @@ claims of one criterion cannot both insert an assessment.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from models.audit import Actor, record, snapshot
 from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -61,6 +61,7 @@ from models.tables import (
     Criterion,
     CriterionUnit,
     ItemUnit,
+    Phase,
     ScoreItem,
     Task,
     Unit,
@@ -256,6 +257,44 @@ def return_assignment(
     a.approved_at = None
     return _write_assignment(session, a, before=before, action="assignment.return",
                              actor=actor, now=now, note=why)
+
+
+def _cn_day(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def change_deadline(
+    *, session: Session, task_id: int, new: date, actor: Actor, now: datetime, today: date
+) -> tuple[Task, date]:
+    """Move a task's deadline (the coordinator's /deadline); returns the task and the old date.
+
+    The new date may not lie before ``today`` nor after the campaign's last phase
+    (acceptance): a deadline past the inspection is no deadline. ``planned_deadline``
+    keeps the seed's date. The scheduler re-plans from the store on its next sweep.
+    """
+    _check_now(now)
+    task = session.exec(
+        select(Task).where(Task.id == task_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if task is None:
+        raise NotFound("没有找到这项任务。")
+    if new == task.deadline:
+        raise InvalidInput(f"任务{task.no}的完成时限已经是 {_cn_day(new)}。")
+    if new < today:
+        raise InvalidInput(f"新的完成时限 {_cn_day(new)} 早于今天，请检查日期。")
+    last = session.exec(select(func.max(Phase.end_date)).where(Phase.campaign_id == task.campaign_id)).first()
+    if last is not None and new > last:
+        raise InvalidInput(
+            f"新的完成时限 {_cn_day(new)} 晚于验收阶段结束（{_cn_day(last)}），请检查日期。"
+        )
+    old = task.deadline
+    before = snapshot(task, ("deadline",))
+    task.deadline = new
+    session.add(task)
+    session.flush()
+    record(session=session, actor=actor, action="task.deadline", entity="task", entity_id=task.id,
+           at=now, campaign_id=task.campaign_id, before=before, after=snapshot(task, ("deadline",)))
+    return task, old
 
 
 def task_done(*, session: Session, task_id: int) -> bool:

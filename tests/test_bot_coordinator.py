@@ -26,6 +26,8 @@ async def test_deadline_extension_is_audited(harness):
     assert "2022年1月31日" in card["text"] and "12月31日" in card["text"]  # new and planned
     for text, expected in [
         ("/deadline 7 2021-01-01", "早于今天"),
+        ("/deadline 7 2099-01-01", "晚于验收阶段结束（2022年4月1日）"),
+        ("/deadline 7 2022-01-31", "已经是 2022年1月31日"),
         ("/deadline 7 2022-02-30", "没有这一天"),
         ("/deadline 7 明天", "YYYY-MM-DD"),
         ("/deadline 77 2022-01-31", "没有任务 77"),
