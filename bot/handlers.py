@@ -93,7 +93,7 @@ async def gate(update: Update, context: QcContext) -> None:
     info, now = chat_info(update), context.now()
 
     def look(session) -> str:  # noqa: ANN001
-        row = see_chat(session, info, now=now)
+        row = see_chat(session, info, now=now, present=not leaving)
         if row.campaign_id is not None:
             return "bound"
         if leaving or update.edited_message is not None:

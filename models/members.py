@@ -136,8 +136,12 @@ def _private_campaign(session: Session, user_id: int, slug: str) -> Campaign | N
 # ---------------------------------------------------------------------- chats
 
 
-def see_chat(session: Session, info: ChatInfo, *, now: datetime) -> Chat:
-    """The row of a chat, created on first sight (title kept current)."""
+def see_chat(session: Session, info: ChatInfo, *, now: datetime, present: bool = True) -> Chat:
+    """The row of a chat, created on first sight (title kept current).
+
+    An update from a chat shows the bot is in it again (``present``): a chat the
+    scheduler marked unreachable (bot removed, blocked) becomes reachable.
+    """
     row = session.exec(select(Chat).where(Chat.telegram_chat_id == info.id)).first()
     if row is None:
         try:
@@ -149,6 +153,9 @@ def see_chat(session: Session, info: ChatInfo, *, now: datetime) -> Chat:
             row = session.exec(select(Chat).where(Chat.telegram_chat_id == info.id)).one()
     elif info.title and row.title != info.title:
         row.title = info.title
+    if present and not row.reachable:
+        row.reachable = True
+        row.unreachable_reason = None
     return row
 
 
@@ -183,7 +190,7 @@ def resolve(
                 member.display_name = user.name[:200]
             if user.username != member.username:
                 member.username = user.username
-            if chat.is_private and member.private_chat_id != chat.id:
+            if chat.is_private and (member.private_chat_id != chat.id or not member.reachable):
                 member.private_chat_id = chat.id
                 member.reachable = True
                 member.unreachable_reason = None

@@ -225,3 +225,25 @@ async def test_two_campaigns_in_one_deployment(harness):
     # in the other campaign's group the same person is nobody
     [no] = await harness.say(li, group_a, "/mytasks")
     assert "不是本活动的成员" in no["text"]
+
+
+async def test_a_chat_that_speaks_again_is_reachable_again(harness):
+    """The scheduler marks a kicked group / blocking user unreachable; their next update undoes it."""
+    from models.db import transaction
+    from models.tables import Member
+
+    coord = await harness.coordinator()
+    group = await harness.bound_group(coord)
+    li = await harness.liaison("李四", "区财政局", coordinator=coord)
+    with transaction(harness.engine) as s:
+        chat = s.exec(select(Chat).where(Chat.telegram_chat_id == group.id)).one()
+        chat.reachable, chat.unreachable_reason = False, "Forbidden: bot was kicked from the supergroup chat"
+        member = s.exec(select(Member).where(Member.telegram_user_id == li.id)).one()
+        member.reachable, member.unreachable_reason = False, "Forbidden: bot was blocked by the user"
+    await harness.say(li, group, "/whoami")
+    await harness.say(li, li, "/whoami")
+    with harness.db() as s:
+        chat = s.exec(select(Chat).where(Chat.telegram_chat_id == group.id)).one()
+        assert chat.reachable and chat.unreachable_reason is None
+        member = s.exec(select(Member).where(Member.telegram_user_id == li.id)).one()
+        assert member.reachable and member.unreachable_reason is None
