@@ -32,7 +32,6 @@ from models.charts import ChartData, chart_data_from_status, render_chart
 from models.errors import DomainError, InvalidInput
 from models.evidence import ACTIVE_STATES, target_label, withdraw_evidence
 from models.export import (
-    DEFAULT_PART_BYTES,
     DossierResult,
     Ledger,
     ledger_file_name,
@@ -101,7 +100,8 @@ async def on_export(update: Update, context: QcContext) -> None:
         return
     await message.reply_text("⏳ 正在生成台账" + ("和证明材料包" if with_zip else "") + "，请稍候……",
                              do_quote=True)
-    part_bytes = int(context.bot_data.get(PART_BYTES_KEY, DEFAULT_PART_BYTES))
+    # A test may shrink the volumes through bot_data; otherwise the configuration decides.
+    part_bytes = int(context.bot_data.get(PART_BYTES_KEY, settings.export.part_bytes))
     with tempfile.TemporaryDirectory(prefix="qcbot-export-") as tmp:
         try:
             ledger = await asyncio.to_thread(

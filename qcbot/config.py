@@ -146,6 +146,16 @@ class SchedulerConfig(_Section):
     pace_private_per_second: int = Field(default=1, ge=1, le=100)
 
 
+class ExportConfig(_Section):
+    # /export splits the dossier ZIP into volumes of at most this many MB
+    # (1 MB = 1,000,000 bytes); Telegram lets a bot upload at most 50 MB.
+    part_mb: float = Field(default=50, gt=0, le=50)
+
+    @property
+    def part_bytes(self) -> int:
+        return int(self.part_mb * 1_000_000)
+
+
 class BackupConfig(_Section):
     enabled: bool = False
     dir: Path = Path("var/backups")
@@ -165,6 +175,7 @@ class Settings(_Section):
     campaign: CampaignConfig = CampaignConfig()
     storage: StorageConfig = StorageConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    export: ExportConfig = ExportConfig()
     backup: BackupConfig = BackupConfig()
     logging: LoggingConfig = LoggingConfig()
 

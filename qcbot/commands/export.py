@@ -9,7 +9,6 @@ from pathlib import Path
 
 from models.errors import DomainError
 from models.export import (
-    DEFAULT_PART_BYTES,
     ledger_file_name,
     load_ledger,
     write_dossier,
@@ -28,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "the ZIP goes next to it with the same name")
     p.add_argument("--zip", action="store_true",
                    help="also write the dossier: evidence files by score item and task, ledger as index")
-    p.add_argument("--part-mb", type=float, default=DEFAULT_PART_BYTES / 1e6, metavar="MB",
+    p.add_argument("--part-mb", type=float, default=None, metavar="MB",
                    help="split the ZIP into volumes of at most this many MB, each a complete ZIP "
-                        "(default: %(default)g, Telegram's upload limit; 0: never split)")
+                        "(default: export.part_mb of the configuration, 50; 0: never split)")
     p.add_argument("--date", type=date.fromisoformat, metavar="YYYY-MM-DD",
                    help="the day the status is computed for (default: today in the campaign's time zone)")
     p.set_defaults(func=cmd_export)
@@ -57,7 +56,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         write_ledger_xlsx(ledger, out)
         print(f"台账已写入 {out}（{_mb(out.stat().st_size)}）")
         if args.zip:
-            limit = int(args.part_mb * 1e6) if args.part_mb and args.part_mb > 0 else None
+            part_mb = settings.export.part_mb if args.part_mb is None else args.part_mb
+            limit = int(part_mb * 1e6) if part_mb > 0 else None
             result = write_dossier(ledger, storage_dir=settings.storage.dir, out=out,
                                    part_limit=limit)
             if result.split:
