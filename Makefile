@@ -57,3 +57,20 @@ SOAK_ARGS ?=
 .PHONY: soak
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# The long fuzz: 100,000 hostile updates through the real stack, with a fresh random seed
+# (printed; replay one with FUZZ_SEED=<seed>), on SQLite, then PostgreSQL if it answers.
+# About 10-15 minutes per backend on 2 cores. See README, "The long fuzz".
+FUZZ_UPDATES ?= 100000
+FUZZ_SEED ?= random
+FUZZ_PYTEST = $(BIN)/python -m pytest -p tests.fuzzing tests/test_fuzz.py -k real_stack -s --timeout 7200 \
+	--fuzz-updates $(FUZZ_UPDATES) --fuzz-seed $(FUZZ_SEED)
+fuzz-long: $(STAMP)
+	@echo "== long fuzz on SQLite =="
+	env -u TEST_DATABASE_URL $(FUZZ_PYTEST)
+	@if $(BIN)/python -c "import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
+		echo "== long fuzz on PostgreSQL ($(TEST_DATABASE_URL)) =="; \
+		TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(FUZZ_PYTEST); \
+	else \
+		echo "PostgreSQL at $(TEST_DATABASE_URL) does not answer: skipped the PostgreSQL run."; \
+	fi

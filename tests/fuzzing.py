@@ -67,6 +67,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"seed of the fuzz generator (default {DEFAULT_SEED}; 'random' draws one)")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test function with ``fuzz_budget = N`` (its default size) gets a timeout that grows
+    with ``--fuzz-updates``: at least 20 updates a second, plus two minutes for the scene."""
+    raw = config.getoption("--fuzz-updates", default=None) or os.environ.get("QCBOT_FUZZ_UPDATES")
+    for item in items:
+        default = getattr(getattr(item, "function", None), "fuzz_budget", None)
+        if default is not None:
+            updates = int(raw) if raw else default
+            item.add_marker(pytest.mark.timeout(120 + updates // 20))
+
+
 @dataclass(frozen=True)
 class FuzzConfig:
     updates: int | None

@@ -760,7 +760,6 @@ def check_storage(h: Harness) -> list[str]:
 # ---------------------------------------------------------------- the test
 
 
-@pytest.mark.timeout(600)
 async def test_fuzz_the_real_stack(harness: Harness, fuzz_config: FuzzConfig, recwarn: pytest.WarningsRecorder) -> None:
     h = harness
     relax_flood_control(h.app)
@@ -809,6 +808,9 @@ async def test_fuzz_the_real_stack(harness: Harness, fuzz_config: FuzzConfig, re
     if storage:
         problems.append("storage:\n" + "\n".join(storage[:10]))
     assert not problems, f"{replay}\n\n" + "\n\n".join(problems)
+
+
+test_fuzz_the_real_stack.fuzz_budget = FAST_UPDATES  # type: ignore[attr-defined]  # its timeout: tests.fuzzing
 
 
 # ---------------------------------------------------------------- the oracle itself
