@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from datetime import date, datetime
 
+from models.labels import ASSESSMENT_NAMES, EVIDENCE_NAMES, STATE_NAMES
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -12,30 +13,18 @@ from models.tables import (
     AssignmentState,
     Criterion,
     Evidence,
-    EvidenceState,
     Member,
     ScoreItem,
     Task,
 )
 
-ASSIGNMENT_STATES = {
-    AssignmentState.not_started: "未开始",
-    AssignmentState.in_progress: "进行中",
-    AssignmentState.submitted: "已提交，待审核",
-    AssignmentState.approved: "已通过",
-}
+ASSIGNMENT_STATES = {**STATE_NAMES, AssignmentState.submitted: "已提交，待审核"}
 ASSESSMENT_STATES = {
-    AssessmentState.none: "未申报",
+    **ASSESSMENT_NAMES,
     AssessmentState.claimed: "已申报，待审核",
-    AssessmentState.verified: "已确认达标",
     AssessmentState.rejected: "未通过，可重新申报",
 }
-EVIDENCE_STATES = {
-    EvidenceState.submitted: "待审核",
-    EvidenceState.accepted: "已通过",
-    EvidenceState.returned: "已退回",
-    EvidenceState.withdrawn: "已撤回",
-}
+EVIDENCE_STATES = EVIDENCE_NAMES
 
 
 def esc(text: object) -> str:

@@ -39,6 +39,7 @@ from sqlmodel import Session, col, select
 from models.db import read_only
 from models.errors import InvalidInput, NotFound
 from models.evidence import ACTIVE_STATES, blob_path
+from models.labels import EVIDENCE_NAMES, STATE_NAMES
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -63,18 +64,8 @@ from models.tables import (
 TELEGRAM_UPLOAD_LIMIT = 50 * 1000 * 1000
 DEFAULT_PART_BYTES = TELEGRAM_UPLOAD_LIMIT
 
-STATE_LABELS: dict[AssignmentState, str] = {
-    AssignmentState.not_started: "未开始",
-    AssignmentState.in_progress: "进行中",
-    AssignmentState.submitted: "已提交",
-    AssignmentState.approved: "已通过",
-}
-EVIDENCE_LABELS: dict[EvidenceState, str] = {
-    EvidenceState.submitted: "待审核",
-    EvidenceState.accepted: "已通过",
-    EvidenceState.returned: "已退回",
-    EvidenceState.withdrawn: "已撤回",
-}
+STATE_LABELS = STATE_NAMES
+EVIDENCE_LABELS = EVIDENCE_NAMES
 ASSESSMENT_LABELS: dict[AssessmentState, str] = {
     AssessmentState.none: "",
     AssessmentState.claimed: "已自评",

@@ -53,6 +53,7 @@ from sqlmodel import Session, func, select
 
 from models.audit import Actor, record, snapshot
 from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from models.labels import ASSESSMENT_NAMES, STATE_NAMES
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -73,18 +74,6 @@ CRITERION_FIELDS = ("not_attainable", "not_attainable_reason")
 
 MAX_NOTE_CHARS = 2000
 
-STATE_NAMES = {
-    AssignmentState.not_started: "未开始",
-    AssignmentState.in_progress: "进行中",
-    AssignmentState.submitted: "已提交",
-    AssignmentState.approved: "已通过",
-}
-ASSESSMENT_NAMES = {
-    AssessmentState.none: "未申报",
-    AssessmentState.claimed: "已申报待审核",
-    AssessmentState.verified: "已确认达标",
-    AssessmentState.rejected: "已驳回",
-}
 
 
 def _check_now(now: datetime) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from models.labels import ASSESSMENT_NAMES, STATE_NAMES
 from models.scoring import format_points
 from models.status import (
     LABEL_LATE_REVIEW,
@@ -46,23 +47,11 @@ TOP_GAPS = 8
 #: How many overdue / due-soon lines /status lists before "…另有 N 项".
 MAX_LIST = 25
 
-STATE_NAMES = {
-    AssignmentState.not_started: "未开始",
-    AssignmentState.in_progress: "进行中",
-    AssignmentState.submitted: "已提交",
-    AssignmentState.approved: "已通过",
-}
 STATE_ICONS = {
     AssignmentState.not_started: "⬜",
     AssignmentState.in_progress: "🔄",
     AssignmentState.submitted: "📤",
     AssignmentState.approved: "✅",
-}
-ASSESSMENT_NAMES = {
-    AssessmentState.none: "未申报",
-    AssessmentState.claimed: "已申报待审核",
-    AssessmentState.verified: "已确认达标",
-    AssessmentState.rejected: "已驳回",
 }
 ASSESSMENT_ICONS = {
     AssessmentState.none: "⬜",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from models.labels import STATE_NAMES
 from models.tables import AssignmentState, Member, Outbox, SubjectKind
 from qcbot.config import SchedulerConfig
 from scheduler import timing
@@ -28,12 +29,7 @@ MAX_BUTTON_ROWS = 8
 SNOOZE_DAYS = (1, 3)
 CALLBACK_PREFIX = "qcn"
 WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
-STATE_ZH = {
-    AssignmentState.not_started: "未开始",
-    AssignmentState.in_progress: "进行中",
-    AssignmentState.submitted: "已提交",
-    AssignmentState.approved: "已通过",
-}
+STATE_ZH = STATE_NAMES
 
 
 def zh_date(d: date, *, year: bool = False, weekday: bool = False) -> str:
