@@ -88,7 +88,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("remove", "移除成员：/remove ID 或 @用户名", "/remove 123456789", PRIVATE, Action.remove_member,
             h.on_remove),
     Command("nudges", "私聊提醒开关：/nudges on 或 off", "/nudges on（在私聊中接收到期提醒）", BOTH,
-            Action.my_tasks, nudges.on_nudges),
+            Action.nudge_settings, nudges.on_nudges),
     Command("whoami", "我的身份", "/whoami", BOTH, Action.whoami, h.on_whoami),
     Command("withdraw", "撤回证明材料：/withdraw 编号", "/withdraw 12 发错了（只发 /withdraw 列出可撤回的）", BOTH,
             Action.upload_evidence, ex.on_withdraw),

@@ -23,6 +23,7 @@ from telegram.ext import ContextTypes
 from models.db import transaction
 from models.errors import DomainError
 from models.messages import remember
+from models.permissions import Action, check
 from models.tables import SubjectKind
 from scheduler.prefs import parse_switch, set_private_nudges
 from scheduler.snooze import parse_callback, snooze_from_button, task_card_from_button
@@ -108,6 +109,8 @@ async def on_nudges(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     private = chat.type == ChatType.PRIVATE
     now = _now(context)
     try:
+        # Who may: the permission table (its refusal texts), then the rule's own checks.
+        await context.in_env(update, lambda s, env: check(member=env.member, action=Action.nudge_settings))  # type: ignore[attr-defined]
         on = parse_switch(context.args[0] if context.args else None)
         result = await _db(
             context,
@@ -117,7 +120,7 @@ async def on_nudges(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             ),
         )
     except DomainError as err:
-        await message.reply_text(err.message, do_quote=True)
+        await context.refuse(update, err)  # type: ignore[attr-defined]  # "⚠️ …", like every refusal
         return
     await message.reply_text(result.message, do_quote=True)
 

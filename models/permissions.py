@@ -56,6 +56,8 @@ class Action(StrEnum):
     remove_member = "remove_member"
     extend_deadline = "extend_deadline"
     export = "export"
+    # a liaison's own settings
+    nudge_settings = "nudge_settings"
 
 
 EVERYONE: frozenset[Role] = frozenset(Role)
@@ -86,6 +88,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.remove_member: COORDINATOR,
     Action.extend_deadline: COORDINATOR,
     Action.export: COORDINATOR | {Role.leader},
+    Action.nudge_settings: LIAISONS,
 }
 
 #: Actions on a unit's own work: the liaison must belong to a responsible unit.
@@ -137,6 +140,8 @@ def refusal_message(role: Role, action: Action) -> str:
     """The Chinese explanation given to ``role`` when ``action`` is refused."""
     if role == Role.liaison_responsible and action == Action.view_status:
         return "全区总体进度仅协调员和领导可查看；请用 /mytasks 查看本单位的任务。"
+    if role == Role.coordinator and action == Action.nudge_settings:
+        return "私聊提醒供各单位联络员使用；协调员会直接收到逾期督办消息，无需设置。"
     if role == Role.coordinator and action == Action.redeem_invite:
         return "你已是本活动的协调员，无需再使用邀请链接。"
     if role in (Role.liaison_responsible, Role.liaison_other, Role.leader) and (
