@@ -134,12 +134,15 @@ def bind_group(session: Session, env: Env, req: Req) -> Out:
     campaign = env.campaign
     member = env.member
     if campaign is None:
-        # An unbound group: the sender's own campaign, if they coordinate one.
+        # An unbound group: the sender's own campaign, if they coordinate one; else their
+        # membership anywhere, so that a liaison is refused as a liaison, not as a stranger.
         for c in mm.active_campaigns(session):
             found = mm.get_member(session, campaign_id=c.id, telegram_user_id=env.user.id)  # type: ignore[arg-type]
             if found is not None and found.active and found.role == Role.coordinator:
                 if campaign is None or c.slug == req.settings.campaign.slug:
                     campaign, member = c, found
+            elif found is not None and campaign is None and (member is None or (found.active and not member.active)):
+                member = found
     check(member=member, action=Action.bind_group)
     assert campaign is not None and member is not None
     env.campaign, env.member = campaign, member
@@ -197,8 +200,8 @@ def remove(session: Session, env: Env, req: Req, ref: str) -> Out:
 
 def my_tasks(session: Session, env: Env, req: Req) -> Out:
     """/mytasks: my unit's open assignments and criteria, nearest deadline first."""
+    check(member=env.member, action=Action.my_tasks)
     member = _member(env)
-    check(member=member, action=Action.my_tasks)
     if member.unit_id is None:
         raise InvalidInput("你的账号没有所属单位。协调员可用 /review、/status 查看全区情况。")
     unit = q.unit_name(session, member.unit_id)
