@@ -152,7 +152,7 @@ def snooze(
     if asg.retired:
         raise Conflict(f"{label}已不再由该单位负责，无需暂缓。")
     if asg.state in FINISHED:
-        raise Conflict(f"{label}已{STATE_ZH[asg.state]}，不会再提醒，无需暂缓。")
+        raise Conflict(f"{label}{STATE_ZH[asg.state]}，不会再提醒，无需暂缓。")
     today = timing.local_now(now, timing.zone(campaign.timezone)).date()
     until = snooze_until(today, days, task.deadline)
     if until is None:
