@@ -37,7 +37,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel
 from telegram.ext import AIORateLimiter, Application
 
 import models.tables as t
@@ -110,8 +110,15 @@ def app_busy(app: Application) -> int:
     return app.update_queue.qsize() + app.update_processor.current_concurrent_updates
 
 
+def _quiet(api: BotApiStandin, app: Application) -> bool:
+    # ``pending``: updates PTB has not confirmed. It confirms a batch by its next getUpdates,
+    # which it sends right after queueing the batch, so 0 means every update reached PTB.
+    return api.updates.pending == 0 and app_busy(app) == 0
+
+
 async def settle(api: BotApiStandin, app: Application, *, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-    """Wait until the stand-in has nothing queued AND no handler of the application runs.
+    """Wait until every update reached the application AND no handler of it runs, and no
+    Bot API call is in flight.
 
     ``api.wait_idle`` alone sees only HTTP traffic: a handler busy in the database for
     longer than its quiet period would be taken for idle.
@@ -119,10 +126,10 @@ async def settle(api: BotApiStandin, app: Application, *, timeout: float = 60.0)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        await api.wait_idle(timeout=max(0.5, deadline - loop.time()), quiet=0.05)
-        if app_busy(app) == 0 and api.updates.unfetched == 0:
-            await asyncio.sleep(0.02)
-            if app_busy(app) == 0 and api.updates.unfetched == 0:
+        await api.wait_idle(timeout=max(0.5, deadline - loop.time()), quiet=0.005)
+        if _quiet(api, app):
+            await asyncio.sleep(0.005)
+            if _quiet(api, app) and api.updates.unfetched == 0:
                 return
         if loop.time() >= deadline:
             raise AssertionError(f"the application is still busy after {timeout}s: {app_busy(app)} update(s)")
@@ -246,10 +253,10 @@ AUDIT_ACTIONS: dict[str, Action] = {
     "member.remove": Action.remove_member,
     "nudge.snooze": Action.report_progress,
     "ledger.export": Action.export,
+    "member.private_nudges": Action.nudge_settings,
 }
-#: The nudge preference (/nudges on|off) has no row in the permission table; what it
-#: may change is checked separately (the member's own flag, liaisons only).
-UNGOVERNED_AUDIT_ACTIONS = frozenset({"member.private_nudges"})
+#: Audit actions about the actor's own member row: nobody changes another's.
+OWN_MEMBER_ACTIONS = frozenset({"member.private_nudges"})
 
 #: Columns a request may change without an audit row: the bot's bookkeeping about
 #: chats and people (names, where to reach them), never who may do what.
@@ -317,35 +324,25 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
 
     with read_only(engine) as s:
         audits = [s.get(t.AuditLog, i) for i in new_audit_ids]
-        members = {m.id: m for m in s.exec(select(t.Member))}
+        # Who each member was when they acted: the "before" rows, replayed through the
+        # window's member.* audit rows (a join, a removal) in the order they were written.
+        state = {row["id"]: t.Member(**row) for row in before.get("member", {}).values()}
+        joined = {a.actor_telegram_id for a in audits if a is not None and a.action == "member.join"}
         by_entity: dict[tuple[str, int | None], list[t.AuditLog]] = defaultdict(list)
         for a in audits:
             assert a is not None
             by_entity[(a.entity, a.entity_id)].append(a)
             result.by_action[a.action] = result.by_action.get(a.action, 0) + 1
-            # -- who did it, and were they allowed?
-            if a.actor_kind != "telegram":
-                result.fail(f"audit #{a.id} {a.action}: actor kind {a.actor_kind!r} during requests")
-                continue
-            member = members.get(a.actor_member_id) if a.actor_member_id is not None else None
-            if member is not None and member.telegram_user_id != a.actor_telegram_id:
-                result.fail(f"audit #{a.id}: member {member.id} is not Telegram user {a.actor_telegram_id}")
-            if a.action in UNGOVERNED_AUDIT_ACTIONS:
-                if member is None or member.role != t.Role.liaison or a.entity_id != member.id:
-                    result.fail(f"audit #{a.id} {a.action} by {member} on member {a.entity_id}")
-                continue
-            perm = AUDIT_ACTIONS.get(a.action)
-            if perm is None:
-                result.fail(f"audit #{a.id}: unknown audit action {a.action!r} (add it to AUDIT_ACTIONS)")
-                continue
-            before_member = _member_before(before, a.actor_member_id)
-            unit = _unit_of_entity(s, a)
-            role = role_of(before_member if before_member is not None else member,
-                           [unit] if unit is not None else None)
-            if not allowed(role, perm):
-                result.fail(f"audit #{a.id} {a.action} by {role} (member {a.actor_member_id}, "
-                            f"user {a.actor_telegram_id}) on {a.entity} {a.entity_id}: "
-                            f"{perm} is for {sorted(PERMISSIONS[perm])}")
+            member = state.get(a.actor_member_id) if a.actor_member_id is not None else None
+            _judge(result, s, a, member, joined)
+            if a.entity == "member" and a.entity_id is not None and a.after and "active" in a.after:
+                current = state.get(a.entity_id) or t.Member(id=a.entity_id, campaign_id=a.campaign_id or 0,
+                                                             telegram_user_id=a.actor_telegram_id or 0,
+                                                             role=t.Role.liaison)
+                for name in ("role", "unit_id", "active"):
+                    if name in a.after:
+                        setattr(current, name, t.Role(a.after[name]) if name == "role" else a.after[name])
+                state[a.entity_id] = current
 
         def audited(entity: str, ident: int | None, prefix: str = "") -> list[t.AuditLog]:
             return [a for a in by_entity.get((entity, ident), []) if a.action.startswith(prefix)]
@@ -429,9 +426,29 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
     return result
 
 
-def _member_before(before: Snapshot, member_id: int | None) -> t.Member | None:
-    row = before.get("member", {}).get((member_id,)) if member_id is not None else None
-    return t.Member(**row) if row else None
+def _judge(result: WriteCheck, s: Session, a: t.AuditLog, member: t.Member | None, joined: set[int | None]) -> None:
+    """Was the actor of audit row ``a`` (``member``: who they were then) entitled to it?"""
+    if a.actor_kind != "telegram":
+        result.fail(f"audit #{a.id} {a.action}: actor kind {a.actor_kind!r} during requests")
+        return
+    if member is not None and member.telegram_user_id != a.actor_telegram_id:
+        result.fail(f"audit #{a.id}: member {member.id} is not Telegram user {a.actor_telegram_id}")
+    if a.action == "invite.use":  # written by the new member, as part of their member.join
+        if a.actor_telegram_id not in joined:
+            result.fail(f"audit #{a.id}: an invite used without anyone joining")
+        return
+    if a.action in OWN_MEMBER_ACTIONS and (member is None or a.entity_id != member.id):
+        result.fail(f"audit #{a.id} {a.action} by member {a.actor_member_id} on member {a.entity_id}")
+    perm = AUDIT_ACTIONS.get(a.action)
+    if perm is None:
+        result.fail(f"audit #{a.id}: unknown audit action {a.action!r} (add it to AUDIT_ACTIONS)")
+        return
+    unit = _unit_of_entity(s, a)
+    role = role_of(member, [unit] if unit is not None else None)
+    if not allowed(role, perm):
+        result.fail(f"audit #{a.id} {a.action} by {role} (member {a.actor_member_id}, "
+                    f"user {a.actor_telegram_id}) on {a.entity} {a.entity_id}: "
+                    f"{perm} is for {sorted(PERMISSIONS[perm])}")
 
 
 def _json(value: Any) -> Any:
