@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 from telegram.helpers import create_deep_linked_url
 
 from bot import queries as q
@@ -308,6 +308,11 @@ def _expect(version: int | None, current: int) -> None:
 
 def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *, version: int | None = None) -> Out:
     """Apply a liaison's report to an assignment; one line saying the new state."""
+    # Check against the row as it will be written: locked and re-read (PostgreSQL runs these
+    # transactions side by side). Checked against an earlier read, a report racing another
+    # one was refused as "情况已有变化" although it named no version.
+    a = session.exec(select(Assignment).where(Assignment.id == a.id).with_for_update()
+                     .execution_options(populate_existing=True)).one()
     task = session.get(Task, a.task_id)
     assert task is not None
     unit = q.unit_name(session, a.unit_id)
