@@ -396,6 +396,11 @@ def submit_evidence(
     Same bytes for the same target: recognised, nothing added. Same bytes for
     another target: added (the blob is shared) with a warning naming the other use.
     """
+    # The same file handed in twice at once must be added once: hand-ins to one target queue
+    # on its row (PostgreSQL runs the two transactions side by side; SQLite's are serial).
+    for model, ident in ((Task, task_id), (ScoreItem, item_id), (Criterion, criterion_id)):
+        if ident is not None:
+            session.exec(select(model).where(model.id == ident).with_for_update()).first()  # type: ignore[attr-defined]
     earlier = same_file(session, campaign_id=campaign_id, sha256=sha256)
     target = (task_id, item_id, criterion_id)
     here = target_label(session, task_id=task_id, item_id=item_id, criterion_id=criterion_id)
