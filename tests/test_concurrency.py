@@ -232,3 +232,38 @@ async def test_the_same_file_handed_in_at_once_is_kept_once(harness: Harness, er
     assert not check.problems, check.problems
     assert check.by_action == {"evidence.add": 1}
     assert len(_audits(h, "evidence", rows[0].id, floor)) == 1  # type: ignore[arg-type]
+
+
+async def test_double_taps_on_review_buttons_act_once(harness: Harness, errors: ErrorLog) -> None:
+    """Two coordinators, each tapping 通过 three times on the same three review items at once."""
+    h = harness
+    coord, group, liaisons = await _cast(h, liaisons=1)
+    second = h.api.make_user("协调员乙", "coord2")
+    h.add_member(second, "coordinator")
+    li = liaisons[0]
+    [prompt] = await h.say(li, group, "/evidence 7")
+    await h.send_file(li, group, "方案.pdf", PDF, reply_to=prompt, mime_type="application/pdf")
+    await h.say(li, group, "/done 7")
+    await h.say(li, group, "/claim 7.2")
+    await h.say(coord, group, "/review")
+    await settle(h.api, h.app)
+    ok = [(m, b["callback_data"]) for m in h.api.sent_messages(group) for b in h.api.buttons(m)
+          if b["callback_data"].split(":")[1] == "ok"]
+    assert {d.split(":")[0] for _, d in ok} == {"a", "c", "e"}, ok
+    before = snapshot(h.engine)
+    presses = []
+    for _ in range(3):
+        for who in (coord, second):
+            for message, data in ok:
+                presses.append((data, await h.api.press_button(who, message, data, strict=False)))
+    await settle(h.api, h.app)
+    assert not errors.records, errors.report()
+    assert not failed_calls(h.api), failed_calls(h.api)[:5]
+    for kind in ("a", "c", "e"):
+        answers = [h.api.callback_answers[q] for d, q in presses if d.startswith(kind)]
+        won = [a for a in answers if a["text"] == "已通过"]
+        assert len(won) == 1, (kind, answers)
+        assert all(a["show_alert"] for a in answers if a not in won), answers
+    check = check_writes(h.engine, before, snapshot(h.engine), sent=bot_message_keys(h.api))
+    assert not check.problems, check.problems
+    assert check.by_action == {"assignment.approve": 1, "criterion.verify": 1, "evidence.accept": 1}, check.by_action
