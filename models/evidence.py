@@ -233,8 +233,15 @@ def pending_evidence(session: Session, *, campaign_id: int) -> list[Evidence]:
     )
 
 
+def _locked(session: Session, evidence_id: int) -> Evidence | None:
+    """The row, locked and re-read: two reviews (or a review and a withdrawal) of one file
+    at once run one after the other, and the second sees the first (PostgreSQL)."""
+    return session.exec(select(Evidence).where(Evidence.id == evidence_id).with_for_update()
+                        .execution_options(populate_existing=True)).first()
+
+
 def _reviewable(session: Session, evidence_id: int, campaign_id: int | None) -> Evidence:
-    row = session.get(Evidence, evidence_id)
+    row = _locked(session, evidence_id)
     if row is None or (campaign_id is not None and row.campaign_id != campaign_id):
         raise NotFound(f"没有找到证明材料 #{evidence_id}。")
     if row.state != EvidenceState.submitted:
@@ -453,7 +460,7 @@ def withdraw_evidence(
     The row and the file stay (archive and audit log); the row is marked
     withdrawn and leaves the ledger's evidence lists and the dossier.
     """
-    row = session.get(Evidence, evidence_id)
+    row = _locked(session, evidence_id)
     if row is None or (campaign_id is not None and row.campaign_id != campaign_id):
         raise NotFound(f"没有找到证明材料 #{evidence_id}。")
     is_coordinator = (
