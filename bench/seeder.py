@@ -343,7 +343,7 @@ class _CampaignBuilder:
                 "display_name": person(rng), "username": f"u{uid}" if rng.random() < 0.6 else None,
                 "role": role, "unit_id": unit_id, "active": active,
                 "private_chat_id": uid if private else None,
-                "private_nudges": bool(private and role == Role.liaison and rng.random() < 0.3),
+                "private_nudges": bool(private and role == Role.liaison and rng.random() < 0.6),
                 "reachable": True, "unreachable_reason": None, "created_at": created,
                 "removed_at": None if active else created + timedelta(days=rng.randint(1, 30)),
             }
