@@ -11,11 +11,16 @@ that do not exist or are from another chat; real, stale, forged, truncated and o
 button payloads; documents with hostile names and contents; photos; edited messages;
 channel posts; and updates Telegram sends that the bot has no handler for.
 
-Updates are sent in batches (enqueue a batch, then wait until the stand-in and the application are
-idle: ``tests.fuzzing.settle``); the application runs
-with concurrent updates on. The input sequence is a function of the seed alone (the
-scene it plays in is built sequentially first), so ``--fuzz-seed S --fuzz-updates N``
-replays a run's input; the interleaving of concurrent handlers is not replayed.
+Updates are sent in batches of 250 (queue a batch, then wait until the stand-in and the
+application are idle: ``tests.fuzzing.settle``); the application runs with concurrent
+updates on. The input sequence is a function of the seed alone (the scene it plays in is
+built sequentially first), so ``--fuzz-seed S --fuzz-updates N`` replays a run's input; the
+interleaving of concurrent handlers is not replayed.
+
+Who is "the unit's liaison" depends on the thing at hand: the write check judges each
+audited write by the actor's situational role for that entity (``role_of``). The coordinator
+may remove only a spare member who never acts, and no valid invite is in play, so the
+cast keeps its roles through the run.
 
 Afterwards, for the whole run:
 
@@ -701,7 +706,7 @@ def context(api: Any, sent: Sent) -> str:
     return f" (a reply to {who}'s message {replied.get('message_id')}: {str(what)[:50]!r})"
 
 
-def check_answers(f: Fuzzer, calls_from: int) -> list[str]:
+def check_answers(f: Fuzzer) -> list[str]:
     api, s = f.api, f.s
     problems: list[str] = []
     quoted = quoted_answers(api)
@@ -796,7 +801,7 @@ async def test_fuzz_the_real_stack(harness: Harness, fuzz_config: FuzzConfig, re
     bad_calls = failed_calls(h.api)
     if bad_calls:
         problems.append(f"{len(bad_calls)} failed bot call(s): " + "\n".join(bad_calls[:10]))
-    answer_problems = check_answers(fuzzer, calls_from)
+    answer_problems = check_answers(fuzzer)
     if answer_problems:
         problems.append(f"{len(answer_problems)} answer-rule violation(s):\n" + "\n".join(answer_problems[:25]))
     if writes.problems:
