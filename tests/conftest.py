@@ -15,7 +15,9 @@ from tests.dbutil import backend, fresh_database_url
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_PATH = REPO / "data" / "seed.json"
-DOCUMENT_PATH = REPO.parent / "shared" / "seeds" / "001_3b7d326a2149d8da.txt"
+# The source document (瑶办发〔2021〕25号, text extracted from its PDF), kept in the
+# repository so that the seed is checked against it on any clone.
+DOCUMENT_PATH = REPO / "data" / "source" / "yaohai-2021-25.txt"
 
 pytest_plugins = ["tests.harness"]
 
