@@ -30,6 +30,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -494,6 +495,9 @@ def _num(x: float | None) -> float | int | None:
 
 def _text(value: Any) -> Any:
     if isinstance(value, str):
+        # Control characters someone typed into a note: a worksheet cannot hold them, and
+        # openpyxl would refuse the whole ledger.
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
         # Strings that look like formulas stay text.
         if value.startswith("="):
             value = "'" + value
