@@ -48,7 +48,8 @@ Afterwards, for the whole run:
    writes, nothing deleted, the plan untouched, the audit log only appended to);
 4. every stored evidence file is content-addressed under ``storage.dir`` (no hostile name
    reached the disk) and every evidence row has a safe display name;
-5. the bot still answers afterwards.
+5. the bot still answers afterwards, and the coordinator still gets the ledger (/export) and
+   the /status chart: nothing anyone typed can make the record unreadable.
 """
 
 from __future__ import annotations
@@ -784,10 +785,18 @@ async def test_fuzz_the_real_stack(harness: Harness, fuzz_config: FuzzConfig, re
         await fuzzer.run(n)
         elapsed = time.perf_counter() - started
         after = snapshot(h.engine)
-        # 5. still alive
+        # 5. still alive, and the record still comes out whole, whatever was typed into it
         coord = scene.people["coordinator"]
         [alive] = await h.say(coord, scene.group, "/whoami")
         assert "协调员" in alive["text"]
+        seen = len(h.api.sent_messages(coord))
+        await h.api.send_text(coord, coord, "/export 台账")
+        await h.api.send_text(coord, coord, "/status")
+        await settle(h.api, h.app)
+        final = h.api.sent_messages(coord)[seen:]
+        assert any((m.get("document") or {}).get("file_name", "").endswith(".xlsx") for m in final), \
+            f"no ledger after the run: {[m.get('text', '')[:60] for m in final]}"
+        assert any(m.get("photo") for m in final), "no /status chart after the run"
 
     rate = n / elapsed if elapsed else float("inf")
     writes = check_writes(h.engine, before, after, sent=bot_message_keys(h.api))
