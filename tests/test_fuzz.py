@@ -48,17 +48,20 @@ Afterwards, for the whole run:
    writes, nothing deleted, the plan untouched, the audit log only appended to);
 4. every stored evidence file is content-addressed under ``storage.dir`` (no hostile name
    reached the disk) and every evidence row has a safe display name;
-5. the bot still answers afterwards, and the coordinator still gets the ledger (/export) and
-   the /status chart: nothing anyone typed can make the record unreadable.
+5. the bot still answers afterwards, and the coordinator still gets the ledger and a sound
+   evidence dossier (/export; no file name in it escapes its folder) and the /status chart:
+   nothing anyone typed can make the record unreadable.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import re
 import string
 import time
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -790,13 +793,24 @@ async def test_fuzz_the_real_stack(harness: Harness, fuzz_config: FuzzConfig, re
         [alive] = await h.say(coord, scene.group, "/whoami")
         assert "协调员" in alive["text"]
         seen = len(h.api.sent_messages(coord))
-        await h.api.send_text(coord, coord, "/export 台账")
+        await h.api.send_text(coord, coord, "/export")
         await h.api.send_text(coord, coord, "/status")
         await settle(h.api, h.app)
         final = h.api.sent_messages(coord)[seen:]
-        assert any((m.get("document") or {}).get("file_name", "").endswith(".xlsx") for m in final), \
+        names = [(m.get("document") or {}).get("file_name", "") for m in final]
+        assert any(n.endswith(".xlsx") for n in names), \
             f"no ledger after the run: {[m.get('text', '')[:60] for m in final]}"
         assert any(m.get("photo") for m in final), "no /status chart after the run"
+        zips = [h.api.world.files[m["document"]["file_id"]].data for m in final
+                if (m.get("document") or {}).get("file_name", "").endswith(".zip")]
+        assert zips, f"no evidence dossier after the run: {names}"
+        for data in zips:  # whole, and no hostile file name escapes its folder
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                assert archive.testzip() is None
+                for info in archive.infolist():
+                    parts = info.filename.split("/")
+                    assert not info.filename.startswith("/") and ".." not in parts and "\\" not in info.filename, \
+                        info.filename
 
     rate = n / elapsed if elapsed else float("inf")
     writes = check_writes(h.engine, before, after, sent=bot_message_keys(h.api))
