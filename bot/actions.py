@@ -330,7 +330,7 @@ def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *,
         session.flush()
         line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {r.assignment_state(a)}"
         if before[0] != a.percent:
-            line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {before[0]}% → {a.percent}%（{r.assignment_state(a)}）"
+            line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {before[0]}% → {a.percent}%（{r.ASSIGNMENT_STATES[a.state]}）"
     else:
         assert isinstance(what, Note)
         pr.set_progress(percent=a.percent, note=what.text, **common)
