@@ -33,9 +33,10 @@ from bench.cases import Ctx
 from bench.province import OUT, PG_URL, ensure_province, seed_urls
 from bench.seeder import ProvinceSpec
 
-CASES = ("status", "overview", "sweep", "dispatch", "burst", "startup")
+CASES = ("status", "overview", "sweep", "dispatch", "burst", "morning", "startup")
 #: Benchmarks sharing one fresh copy of the province (in this order).
-GROUPS: tuple[tuple[str, ...], ...] = (("status", "overview", "burst"), ("sweep",), ("dispatch",), ("startup",))
+GROUPS: tuple[tuple[str, ...], ...] = (
+    ("status", "overview", "burst"), ("sweep",), ("dispatch",), ("morning",), ("startup",))
 PACKAGES = ("python-telegram-bot", "SQLAlchemy", "sqlmodel", "psycopg", "APScheduler", "aiohttp",
             "httpx", "alembic", "pydantic", "matplotlib")
 
@@ -90,10 +91,11 @@ def pg_available(url: str) -> bool:
 
 
 def run_case(name: str, ctx: Ctx) -> list[dict[str, Any]]:
-    from bench.cases import burst, dispatch, startup, status, sweep
+    from bench.cases import burst, dispatch, morning, startup, status, sweep
 
     fn = {"status": status.run_status, "overview": status.run_overview, "sweep": sweep.run_sweep,
-          "dispatch": dispatch.run_dispatch, "burst": burst.run_burst, "startup": startup.run_startup}[name]
+          "dispatch": dispatch.run_dispatch, "burst": burst.run_burst, "morning": morning.run_morning,
+          "startup": startup.run_startup}[name]
     return fn(ctx)
 
 
