@@ -8,6 +8,7 @@ stand-in's control channel; the bot only sees the Bot API, as in production.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -81,6 +82,10 @@ class BotThread:
             base_file_url=self.standin.base_file_url,
         )
         async with running(self.app, poll_timeout=10):
+            # As bot.app.run does before serving (qcbot run): the start-up heap out of the
+            # cyclic collector's way.
+            gc.collect()
+            gc.freeze()
             self._ready.set()
             await self._stop.wait()
 

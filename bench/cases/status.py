@@ -78,7 +78,7 @@ def run_status(ctx: Ctx, *, samples: int | None = None) -> list[dict[str, Any]]:
         row("status", f"/status via the real handler, update queued → first reply recorded "
             f"(campaign #{cid}, {chunks} text message(s))", st,
             target=f"p95 ≤ {TARGET_STATUS_P95_MS:g} ms", met=st["p95"] <= TARGET_STATUS_P95_MS,
-            campaign_id=cid),
+            campaign_id=cid, samples_ms=[round(x * 1000, 1) for x in text_lat]),
         row("status_chart", "/status: update queued → the chart (sendPhoto) recorded", summary(chart_lat),
             target="(no target)"),
     ]
