@@ -33,10 +33,10 @@ from bench.cases import Ctx
 from bench.province import OUT, PG_URL, ensure_province, seed_urls
 from bench.seeder import ProvinceSpec
 
-CASES = ("status", "overview", "sweep", "dispatch", "burst", "morning", "startup")
+CASES = ("status", "overview", "sweep", "dispatch", "burst", "morning", "startup", "rss")
 #: Benchmarks sharing one fresh copy of the province (in this order).
 GROUPS: tuple[tuple[str, ...], ...] = (
-    ("status", "overview", "burst"), ("sweep",), ("dispatch",), ("morning",), ("startup",))
+    ("status", "overview", "burst"), ("sweep",), ("dispatch",), ("morning",), ("startup",), ("rss",))
 PACKAGES = ("python-telegram-bot", "SQLAlchemy", "sqlmodel", "psycopg", "APScheduler", "aiohttp",
             "httpx", "alembic", "pydantic", "matplotlib")
 
@@ -95,7 +95,7 @@ def run_case(name: str, ctx: Ctx) -> list[dict[str, Any]]:
 
     fn = {"status": status.run_status, "overview": status.run_overview, "sweep": sweep.run_sweep,
           "dispatch": dispatch.run_dispatch, "burst": burst.run_burst, "morning": morning.run_morning,
-          "startup": startup.run_startup}[name]
+          "startup": startup.run_startup, "rss": startup.run_rss_morning}[name]
     return fn(ctx)
 
 
