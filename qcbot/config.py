@@ -144,6 +144,8 @@ class SchedulerConfig(_Section):
     pace_global_per_second: int = Field(default=30, ge=1, le=1000)
     pace_group_per_minute: int = Field(default=20, ge=1, le=1000)
     pace_private_per_second: int = Field(default=1, ge=1, le=100)
+    # The weekly digest is followed by the /status chart (score by category, tasks by unit).
+    digest_chart: bool = True
 
 
 class ExportConfig(_Section):

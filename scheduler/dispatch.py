@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
@@ -37,7 +38,10 @@ from telegram.error import (
     TelegramError,
 )
 
-from models.tables import OutboxState
+from models.charts import render_status_chart
+from models.db import read_only
+from models.status import campaign_status
+from models.tables import Campaign, OutboxState, SubjectKind
 from qcbot.config import SchedulerConfig
 from scheduler import outbox
 from scheduler.outbox import Batch
@@ -197,7 +201,39 @@ async def _send(
             await asyncio.to_thread(
                 outbox.mark_sent, engine=engine, batch=batch, message_id=message.message_id, now=now()
             )
+            if config.digest_chart and batch.rendered.subject_kind == SubjectKind.digest:
+                await _send_digest_chart(batch, engine=engine, bot=bot, now=now(), pacer=pacer)
             return
+
+
+DIGEST_CHART_CAPTION = "📊 得分（按类别）与各单位任务完成情况"
+
+
+def _status_chart(engine: Engine, campaign_id: int, now: datetime) -> bytes:
+    """The /status chart of the campaign as of ``now`` (blocking: run it in a thread)."""
+    with read_only(engine) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise LookupError(f"campaign {campaign_id} not found")
+        today = now.astimezone(ZoneInfo(campaign.timezone)).date()
+        status = campaign_status(session=session, campaign_id=campaign_id, today=today)
+    return render_status_chart(status)
+
+
+async def _send_digest_chart(
+    batch: Batch, *, engine: Engine, bot: Bot, now: datetime, pacer: Pacer
+) -> None:
+    """The weekly digest carries the same picture as /status.
+
+    Best effort: the digest text is already delivered and marked sent, so a
+    failed picture is logged and never re-sends the digest.
+    """
+    try:
+        png = await asyncio.to_thread(_status_chart, engine, batch.campaign_id, now)
+        await pacer.acquire(batch.chat_id)
+        await bot.send_photo(chat_id=batch.chat_id, photo=png, caption=DIGEST_CHART_CAPTION)
+    except Exception:
+        log.warning("the digest chart for chat %s was not sent", batch.chat_id, exc_info=True)
 
 
 async def _retry(

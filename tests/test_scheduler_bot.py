@@ -204,17 +204,20 @@ async def test_installed_jobs_never_drop_late_runs_and_the_digest_cron_fires(
                 assert job.job.coalesce is True and job.job.max_instances == 1
             # The sweep's first run (1 s after start, 08:59:59) catches up on what is overdue;
             # the cron run at 09:00 brings the Monday digest and the day's nudges.
-            [first] = await standin.wait_for_bot_messages(group, timeout=10)
+            # Each message that carries a digest is followed by the /status chart.
+            [first, first_chart] = await standin.wait_for_bot_messages(group, count=2, timeout=10)
             assert "质量强区" in first["text"]
             service = app.bot_data["scheduler"]
-            [digest] = await standin.wait_for_bot_messages(group, timeout=10)
+            [digest, chart] = await standin.wait_for_bot_messages(group, count=2, timeout=10)
             assert "补发" in first["text"]  # last week's digest and the overdue nudges, merged
             assert "每周进展" in digest["text"] and "补发" not in digest["text"]
+            for picture in (first_chart, chart):
+                assert picture["photo"] and "得分" in picture["caption"]
             nine = datetime(2021, 12, 27, 9, 0, tzinfo=TZ).timestamp()
             assert first["date"] < nine <= digest["date"]
             await standin.wait_until(lambda: service.ticks >= 2, timeout=5, what="the cron run's end")
             assert service.ticks == 2 and service.last.dispatch.sent == 1
-        assert len(standin.sent_messages(group)) == 2
+        assert len(standin.sent_messages(group)) == 4
 
 
 async def test_disabled_scheduler_installs_nothing(harness: Harness) -> None:
