@@ -100,10 +100,13 @@ def run_dispatch(ctx: Ctx) -> list[dict[str, Any]]:
             ctl = si.client()
             ctl.calls()
             report, elapsed = asyncio.run(_dispatch(ctx, engine, si))
-            sends = [c for c in ctl.calls(after=0, methods="sendMessage")]
+            sends = ctl.calls(after=0, methods="sendMessage,sendPhoto,sendDocument")
             stats = ctl.stats()
+        # Every message counts against Telegram's limits (the digest's chart too); the
+        # nudges themselves are the text messages.
         ok = [c for c in sends if c["status"] == 200]
-        per_chat = Counter(int(c["chat_id"]) for c in ok)
+        texts = [c for c in ok if c["method"] == "sendMessage"]
+        per_chat = Counter(int(c["chat_id"]) for c in texts)
         with engine.connect() as conn:
             states = Counter(dict(conn.execute(
                 sa.select(t.c.state, sa.func.count()).where(t.c.telegram_chat_id.in_(list(expected)))
@@ -123,8 +126,8 @@ def run_dispatch(ctx: Ctx) -> list[dict[str, Any]]:
     summ = {"n": len(ok), "median": round(rate, 2), "p95": None, "max": None, "mean": round(overall, 2)}
     return [row(
         "dispatch",
-        f"dispatch of {chats:,} nudges ({pending:,} outbox rows, merged per chat) under the stand-in's "
-        f"flood limits: {rate:.1f} msg/s = {fraction:.0%} of 30/s while sending, "
+        f"dispatch of {chats:,} nudges ({pending:,} outbox rows, merged per chat; {len(ok) - len(texts)} "
+        f"digest charts besides) under the stand-in's flood limits: {rate:.1f} msg/s = {fraction:.0%} of 30/s while sending, "
         f"{overall:.1f} msg/s over the whole run ({elapsed:.1f} s, claim included); "
         f"429s: {stats['rate_limited']}; lost: {lost}; duplicates: {duplicates}",
         summ, unit="msg/s",

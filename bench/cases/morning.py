@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from bench.app_thread import AnchoredClock, BotThread, bench_settings
 from bench.cases import Ctx, row
 from bench.cases.burst import CONFIRMED, _LockWatch, pick_liaisons
+from bench.cases.startup import ERROR_PREFIX
 from bench.standin_proc import StandinProcess
 from bench.stats import summary
 from models.db import make_engine
@@ -62,8 +63,8 @@ def run_morning(ctx: Ctx, *, people: int = 100, delay: float = 3.0) -> list[dict
                                 and call["reply_to"] == queued[chat][1]):
                             answers[chat] = call
                         elif call["method"] == "sendMessage" and chat in queued and chat not in answers \
-                                and (call["text"] or "").startswith("⚠️ 出错"):
-                            answers[chat] = call
+                                and (call["text"] or "").startswith(ERROR_PREFIX):
+                            answers[chat] = call  # the error handler's answer (not a reply)
                     got.clear()
                     return len(answers) == len(cast)
 

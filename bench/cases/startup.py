@@ -57,6 +57,18 @@ class _RssSampler(threading.Thread):
             time.sleep(self.every)
 
 
+ERROR_PREFIX = "😥"  # bot.handlers.ERROR_TEXT: the error handler's answer (not a reply)
+
+
+def _status_done(call: dict[str, Any], chat: int, mid: int) -> bool:
+    """/status was answered: its chart, a refusal quoting it, or the error handler's text."""
+    if call["chat_id"] != chat or call["status"] != 200:
+        return False
+    text = call["text"] or ""
+    return (call["method"] == "sendPhoto" or (call["reply_to"] == mid and text.startswith("⚠️"))
+            or text.startswith(ERROR_PREFIX))
+
+
 def qcbot_command() -> list[str]:
     script = Path(sys.executable).parent / "qcbot"
     return [str(script), "run"] if script.exists() else [sys.executable, "-m", "qcbot.cli", "run"]
@@ -100,9 +112,8 @@ def run_startup(ctx: Ctx) -> list[dict[str, Any]]:
                 # A working minute in small.
                 for _ in range(5):
                     [m] = ctl.send([{"user_id": uid, "chat_id": uid, "text": "/status"}])
-                    ctl.wait_calls(lambda got, mid=m["message_id"]: any(
-                        c["method"] == "sendPhoto" or (c["reply_to"] == mid and (c["text"] or "").startswith("⚠️"))
-                        for c in got), timeout=120)
+                    ctl.wait_calls(lambda got, mid=m["message_id"]: any(_status_done(c, uid, mid) for c in got),
+                                   timeout=120)
                 sent = ctl.send([{"user_id": c["user_id"], "chat_id": c["user_id"],
                                   "text": f"/progress {c['task_no']} 50"} for c in cast])
                 want = {s["chat_id"] for s in sent}
@@ -183,9 +194,8 @@ def run_rss_morning(ctx: Ctx) -> list[dict[str, Any]]:
                 ctl.wait_calls(lambda got: any(c["reply_to"] == first["message_id"] for c in got), timeout=120)
                 for _ in range(5):
                     [m] = ctl.send([{"user_id": uid, "chat_id": uid, "text": "/status"}])
-                    ctl.wait_calls(lambda got, mid=m["message_id"]: any(
-                        c["method"] == "sendPhoto" or (c["reply_to"] == mid and (c["text"] or "").startswith("⚠️"))
-                        for c in got), timeout=180)
+                    ctl.wait_calls(lambda got, mid=m["message_id"]: any(_status_done(c, uid, mid) for c in got),
+                                   timeout=180)
                 ctl.send([{"user_id": c["user_id"], "chat_id": c["user_id"],
                            "text": f"/progress {c['task_no']} 50"} for c in cast])
                 counted: list[int] = [0]
