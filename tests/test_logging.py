@@ -19,7 +19,7 @@ from qcbot.logging_setup import configure_logging, describe_update, redact
 
 SECRET_PART = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
 TOKEN = "1234567890:" + SECRET_PART
-OTHER_TOKEN = "987654321:ZZ-yx_wvUTSRqponmlkjihgfedcba987654"
+OTHER_TOKEN = "987654321:" "ZZ-yx_wvUTSRqponmlkjihgfedcba987654"  # token-shaped, fake
 WEBHOOK_SECRET = "hook-Secret-4711"
 DB_PASSWORD = "db-Pass-0815"
 assert len(SECRET_PART) == len(OTHER_TOKEN.split(":")[1]) == 35  # the shape of a real token
