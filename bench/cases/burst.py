@@ -84,7 +84,7 @@ def pick_liaisons(engine: Any, n: int) -> list[dict[str, Any]]:  # noqa: ANN401
 
 
 def run_burst(ctx: Ctx, *, people: int = 100) -> list[dict[str, Any]]:
-    rounds = 1 if ctx.quick else 3
+    rounds = 1 if ctx.quick else 2
     engine = make_engine(ctx.work_url)
     settings = bench_settings(db_url=ctx.work_url, storage_dir=Path(ctx.out) / "evidence")
     rng = random.Random(7)

@@ -204,7 +204,7 @@ def run_rss_morning(ctx: Ctx) -> list[dict[str, Any]]:
                     counted[0] += sum(1 for c in got if c["method"] == "sendMessage" and c["reply_to"] is None
                                       and c["status"] == 200)
                     got.clear()
-                    return counted[0] >= 200
+                    return counted[0] >= 100
 
                 try:
                     ctl.wait_calls(enough, timeout=240, poll=0.2)

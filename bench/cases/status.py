@@ -44,7 +44,7 @@ def busiest_coordinator(engine: Any) -> tuple[int, int, str]:  # noqa: ANN401
 
 
 def run_status(ctx: Ctx, *, samples: int | None = None) -> list[dict[str, Any]]:
-    samples = samples or (20 if ctx.quick else 60)
+    samples = samples or (20 if ctx.quick else 50)
     engine = make_engine(ctx.work_url)
     cid, uid, name = busiest_coordinator(engine)
     settings = bench_settings(db_url=ctx.work_url, storage_dir=Path(ctx.out) / "evidence")

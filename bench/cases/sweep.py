@@ -69,7 +69,7 @@ def run_sweep(ctx: Ctx) -> list[dict[str, Any]]:
         burst: list[float] = []
         inserted: list[int] = []
         if first.inserted >= BURST:
-            for _ in range(1 if ctx.quick else 3):
+            for _ in range(1 if ctx.quick else 2):
                 _forget_latest(engine, BURST)
                 t0 = time.perf_counter()
                 r = sweep(engine=engine, now=now, config=config)
