@@ -99,7 +99,11 @@ class BotThread:
     def __exit__(self, *exc: object) -> None:
         if self.loop is not None and self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=60)
+        # Wait for everything, the scheduler's worker threads included (a claim may run for
+        # a minute): the next benchmark replaces this database's file.
+        self._thread.join(timeout=900)
+        if self._thread.is_alive():
+            raise RuntimeError("the application did not stop within 15 minutes")
 
     def call(self, coro: Any, timeout: float = 600) -> Any:  # noqa: ANN401
         """Run a coroutine on the app's loop and wait for its result."""
