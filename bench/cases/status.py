@@ -87,7 +87,7 @@ def run_status(ctx: Ctx, *, samples: int | None = None) -> list[dict[str, Any]]:
 def run_overview(ctx: Ctx, *, samples: int | None = None) -> list[dict[str, Any]]:
     from models.status import province_overview
 
-    samples = samples or (3 if ctx.quick else 10)
+    samples = samples or (3 if ctx.quick else 6)
     engine = make_engine(ctx.work_url)
     lat: list[float] = []
     lines = 0

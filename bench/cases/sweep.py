@@ -60,7 +60,7 @@ def run_sweep(ctx: Ctx) -> list[dict[str, Any]]:
         catchup = time.perf_counter() - t0
         idle: list[float] = []
         planned = first.planned
-        for _ in range(3 if ctx.quick else 10):
+        for _ in range(3 if ctx.quick else 6):
             t0 = time.perf_counter()
             r = sweep(engine=engine, now=now, config=config)
             idle.append(time.perf_counter() - t0)
