@@ -428,7 +428,8 @@ class Outbox(SQLModel, table=True):
     claimed_at: datetime | None = ts_field()
     sent_at: datetime | None = ts_field()
     telegram_message_id: int | None = None
-    merged_into_id: int | None = Field(default=None, foreign_key="outbox.id")
+    # Indexed: claim() and every mark_* look up a lead's merged rows by it.
+    merged_into_id: int | None = Field(default=None, foreign_key="outbox.id", index=True)
     last_error: str | None = None
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
@@ -436,7 +437,12 @@ class Outbox(SQLModel, table=True):
 class AuditLog(SQLModel, table=True):
     """Append-only: who did what, before and after, when."""
 
-    __table_args__ = (sa.Index("ix_auditlog_campaign_at", "campaign_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_auditlog_campaign_at", "campaign_id", "at"),
+        # The newest row of a campaign in one index descent: the scheduler's sweep
+        # re-plans a campaign only when something was written since (max id moved).
+        sa.Index("ix_auditlog_campaign_id", "campaign_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id")

@@ -8,6 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bench.cases import Ctx
+from bench.cases.status import run_overview, run_status
+from bench.cases.sweep import run_sweep
 from bench.seeder import ProvinceSpec, build_province
 from models.tables import (
     Assignment,
@@ -93,3 +96,28 @@ def test_seeder_is_deterministic(engine: Engine, tmp_path) -> None:  # noqa: ANN
         assert fingerprint(engine) == fingerprint(other)
     finally:
         other.dispose()
+
+
+def _ctx(db_url: str, tmp_path) -> Ctx:  # noqa: ANN001
+    return Ctx(backend="test", seed_url=db_url, work_url=db_url, spec=TINY, quick=True, out=tmp_path)
+
+
+def test_sweep_and_overview_benchmarks_run_at_small_scale(engine: Engine, db_url: str, tmp_path) -> None:  # noqa: ANN001
+    build_province(engine, TINY)
+    rows = run_sweep(_ctx(db_url, tmp_path)) + run_overview(_ctx(db_url, tmp_path), samples=1)
+    by_name = {r["name"]: r for r in rows}
+    assert set(by_name) == {"sweep_catchup", "sweep_idle", "sweep_10k", "overview"}
+    assert by_name["sweep_catchup"]["extra"]["inserted"] > 0
+    assert by_name["sweep_idle"]["n"] == 3 and by_name["sweep_idle"]["extra"]["planned"] > 0
+    assert by_name["sweep_10k"]["n"] == 0  # a tiny province never has 10,000 nudges due
+    assert by_name["overview"]["extra"]["campaigns"] == TINY.campaigns
+    for r in rows:
+        assert r["met"] in (True, False, None)  # judged, never asserted on
+
+
+def test_status_benchmark_through_the_standin_at_small_scale(engine: Engine, db_url: str, tmp_path) -> None:  # noqa: ANN001
+    build_province(engine, TINY)
+    status, chart = run_status(_ctx(db_url, tmp_path), samples=2)
+    assert status["name"] == "status" and status["n"] == 2
+    assert len(status["extra"]["samples_ms"]) == 2
+    assert chart["name"] == "status_chart" and chart["n"] == 2

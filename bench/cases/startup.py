@@ -155,7 +155,7 @@ def run_rss_morning(ctx: Ctx) -> list[dict[str, Any]]:
     application ``qcbot run`` builds, clock at 09:00:30 of the province's "today"), the
     stand-in enforcing flood limits: start, 5 × /status with chart, the scheduler's
     catch-up sweep and claim of every campaign, 100 × /progress at once, and dispatch
-    until 200 nudges went out."""
+    until 60 nudges went out."""
     from datetime import timedelta
 
     from bench.seeder import REPO

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 13:55:12.550430
+Create Date: 2026-11-25 16:58:24.557275
 """
 
 from collections.abc import Sequence
@@ -318,6 +318,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("auditlog", schema=None) as batch_op:
         batch_op.create_index("ix_auditlog_campaign_at", ["campaign_id", "at"], unique=False)
+        batch_op.create_index("ix_auditlog_campaign_id", ["campaign_id", "id"], unique=False)
 
     op.create_table(
         "botmessage",
@@ -497,6 +498,9 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_outbox_campaign_id"), ["campaign_id"], unique=False)
         batch_op.create_index("ix_outbox_campaign_state", ["campaign_id", "state"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_outbox_merged_into_id"), ["merged_into_id"], unique=False
+        )
         batch_op.create_index("ix_outbox_state_due", ["state", "due_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_outbox_telegram_chat_id"), ["telegram_chat_id"], unique=False
@@ -713,6 +717,7 @@ def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_telegram_chat_id"))
         batch_op.drop_index("ix_outbox_state_due")
+        batch_op.drop_index(batch_op.f("ix_outbox_merged_into_id"))
         batch_op.drop_index("ix_outbox_campaign_state")
         batch_op.drop_index(batch_op.f("ix_outbox_campaign_id"))
 
@@ -736,6 +741,7 @@ def downgrade() -> None:
 
     op.drop_table("botmessage")
     with op.batch_alter_table("auditlog", schema=None) as batch_op:
+        batch_op.drop_index("ix_auditlog_campaign_id")
         batch_op.drop_index("ix_auditlog_campaign_at")
 
     op.drop_table("auditlog")
