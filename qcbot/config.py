@@ -128,6 +128,10 @@ class SchedulerConfig(_Section):
     quiet_start: dt.time = dt.time(21, 0)
     quiet_end: dt.time = dt.time(8, 0)
     sweep_interval_seconds: int = Field(default=60, ge=5, le=3600)
+    # An idle sweep skips a campaign when nothing was written to it and no nudge or
+    # digest moment passed since its last plan; it is re-planned anyway this often
+    # (0 = re-plan every campaign on every sweep).
+    replan_every_seconds: int = Field(default=900, ge=0, le=86400)
     max_attempts: int = Field(default=8, ge=1, le=50)
     # Nudges missed during a downtime of up to this many days are sent (merged) after restart.
     catchup_days: int = Field(default=7, ge=1, le=60)

@@ -9,7 +9,7 @@ Life of a row::
        |--merged into another row of the same chat--> merged (merged_into_id)
        '--no longer true (finished, snoozed, deadline moved, opted out)--> cancelled
 
-Every function here opens its own transaction (they are boundaries: the
+Every function here opens its own transaction(s) (they are boundaries: the
 dispatcher calls them around each network call), so a claim is committed before
 the message goes out and a crash between the two costs at most one duplicate.
 """
@@ -32,6 +32,7 @@ from models.audit import Actor, record
 from models.db import transaction
 from models.messages import remember
 from models.tables import (
+    AuditLog,
     Campaign,
     Chat,
     Member,
@@ -116,11 +117,13 @@ class SweepReport:
     planned: int = 0
     inserted: int = 0
     campaigns: int = 0
+    skipped: int = 0
 
     def __iadd__(self, other: SweepReport) -> SweepReport:
         self.planned += other.planned
         self.inserted += other.inserted
         self.campaigns += other.campaigns
+        self.skipped += other.skipped
         return self
 
 
@@ -131,23 +134,139 @@ def active_campaigns(session: Session, campaign_ids: Iterable[int] | None = None
     return list(session.exec(q))
 
 
+Fingerprint = tuple[Any, ...]
+
+
+def fingerprints(session: Session, campaigns: Iterable[Campaign]) -> dict[int, Fingerprint]:
+    """What a campaign's plan depends on, summarised in a few indexed reads.
+
+    Every write that matters to the plan is audited (deadlines, states, snoozes,
+    members, bindings, preferences), so the campaign's newest audit row id moves
+    when it changes; rows written without a campaign (``campaign_id IS NULL``)
+    count for every campaign. Where to reach people is bookkeeping written
+    without an audit row (a member's private chat and reachability, a group's
+    reachability), so those columns are summed per campaign as well.
+    """
+    ids = [c.id for c in campaigns if c.id is not None]
+    if not ids:
+        return {}
+    audit = AuditLog.__table__  # type: ignore[attr-defined]
+    newest = (
+        sa.select(sa.func.max(audit.c.id)).where(audit.c.campaign_id == Campaign.__table__.c.id)  # type: ignore[attr-defined]
+        .scalar_subquery()
+    )
+    last: dict[int, Any] = {
+        cid: top for cid, top in session.execute(
+            sa.select(Campaign.__table__.c.id, newest).where(Campaign.__table__.c.id.in_(ids))  # type: ignore[attr-defined]
+        )
+    }
+    unscoped = session.execute(
+        sa.select(sa.func.max(audit.c.id)).where(audit.c.campaign_id.is_(None))
+    ).scalar()
+    m = Member.__table__  # type: ignore[attr-defined]
+    people: dict[int, Any] = {
+        row[0]: tuple(row[1:])
+        for row in session.execute(
+            sa.select(
+                m.c.campaign_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((m.c.reachable, 1), else_=0)),
+                sa.func.sum(sa.func.coalesce(m.c.private_chat_id, 0)),
+            ).where(m.c.campaign_id.in_(ids)).group_by(m.c.campaign_id)
+        )
+    }
+    ch = Chat.__table__  # type: ignore[attr-defined]
+    chats: dict[int, Any] = {
+        row[0]: tuple(row[1:])
+        for row in session.execute(
+            sa.select(
+                ch.c.campaign_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((ch.c.reachable, 1), else_=0)),
+                sa.func.sum(ch.c.telegram_chat_id),
+            ).where(ch.c.campaign_id.in_(ids)).group_by(ch.c.campaign_id)
+        )
+    }
+    return {
+        c.id: (last.get(c.id), unscoped, c.timezone, c.created_at, people.get(c.id), chats.get(c.id))
+        for c in campaigns
+        if c.id is not None
+    }
+
+
+@dataclass(slots=True)
+class SweepMemo:
+    """What each campaign's last plan saw (kept by the scheduler between sweeps).
+
+    A campaign is planned again when its :func:`fingerprints` entry changed, when
+    a moment at which nudges fall due (``nudge_time`` / ``digest_time`` of a day,
+    moved out of quiet hours as :func:`scheduler.timing.due_instant` does) passed
+    since its last plan, when the clock went backwards, or when ``replan_every``
+    elapsed. Otherwise the plan would list exactly the nudges it listed last time,
+    all of them already in the outbox: the sweep skips the campaign.
+    """
+
+    replan_every: timedelta = timedelta(seconds=900)
+    seen: dict[int, tuple[Fingerprint, datetime]] = field(default_factory=dict)
+
+    def fresh(self, campaign: Campaign, fp: Fingerprint, *, now: datetime, config: SchedulerConfig) -> bool:
+        """Whether ``campaign``'s last plan still holds at ``now``."""
+        if self.replan_every <= timedelta(0) or campaign.id not in self.seen:
+            return False
+        last_fp, at = self.seen[campaign.id]
+        if last_fp != fp or now < at or now - at >= self.replan_every:
+            return False
+        return not _due_moment_between(campaign, at, now, config)
+
+    def remember(self, campaign_id: int, fp: Fingerprint, *, now: datetime) -> None:
+        self.seen[campaign_id] = (fp, now)
+
+
+def _due_moment_between(campaign: Campaign, since: datetime, now: datetime, config: SchedulerConfig) -> bool:
+    """Whether a moment at which a nudge of ``campaign`` can fall due lies in ``(since, now]``."""
+    tz = timing.zone(campaign.timezone)
+    first = timing.local_now(since, tz).date() - timedelta(days=2)  # quiet hours move moments forward
+    last = timing.local_now(now, tz).date()
+    day = first
+    while day <= last:
+        for moment in {config.nudge_time, config.digest_time}:
+            instant = timing.due_instant(day, moment, tz, config.quiet_start, config.quiet_end)
+            if since < instant <= now:
+                return True
+        day += timedelta(days=1)
+    return False
+
+
 def sweep(
     *,
     engine: Engine,
     now: datetime,
     config: SchedulerConfig | None = None,
     campaign_ids: Iterable[int] | None = None,
+    memo: SweepMemo | None = None,
 ) -> SweepReport:
-    """Materialise every nudge due at ``now`` into the outbox (one transaction per campaign)."""
+    """Materialise every nudge due at ``now`` into the outbox (one transaction per campaign).
+
+    With a ``memo`` (the scheduler keeps one), campaigns whose plan cannot have
+    changed since the last sweep are skipped (see :class:`SweepMemo`).
+    """
     config = config or SchedulerConfig()
     report = SweepReport()
     with transaction(engine) as session:
         campaigns = active_campaigns(session, campaign_ids)
+        prints = fingerprints(session, campaigns) if memo is not None else {}
     for campaign in campaigns:
+        assert campaign.id is not None
+        fp = prints.get(campaign.id, ())
+        if memo is not None and memo.fresh(campaign, fp, now=now, config=config):
+            report.skipped += 1
+            continue
         with transaction(engine) as session:
             inp = load_plan_input(session, campaign)
             due = plan(inp, now=now, config=config)
             new = materialise(session, due, now=now)
+        if memo is not None:
+            memo.remember(campaign.id, fp, now=now)
         report += SweepReport(planned=len(due), inserted=len(new), campaigns=1)
     return report
 
@@ -258,6 +377,31 @@ def _cancel_inactive(session: Session, campaign_ids: Iterable[int] | None) -> in
     return len(rows)
 
 
+def _due_condition(now: datetime, stale: datetime) -> Any:
+    """Pending rows that fell due, and claimed rows whose lease ran out."""
+    return sa.or_(
+        sa.and_(Outbox.state == OutboxState.pending, col(Outbox.due_at) <= now),
+        sa.and_(Outbox.state == OutboxState.claimed, col(Outbox.claimed_at) < stale),
+    )
+
+
+def _merged_children(session: Session, lead_ids: list[int], *, lock: bool) -> dict[int, list[Outbox]]:
+    """The rows merged into each of ``lead_ids`` (by ``merged_into_id``, indexed).
+
+    The state is checked here rather than in SQL: given ``state = 'merged'`` too,
+    SQLite (no statistics) walks the state index over every merged row ever kept.
+    """
+    out: dict[int, list[Outbox]] = defaultdict(list)
+    for start in range(0, len(lead_ids), 500):
+        q = select(Outbox).where(col(Outbox.merged_into_id).in_(lead_ids[start:start + 500]))
+        if lock:
+            q = q.with_for_update()
+        for row in session.exec(q.order_by(col(Outbox.id))):
+            if row.state == OutboxState.merged and row.merged_into_id is not None:
+                out[row.merged_into_id].append(row)
+    return out
+
+
 def claim(
     *,
     engine: Engine,
@@ -265,7 +409,7 @@ def claim(
     config: SchedulerConfig | None = None,
     campaign_ids: Iterable[int] | None = None,
 ) -> ClaimReport:
-    """Claim what is due, one batch per chat, in ONE committed transaction.
+    """Claim what is due, one batch per chat, one committed transaction per campaign.
 
     Due: pending rows with ``due_at <= now``, and claimed rows whose lease
     (``lease_seconds``) ran out. Rows that are no longer true are cancelled (or
@@ -273,109 +417,118 @@ def claim(
     of a chat's rows are merged into its lead row, which is rendered and marked
     claimed. Nothing is claimed for a campaign outside its allowed moments
     (working day, outside quiet hours); a chat whose retry is backing off waits.
+    A transaction per campaign keeps SQLite's write lock short: people's writes
+    at 09:00 wait for one campaign's claim, not the province's.
     """
     config = config or SchedulerConfig()
     report = ClaimReport()
     stale = now - timedelta(seconds=config.lease_seconds)
     with transaction(engine) as session:
         report.cancelled += _cancel_inactive(session, campaign_ids)
-        for campaign in active_campaigns(session, campaign_ids):
-            tz = timing.zone(campaign.timezone)
-            local = timing.local_now(now, tz)
-            due_q = (
-                select(Outbox)
-                .where(
-                    Outbox.campaign_id == campaign.id,
-                    sa.or_(
-                        sa.and_(Outbox.state == OutboxState.pending, col(Outbox.due_at) <= now),
-                        sa.and_(Outbox.state == OutboxState.claimed, col(Outbox.claimed_at) < stale),
-                    ),
-                )
-                .order_by(col(Outbox.id))
-                .with_for_update(skip_locked=True)
-            )
-            due = list(session.exec(due_q))
-            if not due:
-                continue
-            if not timing.is_allowed_moment(local, config.quiet_start, config.quiet_end):
-                report.held_quiet += len(due)
-                continue
-            inp = load_plan_input(session, campaign)
-            today = local.date()
-            stakes: dict[int, float] | None = None
-            by_chat: dict[int, list[Outbox]] = defaultdict(list)
-            for row in due:
-                by_chat[row.telegram_chat_id].append(row)
-            for chat_id, rows in by_chat.items():
-                if any(
-                    r.state == OutboxState.pending and r.next_attempt_at is not None and r.next_attempt_at > now
-                    for r in rows
-                ):
-                    report.held_backoff += len(rows)
-                    continue
-                ids = [r.id for r in rows]
-                children = list(
-                    session.exec(
-                        select(Outbox)
-                        .where(col(Outbox.merged_into_id).in_(ids), Outbox.state == OutboxState.merged)
-                        .order_by(col(Outbox.id))
-                        .with_for_update()
-                    )
-                )
-                valid: list[Outbox] = []
-                for row in rows + children:
-                    verdict = _verdict(row, inp, today)
-                    if verdict is None:
-                        valid.append(row)
-                        continue
-                    state, reason = verdict
-                    row.state = state
-                    row.last_error = reason
-                    row.claimed_at = None
-                    session.add(row)
-                    if state == OutboxState.cancelled:
-                        report.cancelled += 1
-                    else:
-                        report.failed += 1
-                if not valid:
-                    continue
-                lead = min(valid, key=lambda r: r.id or 0)
-                for row in valid:
-                    if row is lead:
-                        continue
-                    if row.state != OutboxState.merged or row.merged_into_id != lead.id:
-                        report.merged += 1
-                    row.state = OutboxState.merged
-                    row.merged_into_id = lead.id
-                    row.claimed_at = None
-                    row.next_attempt_at = None
-                    session.add(row)
-                if stakes is None:
-                    stakes = points_at_stake_by_unit(session, inp.campaign_id, today)
-                rendered = render_batch(
-                    inp=inp, rows=valid, chat_id=chat_id, stakes=stakes, now=now, config=config
-                )
-                lead.state = OutboxState.claimed
-                lead.claimed_at = now
-                lead.attempts += 1
-                lead.next_attempt_at = None
-                lead.merged_into_id = None
-                lead.payload = {**(lead.payload or {}), "render": rendered.to_json()}
-                session.add(lead)
-                session.flush()
-                report.batches.append(
-                    Batch(
-                        campaign_id=inp.campaign_id,
-                        chat_id=chat_id,
-                        lead_id=lead.id,  # type: ignore[arg-type]
-                        row_ids=sorted(r.id for r in valid),  # type: ignore[misc]
-                        attempts=lead.attempts,
-                        claimed_at=now,
-                        rendered=rendered,
-                        member_id=lead.member_id,
-                    )
-                )
+        wanted = {c.id for c in active_campaigns(session, campaign_ids)}
+        with_due = session.exec(
+            select(Outbox.campaign_id).where(_due_condition(now, stale)).distinct()
+        ).all()
+    for campaign_id in sorted(set(with_due) & wanted):
+        with transaction(engine) as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is not None and campaign.active:
+                _claim_campaign(session, campaign, now=now, stale=stale, config=config, report=report)
     return report
+
+
+def _claim_campaign(
+    session: Session,
+    campaign: Campaign,
+    *,
+    now: datetime,
+    stale: datetime,
+    config: SchedulerConfig,
+    report: ClaimReport,
+) -> None:
+    """:func:`claim` for one campaign, in the caller's transaction."""
+    tz = timing.zone(campaign.timezone)
+    local = timing.local_now(now, tz)
+    due_q = (
+        select(Outbox)
+        .where(Outbox.campaign_id == campaign.id, _due_condition(now, stale))
+        .order_by(col(Outbox.id))
+        .with_for_update(skip_locked=True)
+    )
+    due = list(session.exec(due_q))
+    if not due:
+        return
+    if not timing.is_allowed_moment(local, config.quiet_start, config.quiet_end):
+        report.held_quiet += len(due)
+        return
+    inp = load_plan_input(session, campaign)
+    today = local.date()
+    stakes: dict[int, float] | None = None
+    by_chat: dict[int, list[Outbox]] = defaultdict(list)
+    for row in due:
+        by_chat[row.telegram_chat_id].append(row)
+    ready: dict[int, list[Outbox]] = {}
+    for chat_id, rows in by_chat.items():
+        if any(
+            r.state == OutboxState.pending and r.next_attempt_at is not None and r.next_attempt_at > now
+            for r in rows
+        ):
+            report.held_backoff += len(rows)
+            continue
+        ready[chat_id] = rows
+    children = _merged_children(session, [r.id for rows in ready.values() for r in rows], lock=True)  # type: ignore[misc]
+    for chat_id, rows in ready.items():
+        valid: list[Outbox] = []
+        for row in rows + [c for r in rows for c in children.get(r.id or 0, ())]:
+            verdict = _verdict(row, inp, today)
+            if verdict is None:
+                valid.append(row)
+                continue
+            state, reason = verdict
+            row.state = state
+            row.last_error = reason
+            row.claimed_at = None
+            session.add(row)
+            if state == OutboxState.cancelled:
+                report.cancelled += 1
+            else:
+                report.failed += 1
+        if not valid:
+            continue
+        lead = min(valid, key=lambda r: r.id or 0)
+        for row in valid:
+            if row is lead:
+                continue
+            if row.state != OutboxState.merged or row.merged_into_id != lead.id:
+                report.merged += 1
+            row.state = OutboxState.merged
+            row.merged_into_id = lead.id
+            row.claimed_at = None
+            row.next_attempt_at = None
+            session.add(row)
+        if stakes is None:
+            stakes = points_at_stake_by_unit(session, inp.campaign_id, today)
+        rendered = render_batch(inp=inp, rows=valid, chat_id=chat_id, stakes=stakes, now=now, config=config)
+        lead.state = OutboxState.claimed
+        lead.claimed_at = now
+        lead.attempts += 1
+        lead.next_attempt_at = None
+        lead.merged_into_id = None
+        lead.payload = {**(lead.payload or {}), "render": rendered.to_json()}
+        session.add(lead)
+        session.flush()
+        report.batches.append(
+            Batch(
+                campaign_id=inp.campaign_id,
+                chat_id=chat_id,
+                lead_id=lead.id,  # type: ignore[arg-type]
+                row_ids=sorted(r.id for r in valid),  # type: ignore[misc]
+                attempts=lead.attempts,
+                claimed_at=now,
+                rendered=rendered,
+                member_id=lead.member_id,
+            )
+        )
 
 
 # ---------------------------------------------------------------------- results
@@ -383,14 +536,7 @@ def claim(
 
 def _rows_of(session: Session, batch: Batch) -> tuple[Outbox | None, list[Outbox]]:
     lead = session.get(Outbox, batch.lead_id, with_for_update=True)
-    children = list(
-        session.exec(
-            select(Outbox).where(
-                Outbox.merged_into_id == batch.lead_id, Outbox.state == OutboxState.merged
-            )
-        )
-    )
-    return lead, children
+    return lead, _merged_children(session, [batch.lead_id], lock=False).get(batch.lead_id, [])
 
 
 def mark_sent(*, engine: Engine, batch: Batch, message_id: int, now: datetime) -> None:

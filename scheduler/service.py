@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
@@ -26,7 +26,7 @@ from models.types import utcnow
 from qcbot.config import SchedulerConfig, Settings
 from scheduler import timing
 from scheduler.dispatch import DispatchReport, dispatch
-from scheduler.outbox import SweepReport, sweep
+from scheduler.outbox import SweepMemo, SweepReport, sweep
 from scheduler.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,14 @@ async def run_once(
     config: SchedulerConfig | None = None,
     pacer: Pacer | None = None,
     campaign_ids: Iterable[int] | None = None,
+    memo: SweepMemo | None = None,
 ) -> TickReport:
     """One tick: materialise what is due at ``now``, then send it."""
     config = config or SchedulerConfig()
     ids = list(campaign_ids) if campaign_ids is not None else None
-    swept = await asyncio.to_thread(sweep, engine=engine, now=now, config=config, campaign_ids=ids)
+    swept = await asyncio.to_thread(
+        sweep, engine=engine, now=now, config=config, campaign_ids=ids, memo=memo
+    )
     sent = await dispatch(engine=engine, bot=bot, now=now, config=config, pacer=pacer, campaign_ids=ids)
     return TickReport(sweep=swept, dispatch=sent)
 
@@ -77,13 +80,16 @@ class SchedulerService:
         self.clock = clock
         self.pacer = pacer or Pacer.from_config(config)
         self._lock = asyncio.Lock()
+        # Lets an idle sweep skip campaigns whose plan cannot have changed.
+        self.memo = SweepMemo(replan_every=timedelta(seconds=config.replan_every_seconds))
         self.ticks = 0
         self.last: TickReport | None = None
 
     async def tick(self, bot: Bot) -> TickReport:
         async with self._lock:
             report = await run_once(
-                engine=self.engine, bot=bot, now=self.clock(), config=self.config, pacer=self.pacer
+                engine=self.engine, bot=bot, now=self.clock(), config=self.config, pacer=self.pacer,
+                memo=self.memo,
             )
             self.ticks += 1
             self.last = report
