@@ -106,7 +106,8 @@ def test_sweep_and_overview_benchmarks_run_at_small_scale(engine: Engine, db_url
     build_province(engine, TINY)
     rows = run_sweep(_ctx(db_url, tmp_path)) + run_overview(_ctx(db_url, tmp_path), samples=1)
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name) == {"sweep_catchup", "sweep_idle", "sweep_10k", "overview"}
+    assert set(by_name) == {"sweep_catchup", "sweep_idle", "sweep_busy", "sweep_full", "sweep_10k",
+                            "overview"}
     assert by_name["sweep_catchup"]["extra"]["inserted"] > 0
     assert by_name["sweep_idle"]["n"] == 3 and by_name["sweep_idle"]["extra"]["planned"] > 0
     assert by_name["sweep_10k"]["n"] == 0  # a tiny province never has 10,000 nudges due

@@ -3,8 +3,13 @@
 * catch-up: the first sweep at 09:00:30 on the province's "today", when the nudges
   of the whole catch-up window are due and none is in the outbox yet (the outbox
   history ends before the window) — what a restart after a few days' downtime costs;
-* idle: the same sweep again, every nudge already materialised — what every
-  ``sweep_interval_seconds`` tick costs on a normal day ("nothing due");
+* idle: the scheduler's next ticks, a minute apart, with its memo (``SweepMemo``):
+  nothing written, no nudge moment passed — what every ``sweep_interval_seconds``
+  tick costs on a normal day ("nothing due");
+* busy: the same, but 12 of the 120 campaigns had a write since the last tick (a
+  liaison's report: one audit row each), so those 12 are planned again;
+* full: a sweep without the memo, every campaign planned again, every nudge already
+  materialised (after a restart, and every ``replan_every_seconds``);
 * 10,000 at once: the 10,000 latest due nudges are taken out of the outbox again,
   and one sweep materialises exactly those 10,000 (the plan work is the same as
   idle; the difference is the inserts).
@@ -21,10 +26,12 @@ import sqlalchemy as sa
 from bench.cases import Ctx, row
 from bench.stats import summary
 from models.db import make_engine
-from models.tables import Outbox, OutboxState
+from models.tables import AuditLog, Campaign, Outbox, OutboxState
 from qcbot.config import SchedulerConfig
 
 TARGET_IDLE_MS = 200.0
+#: Campaigns written to between two ticks in the "busy" sweep.
+BUSY_CAMPAIGNS = 12
 TARGET_10K_MS = 5000.0
 BURST = 10_000
 
@@ -48,8 +55,25 @@ def _forget_latest(engine: Any, n: int) -> int:  # noqa: ANN401
     return len(ids)
 
 
+def _touch(engine: Any, n: int, *, at: Any) -> None:  # noqa: ANN401
+    """One audited write (an audit row) in each of the first ``n`` active campaigns."""
+    with engine.begin() as conn:
+        ids = [r[0] for r in conn.execute(sa.select(Campaign.__table__.c.id)  # type: ignore[attr-defined]
+                                          .where(Campaign.__table__.c.active).order_by("id").limit(n))]  # type: ignore[attr-defined]
+        conn.execute(AuditLog.__table__.insert(), [  # type: ignore[attr-defined]
+            {"campaign_id": cid, "at": at, "actor_kind": "cli", "action": "bench.touch", "entity": "campaign",
+             "entity_id": cid} for cid in ids])
+
+
+def _check_idle(report: Any, *, skipped: int) -> None:  # noqa: ANN401
+    if report.inserted or report.skipped != skipped:
+        raise RuntimeError(f"an idle sweep inserted {report.inserted} rows, skipped {report.skipped} "
+                           f"campaigns (expected {skipped})")
+
+
 def run_sweep(ctx: Ctx) -> list[dict[str, Any]]:
     from scheduler import sweep
+    from scheduler.outbox import SweepMemo
 
     engine = make_engine(ctx.work_url)
     config = SchedulerConfig()
@@ -58,14 +82,30 @@ def run_sweep(ctx: Ctx) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         first = sweep(engine=engine, now=now, config=config)
         catchup = time.perf_counter() - t0
-        idle: list[float] = []
+        busy_n = min(BUSY_CAMPAIGNS, first.campaigns)
+        memo = SweepMemo(replan_every=timedelta(seconds=config.replan_every_seconds))
+        sweep(engine=engine, now=now, config=config, memo=memo)  # the tick that fills the memo
         planned = first.planned
+        idle: list[float] = []
+        busy: list[float] = []
+        full: list[float] = []
+        tick = now
         for _ in range(3 if ctx.quick else 6):
+            tick += timedelta(seconds=config.sweep_interval_seconds)
+            t0 = time.perf_counter()
+            r = sweep(engine=engine, now=tick, config=config, memo=memo)
+            idle.append(time.perf_counter() - t0)
+            _check_idle(r, skipped=first.campaigns)
+            tick += timedelta(seconds=config.sweep_interval_seconds)
+            _touch(engine, busy_n, at=tick)
+            t0 = time.perf_counter()
+            r = sweep(engine=engine, now=tick, config=config, memo=memo)
+            busy.append(time.perf_counter() - t0)
+            _check_idle(r, skipped=first.campaigns - busy_n)
             t0 = time.perf_counter()
             r = sweep(engine=engine, now=now, config=config)
-            idle.append(time.perf_counter() - t0)
-            if r.inserted:
-                raise RuntimeError(f"an idle sweep inserted {r.inserted} rows")
+            full.append(time.perf_counter() - t0)
+            _check_idle(r, skipped=0)
         burst: list[float] = []
         inserted: list[int] = []
         if first.inserted >= BURST:
@@ -82,8 +122,15 @@ def run_sweep(ctx: Ctx) -> list[dict[str, Any]]:
         row("sweep_catchup", f"first sweep at 09:00: the catch-up window's {first.inserted:,} nudges "
             f"materialised ({first.campaigns} campaigns)", summary([catchup]), target="(no target)",
             inserted=first.inserted),
-        row("sweep_idle", f"sweep with nothing new due ({planned:,} due nudges re-planned, 0 inserted)",
+        row("sweep_idle", f"the scheduler's tick with nothing new due: {first.campaigns} campaigns "
+            "skipped by the memo (nothing written, no nudge moment passed)",
             s_idle, target=f"≤ {TARGET_IDLE_MS:g} ms", met=s_idle["p95"] <= TARGET_IDLE_MS, planned=planned),
+        row("sweep_busy", f"the same tick after writes in {busy_n} campaigns: those planned again "
+            "(0 inserted)", summary(busy), target=f"≤ {TARGET_IDLE_MS:g} ms",
+            met=summary(busy)["p95"] <= TARGET_IDLE_MS),
+        row("sweep_full", f"a sweep without the memo: every campaign planned again ({planned:,} due "
+            "nudges, 0 inserted; after a restart and every replan_every_seconds)", summary(full),
+            target="(no target)", planned=planned),
     ]
     if burst:
         rows.append(row("sweep_10k", f"sweep when {min(inserted):,} nudges fall due at once", s_burst,
