@@ -65,7 +65,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from models.calendar import working_days_between
 from models.errors import NotFound
@@ -649,40 +649,76 @@ class OverviewLine:
 # ========================================================================= loading
 
 
+def _table(model: Any) -> sa.Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+_CAMPAIGN = _table(Campaign)
+_PHASE = _table(Phase)
+_UNIT = _table(Unit)
+_GROUP = _table(TaskGroup)
+_TASK = _table(Task)
+_ASSIGNMENT = _table(Assignment)
+_CATEGORY = _table(ScoreCategory)
+_ITEM = _table(ScoreItem)
+_ITEM_UNIT = _table(ItemUnit)
+_CRITERION = _table(Criterion)
+_CRITERION_UNIT = _table(CriterionUnit)
+_ASSESSMENT = _table(Assessment)
+_EVIDENCE = _table(Evidence)
+_OUTBOX = _table(Outbox)
+
+
 @dataclass
 class _Rows:
-    """One campaign's rows, as loaded (no further queries are made on them)."""
+    """One campaign's rows, as loaded (no further queries are made on them).
 
-    campaign: Campaign
-    phases: list[Phase] = field(default_factory=list)
-    units: list[Unit] = field(default_factory=list)
-    groups: list[TaskGroup] = field(default_factory=list)
-    tasks: list[Task] = field(default_factory=list)
-    assignments: list[Assignment] = field(default_factory=list)
-    categories: list[ScoreCategory] = field(default_factory=list)
-    items: list[ScoreItem] = field(default_factory=list)
+    The rows are read-only records with the tables' attributes (``row.deadline``):
+    Core rows as :func:`_load` reads them, or unsaved table objects in tests. Enum
+    columns read back as their members, timestamps aware, as on the table objects.
+    """
+
+    campaign: Any
+    phases: list[Any] = field(default_factory=list)
+    units: list[Any] = field(default_factory=list)
+    groups: list[Any] = field(default_factory=list)
+    tasks: list[Any] = field(default_factory=list)
+    assignments: list[Any] = field(default_factory=list)
+    categories: list[Any] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     item_units: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    criteria: list[Criterion] = field(default_factory=list)
+    criteria: list[Any] = field(default_factory=list)
     criterion_units: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    assessments: dict[int, Assessment] = field(default_factory=dict)
+    assessments: dict[int, Any] = field(default_factory=dict)
     criterion_evidence: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     item_evidence: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     failed_outbox: int = 0
 
 
-def _load(session: Session, campaign_id: int | None) -> dict[int, _Rows]:
-    """Load one campaign (``campaign_id``) or every active one: 14 queries either way."""
+def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> dict[int, _Rows]:
+    """Load one campaign (``campaign_id``) or every active one: 14 queries either way.
+
+    The rows are read as plain Core rows, not as table objects: the session's
+    identity map and attribute instrumentation are most of the cost of loading a
+    province, and nothing here writes. (The session still flushes pending changes
+    first, so uncommitted work in the same session shows.)
+
+    ``detail=False`` leaves out what only the full status shows (units, task
+    groups, who owes which item or criterion, evidence counts): 9 queries.
+    """
     if campaign_id is not None:
-        campaigns = list(session.exec(select(Campaign).where(Campaign.id == campaign_id)))
+        campaigns = session.exec(
+            sa.select(_CAMPAIGN).where(_CAMPAIGN.c.id == campaign_id)).all()
         if not campaigns:
             raise NotFound(f"没有找到活动 #{campaign_id}。")
 
         def scope(column: Any) -> Any:
             return column == campaign_id
     else:
-        campaigns = list(session.exec(
-            select(Campaign).where(col(Campaign.active).is_(True)).order_by(col(Campaign.id))))
-        active = select(Campaign.id).where(col(Campaign.active).is_(True)).scalar_subquery()
+        campaigns = session.exec(
+            sa.select(_CAMPAIGN).where(_CAMPAIGN.c.active.is_(True)).order_by(_CAMPAIGN.c.id)
+        ).all()
+        active = sa.select(_CAMPAIGN.c.id).where(_CAMPAIGN.c.active.is_(True)).scalar_subquery()
 
         def scope(column: Any) -> Any:
             return column.in_(active)
@@ -691,56 +727,60 @@ def _load(session: Session, campaign_id: int | None) -> dict[int, _Rows]:
     if not out:
         return out
 
-    def rows(model: Any, *order: Any) -> Iterable[Any]:
-        return session.exec(select(model).where(scope(model.campaign_id)).order_by(*order))
+    def rows(table: sa.Table, *order: Any, where: Iterable[Any] = ()) -> Iterable[Any]:
+        return session.exec(
+            sa.select(table).where(scope(table.c.campaign_id), *where).order_by(*order))
 
-    for p in rows(Phase, col(Phase.no)):
+    for p in rows(_PHASE, _PHASE.c.no):
         out[p.campaign_id].phases.append(p)
-    for u in rows(Unit, col(Unit.sort_order), col(Unit.id)):
-        out[u.campaign_id].units.append(u)
-    for g in rows(TaskGroup, col(TaskGroup.no)):
-        out[g.campaign_id].groups.append(g)
-    for t in rows(Task, col(Task.no)):
+    if detail:
+        for u in rows(_UNIT, _UNIT.c.sort_order, _UNIT.c.id):
+            out[u.campaign_id].units.append(u)
+        for g in rows(_GROUP, _GROUP.c.no):
+            out[g.campaign_id].groups.append(g)
+    for t in rows(_TASK, _TASK.c.no):
         out[t.campaign_id].tasks.append(t)
-    for a in session.exec(
-        select(Assignment)
-        .where(scope(Assignment.campaign_id), col(Assignment.retired).is_(False))
-        .order_by(col(Assignment.id))
-    ):
+    for a in rows(_ASSIGNMENT, _ASSIGNMENT.c.id, where=[_ASSIGNMENT.c.retired.is_(False)]):
         out[a.campaign_id].assignments.append(a)
-    for c in rows(ScoreCategory, col(ScoreCategory.no)):
+    for c in rows(_CATEGORY, _CATEGORY.c.no):
         out[c.campaign_id].categories.append(c)
-    for i in rows(ScoreItem, col(ScoreItem.no)):
+    for i in rows(_ITEM, _ITEM.c.no):
         out[i.campaign_id].items.append(i)
-    for cid, item_id, unit_id in session.exec(
-        select(ScoreItem.campaign_id, ItemUnit.item_id, ItemUnit.unit_id)
-        .join(ScoreItem, col(ScoreItem.id) == col(ItemUnit.item_id))
-        .where(scope(ScoreItem.campaign_id))
-    ):
-        out[cid].item_units[item_id].append(unit_id)
-    for c in rows(Criterion, col(Criterion.item_id), col(Criterion.no)):
+    if detail:
+        for cid, item_id, unit_id in session.exec(
+            sa.select(_ITEM.c.campaign_id, _ITEM_UNIT.c.item_id, _ITEM_UNIT.c.unit_id)
+            .select_from(_ITEM_UNIT.join(_ITEM, _ITEM.c.id == _ITEM_UNIT.c.item_id))
+            .where(scope(_ITEM.c.campaign_id))
+        ):
+            out[cid].item_units[item_id].append(unit_id)
+    for c in rows(_CRITERION, _CRITERION.c.item_id, _CRITERION.c.no):
         out[c.campaign_id].criteria.append(c)
-    for cid, crit_id, unit_id in session.exec(
-        select(Criterion.campaign_id, CriterionUnit.criterion_id, CriterionUnit.unit_id)
-        .join(Criterion, col(Criterion.id) == col(CriterionUnit.criterion_id))
-        .where(scope(Criterion.campaign_id))
-    ):
-        out[cid].criterion_units[crit_id].append(unit_id)
-    for a in rows(Assessment, col(Assessment.id)):
+    if detail:
+        for cid, crit_id, unit_id in session.exec(
+            sa.select(_CRITERION.c.campaign_id, _CRITERION_UNIT.c.criterion_id,
+                      _CRITERION_UNIT.c.unit_id)
+            .select_from(_CRITERION_UNIT.join(
+                _CRITERION, _CRITERION.c.id == _CRITERION_UNIT.c.criterion_id))
+            .where(scope(_CRITERION.c.campaign_id))
+        ):
+            out[cid].criterion_units[crit_id].append(unit_id)
+    for a in rows(_ASSESSMENT, _ASSESSMENT.c.id):
         out[a.campaign_id].assessments[a.criterion_id] = a
-    for cid, item_id, crit_id, n in session.exec(
-        select(Evidence.campaign_id, Evidence.item_id, Evidence.criterion_id, sa.func.count())
-        .where(scope(Evidence.campaign_id), col(Evidence.state).in_(list(ACTIVE_STATES)))
-        .group_by(col(Evidence.campaign_id), col(Evidence.item_id), col(Evidence.criterion_id))
-    ):
-        if crit_id is not None:
-            out[cid].criterion_evidence[crit_id] += n
-        elif item_id is not None:
-            out[cid].item_evidence[item_id] += n
+    if detail:
+        for cid, item_id, crit_id, n in session.exec(
+            sa.select(_EVIDENCE.c.campaign_id, _EVIDENCE.c.item_id, _EVIDENCE.c.criterion_id,
+                      sa.func.count())
+            .where(scope(_EVIDENCE.c.campaign_id), _EVIDENCE.c.state.in_(list(ACTIVE_STATES)))
+            .group_by(_EVIDENCE.c.campaign_id, _EVIDENCE.c.item_id, _EVIDENCE.c.criterion_id)
+        ):
+            if crit_id is not None:
+                out[cid].criterion_evidence[crit_id] += n
+            elif item_id is not None:
+                out[cid].item_evidence[item_id] += n
     for cid, n in session.exec(
-        select(Outbox.campaign_id, sa.func.count())
-        .where(scope(Outbox.campaign_id), Outbox.state == OutboxState.failed)
-        .group_by(col(Outbox.campaign_id))
+        sa.select(_OUTBOX.c.campaign_id, sa.func.count())
+        .where(scope(_OUTBOX.c.campaign_id), _OUTBOX.c.state == OutboxState.failed)
+        .group_by(_OUTBOX.c.campaign_id)
     ):
         out[cid].failed_outbox = n
     return out
