@@ -58,7 +58,7 @@ to every member unit (``all_members``), every member unit.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -98,6 +98,7 @@ from models.tables import (
     TaskGroup,
     Unit,
 )
+from models.types import UTCDateTime
 
 # ============================================================================ lights
 
@@ -669,6 +670,17 @@ _EVIDENCE = _table(Evidence)
 _OUTBOX = _table(Outbox)
 
 
+def _columns(table: sa.Table, detail: bool) -> list[sa.Column[Any]]:
+    """The columns to read: all of them, or (not ``detail``) all but timestamps and JSON.
+
+    Converting timestamps (aware, see ``UTCDateTime``) and parsing JSON is most of
+    what reading the rows costs, and no rule of the overview reads them.
+    """
+    if detail:
+        return list(table.c)
+    return [c for c in table.c if not isinstance(c.type, UTCDateTime | sa.JSON)]
+
+
 @dataclass
 class _Rows:
     """One campaign's rows, as loaded (no further queries are made on them).
@@ -708,7 +720,7 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
     """
     if campaign_id is not None:
         campaigns = session.exec(
-            sa.select(_CAMPAIGN).where(_CAMPAIGN.c.id == campaign_id)).all()
+            sa.select(*_columns(_CAMPAIGN, detail)).where(_CAMPAIGN.c.id == campaign_id)).all()
         if not campaigns:
             raise NotFound(f"没有找到活动 #{campaign_id}。")
 
@@ -716,7 +728,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
             return column == campaign_id
     else:
         campaigns = session.exec(
-            sa.select(_CAMPAIGN).where(_CAMPAIGN.c.active.is_(True)).order_by(_CAMPAIGN.c.id)
+            sa.select(*_columns(_CAMPAIGN, detail)).where(_CAMPAIGN.c.active.is_(True))
+            .order_by(_CAMPAIGN.c.id)
         ).all()
         active = sa.select(_CAMPAIGN.c.id).where(_CAMPAIGN.c.active.is_(True)).scalar_subquery()
 
@@ -729,7 +742,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
 
     def rows(table: sa.Table, *order: Any, where: Iterable[Any] = ()) -> Iterable[Any]:
         return session.exec(
-            sa.select(table).where(scope(table.c.campaign_id), *where).order_by(*order))
+            sa.select(*_columns(table, detail)).where(scope(table.c.campaign_id), *where)
+            .order_by(*order))
 
     for p in rows(_PHASE, _PHASE.c.no):
         out[p.campaign_id].phases.append(p)
@@ -787,6 +801,10 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
 
 
 # ========================================================================= compute
+#
+# The rules below are shared: _compute builds the full CampaignStatus of /status
+# with them, _overview_line only the numbers of the province overview. Anything
+# both show (scores, lights, done, phase) is decided here, once.
 
 
 def _days(today: date, deadline: date | None) -> tuple[int | None, int | None]:
@@ -799,13 +817,145 @@ def _gap_sort_key(g: Gap) -> tuple[float, int, int]:
     return (-g.points, g.days_left if g.days_left is not None else 10**6, g.item_no)
 
 
-def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
-    camp = rows.campaign
-    info = CampaignInfo(
+def _campaign_info(camp: Any) -> CampaignInfo:
+    return CampaignInfo(
         id=camp.id or 0, slug=camp.slug, name=camp.name, district=camp.district,
         timezone=camp.timezone, stated_base_points=float(camp.stated_base_points),
         stated_bonus_points=float(camp.stated_bonus_points),
     )
+
+
+def _lit_assignments(
+    assignments: Iterable[Any], tasks_by_id: Mapping[int, Any], today: date, yellow: int
+) -> Iterator[tuple[Any, Any, Light, str]]:
+    """(assignment, its task, light, label) of each assignment whose task is loaded."""
+    for a in assignments:
+        t = tasks_by_id.get(a.task_id)
+        if t is None:
+            continue
+        light, label = assignment_light(
+            state=a.state, deadline=t.deadline, today=today, yellow_working_days=yellow)
+        yield a, t, light, label
+
+
+def _task_light(states: Sequence[AssignmentState], lights: Iterable[Light]) -> tuple[Light, bool]:
+    """A task's light and whether it is done, from its active assignments."""
+    return worst(lights), bool(states) and all(s == AssignmentState.approved for s in states)
+
+
+@dataclass(frozen=True, slots=True)
+class _ScoredItem:
+    """One score item as the rules see it, before any presentation."""
+
+    item: Any
+    category: Any
+    is_bonus: bool
+    # The deadline the rules use (the item's, else the campaign's end).
+    deadline: date | None
+    overdue: bool
+    # (criterion, its assessment or None, the criterion as scoring sees it), in order.
+    criteria: tuple[tuple[Any, Any, CriterionInput], ...]
+    score: Score
+    light: Light
+    label: str
+
+
+def _score_items(rows: _Rows, today: date, yellow: int) -> list[_ScoredItem]:
+    """Every item's score and light on ``today``, in item order."""
+    crits_by_item: dict[int, list[Any]] = defaultdict(list)
+    for c in rows.criteria:
+        crits_by_item[c.item_id].append(c)
+    cats = {c.id: c for c in rows.categories}
+    campaign_end = max((p.end_date for p in rows.phases), default=None)
+    none = AssessmentState.none
+    out: list[_ScoredItem] = []
+    for item in rows.items:
+        cat = cats.get(item.category_id)
+        deadline = item.deadline if item.deadline is not None else campaign_end
+        overdue = deadline is not None and today > deadline
+        criteria = []
+        for c in crits_by_item.get(item.id or 0, ()):
+            a = rows.assessments.get(c.id or 0)
+            ci = CriterionInput(points=c.points, tier_group=c.tier_group,
+                                state=a.state if a is not None else none,
+                                not_attainable=c.not_attainable)
+            criteria.append((c, a, ci))
+        score = score_item(item.max_points, [ci for _, _, ci in criteria], overdue=overdue)
+        light, label = item_light(score=score, deadline=deadline, today=today,
+                                  yellow_working_days=yellow)
+        out.append(_ScoredItem(
+            item=item, category=cat, is_bonus=bool(cat.is_bonus) if cat else False,
+            deadline=deadline, overdue=overdue, criteria=tuple(criteria), score=score,
+            light=light, label=label,
+        ))
+    return out
+
+
+def _category_score(category: Any, scores: Sequence[Score]) -> tuple[float | None, float, Score]:
+    """(stated points, sum of its items' points, score) of one category."""
+    raw = float(sum(s.max_points for s in scores))
+    stated = float(category.stated_points) if category.stated_points is not None else None
+    return stated, raw, total(scores, max_points=stated if stated is not None else raw)
+
+
+def _headline(info: CampaignInfo, categories: Sequence[tuple[bool, Score]]) -> Headline:
+    """Base and bonus from the categories' (is_bonus, score)."""
+    base = total((s for bonus, s in categories if not bonus), max_points=info.stated_base_points)
+    if not any(bonus for bonus, _ in categories):
+        return Headline(base=base, bonus=ZERO)
+    return Headline(base=base, bonus=total((s for bonus, s in categories if bonus),
+                                           max_points=info.stated_bonus_points))
+
+
+def _phase(
+    rows: _Rows, today: date, *, tasks: Iterable[tuple[int, date, bool, bool]],
+    items: Iterable[tuple[int, date | None, Score]],
+) -> PhaseStatus:
+    """The phase and next milestone; ``tasks``: (no, deadline, done, has assignments),
+    ``items``: (no, deadline, score)."""
+    return phase_status(
+        [PhaseInfo(p.no, p.name, p.start_date, p.end_date, p.description) for p in rows.phases],
+        today,
+        task_deadlines={no: d for no, d, done, assigned in tasks if assigned and not done},
+        item_deadlines={no: d for no, d, score in items if d is not None and score.at_stake > 0},
+    )
+
+
+def _overview_line(rows: _Rows, today: date, yellow: int) -> OverviewLine:
+    """The overview's numbers for one campaign, by the same rules as :func:`_compute`."""
+    info = _campaign_info(rows.campaign)
+    tasks_by_id = {t.id: t for t in rows.tasks}
+    states: dict[int, list[AssignmentState]] = defaultdict(list)
+    lights: dict[int, list[Light]] = defaultdict(list)
+    overdue = 0
+    for a, t, light, _ in _lit_assignments(rows.assignments, tasks_by_id, today, yellow):
+        states[t.id or 0].append(a.state)
+        lights[t.id or 0].append(light)
+        overdue += light == Light.red
+    tasks = []
+    for t in rows.tasks:
+        light, done = _task_light(states.get(t.id or 0, ()), lights.get(t.id or 0, ()))
+        tasks.append((t.no, t.deadline, done, (t.id or 0) in states, light))
+    scored = _score_items(rows, today, yellow)
+    by_cat: dict[int, list[Score]] = defaultdict(list)
+    for s in scored:
+        by_cat[s.item.category_id].append(s.score)
+    headline = _headline(info, [
+        (c.is_bonus, _category_score(c, by_cat.get(c.id or 0, ()))[2]) for c in rows.categories])
+    return OverviewLine(
+        campaign=info, base=headline.base, bonus=headline.bonus,
+        overdue_assignments=overdue,
+        overdue_tasks=sum(1 for *_, light in tasks if light == Light.red),
+        overdue_items=sum(1 for s in scored if s.light == Light.red),
+        tasks_done=sum(1 for _, _, done, _, _ in tasks if done), tasks_total=len(tasks),
+        phase=_phase(rows, today, tasks=(t[:4] for t in tasks),
+                     items=((s.item.no, s.deadline, s.score) for s in scored)),
+        failed_outbox=rows.failed_outbox,
+    )
+
+
+def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
+    info = _campaign_info(rows.campaign)
     units = {u.id: u for u in rows.units}
 
     def ref(uid: int) -> UnitRef:
@@ -818,22 +968,16 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
         return tuple(ref(u) for u in sorted(set(ids), key=lambda u: (unit_order.get(u, 10**6), u)))
 
     member_ids = [u.id for u in rows.units if u.is_member and u.id is not None]
-    phases = [PhaseInfo(p.no, p.name, p.start_date, p.end_date, p.description) for p in rows.phases]
-    campaign_end = max((p.end_date for p in rows.phases), default=None)
 
     # ---------------------------------------------------------------- tasks
     groups = {g.id: g for g in rows.groups}
     tasks_by_id = {t.id: t for t in rows.tasks}
     by_task: dict[int, list[AssignmentStatus]] = defaultdict(list)
     assignment_list: list[AssignmentStatus] = []
-    for a in sorted(rows.assignments, key=lambda a: (
-            tasks_by_id[a.task_id].no if a.task_id in tasks_by_id else 10**6,
-            unit_order.get(a.unit_id, 10**6), a.id or 0)):
-        t = tasks_by_id.get(a.task_id)
-        if t is None:
-            continue
-        light, label = assignment_light(
-            state=a.state, deadline=t.deadline, today=today, yellow_working_days=yellow)
+    ordered = sorted(rows.assignments, key=lambda a: (
+        tasks_by_id[a.task_id].no if a.task_id in tasks_by_id else 10**6,
+        unit_order.get(a.unit_id, 10**6), a.id or 0))
+    for a, t, light, label in _lit_assignments(ordered, tasks_by_id, today, yellow):
         days, wdays = _days(today, t.deadline)
         st = AssignmentStatus(
             assignment_id=a.id or 0, task_id=t.id or 0, task_no=t.no, task_title=t.title,
@@ -849,21 +993,16 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
         mine = tuple(by_task.get(t.id or 0, ()))
         g = groups.get(t.group_id)
         days, wdays = _days(today, t.deadline)
+        task_light, done = _task_light([a.state for a in mine], (a.light for a in mine))
         tasks.append(TaskStatus(
             task_id=t.id or 0, no=t.no, title=t.title,
             group_no=g.no if g else None, group_title=g.title if g else None,
             deadline=t.deadline, planned_deadline=t.planned_deadline,
             days_left=days or 0, working_days_left=wdays or 0,
-            light=worst(a.light for a in mine),
-            done=bool(mine) and all(a.state == AssignmentState.approved for a in mine),
-            assignments=mine,
+            light=task_light, done=done, assignments=mine,
         ))
 
     # ---------------------------------------------------------------- score
-    crits_by_item: dict[int, list[Criterion]] = defaultdict(list)
-    for c in rows.criteria:
-        crits_by_item[c.item_id].append(c)
-    cats = {c.id: c for c in rows.categories}
     items_by_cat: dict[int, list[ItemStatus]] = defaultdict(list)
     item_list: list[ItemStatus] = []
     gaps: list[Gap] = []
@@ -872,27 +1011,19 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
     stake_by_unit: dict[int, float] = defaultdict(float)
     open_by_unit: dict[int, int] = defaultdict(int)
     pending_by_unit: dict[int, int] = defaultdict(int)
-    for item in rows.items:
-        cat = cats.get(item.category_id)
-        is_bonus = bool(cat.is_bonus) if cat else False
+    for scored in _score_items(rows, today, yellow):
+        item, cat, score = scored.item, scored.category, scored.score
+        is_bonus, deadline, overdue = scored.is_bonus, scored.deadline, scored.overdue
         item_unit_ids = list(rows.item_units.get(item.id or 0, ()))
         if item.all_members:
             item_unit_ids += member_ids
-        deadline = item.deadline if item.deadline is not None else campaign_end
-        overdue = deadline is not None and today > deadline
-        inputs: list[CriterionInput] = []
         crit_status: list[CriterionStatus] = []
-        for c in crits_by_item.get(item.id or 0, ()):
-            a = rows.assessments.get(c.id or 0)
-            state = a.state if a is not None else AssessmentState.none
-            ci = CriterionInput(points=c.points, tier_group=c.tier_group, state=state,
-                                not_attainable=c.not_attainable)
-            inputs.append(ci)
+        for c, a, ci in scored.criteria:
             claimed_pts, verified_pts = criterion_scores(ci)
             own = rows.criterion_units.get(c.id or 0)
             cs = CriterionStatus(
                 criterion_id=c.id or 0, item_id=item.id or 0, item_no=item.no, no=c.no,
-                text=c.text, points=float(c.points), tier_group=c.tier_group, state=state,
+                text=c.text, points=float(c.points), tier_group=c.tier_group, state=ci.state,
                 not_attainable=c.not_attainable, not_attainable_reason=c.not_attainable_reason,
                 lost=criterion_lost(ci, overdue=overdue), claimed=claimed_pts,
                 verified=verified_pts, units=refs(own if own else item_unit_ids),
@@ -905,9 +1036,7 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
             crit_status.append(cs)
             if not cs.not_attainable and not cs.units:
                 unowned.append(cs)
-        score = score_item(item.max_points, inputs, overdue=overdue)
-        light, label = item_light(score=score, deadline=deadline, today=today,
-                                  yellow_working_days=yellow)
+        light, label = scored.light, scored.label
         days, wdays = _days(today, deadline)
         st = ItemStatus(
             item_id=item.id or 0, no=item.no, category_id=item.category_id,
@@ -954,20 +1083,12 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
     categories: list[CategoryStatus] = []
     for c in rows.categories:
         mine = tuple(items_by_cat.get(c.id or 0, ()))
-        raw = float(sum(i.score.max_points for i in mine))
-        stated = float(c.stated_points) if c.stated_points is not None else None
+        stated, raw, cat_score = _category_score(c, [i.score for i in mine])
         categories.append(CategoryStatus(
             category_id=c.id or 0, no=c.no, name=c.name, is_bonus=c.is_bonus,
-            stated_points=stated, raw_points=raw,
-            score=total((i.score for i in mine), max_points=stated if stated is not None else raw),
-            items=mine,
+            stated_points=stated, raw_points=raw, score=cat_score, items=mine,
         ))
-    base = total((c.score for c in categories if not c.is_bonus),
-                 max_points=info.stated_base_points)
-    bonus = total((c.score for c in categories if c.is_bonus),
-                  max_points=info.stated_bonus_points)
-    if not any(c.is_bonus for c in categories):
-        bonus = ZERO
+    headline = _headline(info, [(c.is_bonus, c.score) for c in categories])
 
     # ---------------------------------------------------------------- units
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -995,18 +1116,15 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
     )
 
     # ---------------------------------------------------------------- phase
-    phase = phase_status(
-        phases, today,
-        task_deadlines={t.no: t.deadline for t in tasks if not t.done and t.assignments},
-        item_deadlines={i.no: i.deadline for i in item_list
-                        if i.deadline is not None and i.score.at_stake > 0},
-    )
+    phase = _phase(rows, today,
+                   tasks=((t.no, t.deadline, t.done, bool(t.assignments)) for t in tasks),
+                   items=((i.no, i.deadline, i.score) for i in item_list))
     gaps.sort(key=_gap_sort_key)
     bonus_gaps.sort(key=_gap_sort_key)
     assignments = tuple(assignment_list)
     return CampaignStatus(
         campaign=info, today=today, yellow_working_days=yellow,
-        headline=Headline(base=base, bonus=bonus),
+        headline=headline,
         categories=tuple(categories), items=tuple(item_list), tasks=tuple(tasks),
         assignments=assignments,
         overdue=tuple(a for a in assignments if a.light == Light.red),
@@ -1040,16 +1158,8 @@ def province_overview(
     *, session: Session, today: date, yellow_working_days: int = 5
 ) -> list[OverviewLine]:
     """One line per active campaign (a city supervises many districts); fixed queries."""
-    lines: list[OverviewLine] = []
-    for rows in _load(session, None).values():
-        st = _compute(rows, today, yellow_working_days)
-        lines.append(OverviewLine(
-            campaign=st.campaign, base=st.headline.base, bonus=st.headline.bonus,
-            overdue_assignments=len(st.overdue), overdue_tasks=len(st.overdue_tasks),
-            overdue_items=len(st.overdue_items),
-            tasks_done=sum(1 for t in st.tasks if t.done), tasks_total=len(st.tasks),
-            phase=st.phase, failed_outbox=st.failed_outbox,
-        ))
+    lines = [_overview_line(rows, today, yellow_working_days)
+             for rows in _load(session, None, detail=False).values()]
     lines.sort(key=lambda line: (line.campaign.district, line.campaign.name, line.campaign.id))
     return lines
 
