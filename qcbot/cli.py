@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.admin",
     "qcbot.commands.backup",
     "qcbot.commands.export",
+    "qcbot.commands.overview",
     "qcbot.commands.bench",
     "qcbot.commands.console",
 )
