@@ -18,7 +18,7 @@ from telegram.helpers import create_deep_linked_url
 from bot import queries as q
 from bot import render as r
 from bot.callbacks import FORGED, Button, button
-from bot.context import Answer, Out, Subject
+from bot.context import Answer, Menus, Out, Subject
 from bot.parsing import (
     Done,
     Note,
@@ -115,15 +115,20 @@ def start(session: Session, env: Env, req: Req, payload: str | None) -> Out:
             Role.liaison: "发送 /mytasks 查看本单位的任务。以后直接回复我发的任务消息即可填报进度。",
             Role.leader: "领导账号为只读。发送 /status 查看全区进度。",
         }
-        return Out(f"✅ 欢迎！你已加入，身份：{r.esc(label)}\n{tips.get(member.role, '')}")
+        return Out(f"✅ 欢迎！你已加入，身份：{r.esc(label)}\n{tips.get(member.role, '')}",
+                   menus=Menus(user_id=env.user.id))
+    # A member's private chat may be new to us (one added from the command line): their menus.
+    mine = Menus(user_id=env.user.id) if env.member is not None else None
     if env.member is not None and env.member.active:
         return Out(
             f"你好，{r.esc(env.member.display_name)}！你的身份：{r.esc(mm.member_label(session, env.member))}。\n"
-            "发送 /help 查看可以使用的命令。"
+            "发送 /help 查看可以使用的命令。",
+            menus=mine,
         )
     return Out(
         "你好！我是质量强区工作助手，帮助各责任单位填报任务进度、提交证明材料。\n"
-        "请点击协调员发给你的邀请链接加入；如果没有，请联系区市场监管局（领导小组办公室）。"
+        "请点击协调员发给你的邀请链接加入；如果没有，请联系区市场监管局（领导小组办公室）。",
+        menus=mine,
     )
 
 
@@ -146,11 +151,14 @@ def bind_group(session: Session, env: Env, req: Req) -> Out:
     check(member=member, action=Action.bind_group)
     assert campaign is not None and member is not None
     env.campaign, env.member = campaign, member
+    # Bound now or before: the menus of its coordinators and leaders in it (again).
+    menus = Menus(group_chat_id=env.chat_info.id)
     if not mm.bind_group(session, env=env, campaign_id=campaign.id, now=req.now):  # type: ignore[arg-type]
-        return Out(f"本群已绑定到“{r.esc(campaign.name)}”，无需重复绑定。")
+        return Out(f"本群已绑定到“{r.esc(campaign.name)}”，无需重复绑定。", menus=menus)
     return Out(
         f"✅ 本群已绑定到“{r.esc(campaign.name)}”。\n"
-        "各单位联络员可在群里直接回复我发的任务消息填报进度，或发送 /mytasks 查看本单位的任务。"
+        "各单位联络员可在群里直接回复我发的任务消息填报进度，或发送 /mytasks 查看本单位的任务。",
+        menus=menus,
     )
 
 
@@ -192,7 +200,8 @@ def remove(session: Session, env: Env, req: Req, ref: str) -> Out:
     check(member=env.member, action=Action.remove_member)
     target = mm.find_member(session, campaign_id=env.campaign_id, ref=ref)
     mm.remove_member(session, member=target, actor=env.actor, now=req.now)
-    return Out(f"✅ 已移出：{r.esc(mm.member_label(session, target))}")
+    return Out(f"✅ 已移出：{r.esc(mm.member_label(session, target))}",
+               menus=Menus(user_id=target.telegram_user_id))
 
 
 # ================================================================== reading

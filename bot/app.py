@@ -5,7 +5,8 @@ the console and the tests (which only point ``telegram.base_url`` elsewhere).
 * ``AIORateLimiter`` (Telegram's flood limits, retries on 429);
 * ``concurrent_updates`` from the configuration; the campaign's time zone in ``Defaults``;
 * every handler registered in ONE place, :func:`register_handlers`, in a deliberate order;
-* the menus of every scope built by :func:`set_menus` from ``bot.commands.COMMANDS``;
+* the menus of every scope, from ``bot.commands.COMMANDS``, sent in the background by
+  :class:`bot.menus.MenuSync` (start-up never waits for them);
 * ONE error handler; the token never reaches the logs.
 
 Handlers get "now" from ``bot_data["clock"]`` (injectable), never from the system clock.
@@ -23,16 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
-from telegram import (
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
-    BotCommandScopeChat,
-    BotCommandScopeChatMember,
-    LinkPreviewOptions,
-    Update,
-)
+from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -49,12 +42,11 @@ from telegram.helpers import create_deep_linked_url
 
 from bot import handlers as h
 from bot import nudges
-from bot.commands import COMMANDS, Scope, menu, scoped
+from bot.commands import COMMANDS, scoped
 from bot.context import QcContext
-from models.db import read_only, transaction
-from models.members import active_campaigns, bound_groups, ensure_bootstrap_code, list_members
-from models.permissions import Role as PermRole
-from models.tables import Role
+from bot.menus import MenuSync
+from models.db import transaction
+from models.members import active_campaigns, ensure_bootstrap_code
 from qcbot.config import Settings
 from scheduler import install as install_scheduler
 from scheduler.backups import install_backups
@@ -143,57 +135,14 @@ def register_handlers(app: Application) -> None:
     app.add_error_handler(h.on_error)
 
 
-# =================================================================== menus
-
-
-async def set_menus(app: Application) -> None:
-    """setMyCommands for every scope, from the ONE list of commands.
-
-    Default private and group menus show a liaison's commands; each coordinator's
-    and leader's private chat gets theirs (BotCommandScopeChat), and each
-    coordinator gets the coordinator's menu in each bound group (ChatMember scope).
-    """
-    bot = app.bot
-    await bot.set_my_commands(menu(PermRole.liaison_responsible, Scope.private), scope=BotCommandScopeAllPrivateChats())
-    await bot.set_my_commands(menu(PermRole.liaison_responsible, Scope.group), scope=BotCommandScopeAllGroupChats())
-    engine: Engine = app.bot_data["engine"]
-
-    def people() -> list[tuple[Role, bool, int | None, int, list[int]]]:
-        out = []
-        with read_only(engine) as session:
-            for campaign in active_campaigns(session):
-                groups = [c.telegram_chat_id for c in bound_groups(session, campaign.id)]  # type: ignore[arg-type]
-                for m in list_members(session, campaign_id=campaign.id, include_removed=True):  # type: ignore[arg-type]
-                    if m.role in (Role.coordinator, Role.leader):
-                        out.append((m.role, m.active, m.private_chat_id, m.telegram_user_id, groups))
-        return out
-
-    for role, active, private_chat, user_id, groups in await asyncio.to_thread(people):
-        perm = PermRole.coordinator if role == Role.coordinator else PermRole.leader
-        try:
-            if not active:  # removed: back to the default menus
-                if private_chat:
-                    await bot.delete_my_commands(scope=BotCommandScopeChat(private_chat))
-                for group in groups:
-                    await bot.delete_my_commands(scope=BotCommandScopeChatMember(group, user_id))
-                continue
-            if private_chat:
-                await bot.set_my_commands(menu(perm, Scope.private), scope=BotCommandScopeChat(private_chat))
-            for group in groups:
-                await bot.set_my_commands(menu(perm, Scope.group), scope=BotCommandScopeChatMember(group, user_id))
-        except TelegramError as exc:
-            log.warning("menu for user %s not set: %s", user_id, exc)
-
-
 # ================================================================== lifecycle
 
 
 async def on_startup(app: Application) -> None:
-    """After initialize(): menus, the bootstrap code when nobody coordinates, hooks."""
-    try:
-        await set_menus(app)
-    except TelegramError as exc:
-        log.warning("setMyCommands failed: %s", exc)
+    """After initialize(): menus (queued, sent in the background), the bootstrap code
+    when nobody coordinates, hooks."""
+    menus: MenuSync = app.bot_data["menus"]
+    menus.start()
     settings: Settings = app.bot_data["settings"]
     engine: Engine = app.bot_data["engine"]
     now = app.bot_data["clock"]()
@@ -222,6 +171,11 @@ async def on_startup(app: Application) -> None:
         result = hook(app)
         if hasattr(result, "__await__"):
             await result
+
+
+async def on_stop(app: Application) -> None:
+    """After stop(), before shutdown() closes the connection: end the menus' task."""
+    await app.bot_data["menus"].stop()
 
 
 def _default_clock(settings: Settings) -> Clock:
@@ -263,11 +217,14 @@ def build_application(
         .concurrent_updates(settings.telegram.concurrent_updates)
         .context_types(ContextTypes(context=QcContext))
         .post_init(on_startup)
+        .post_stop(on_stop)
+        .post_shutdown(on_stop)  # when start-up failed, post_stop is not called
         .build()
     )
     app.bot_data.update(
         settings=settings, engine=engine, clock=clock or _default_clock(settings),
         startup_hooks=[], plan_changed_hooks=[],
+        menus=MenuSync(app, engine=engine, slug=settings.campaign.slug),
     )
     register_handlers(app)
     app.bot_data["startup_hooks"].append(lambda a: install_scheduler(a, settings=settings, engine=engine))
@@ -282,7 +239,7 @@ async def running(app: Application, *, poll_timeout: float = 10, poll_interval: 
     """Run ``app`` with long polling inside an async block (tests, the console).
 
     The same start-up as ``run_polling`` (initialize, :func:`on_startup`, start,
-    polling) and a graceful stop in reverse order.
+    polling) and a graceful stop in reverse order (:func:`on_stop` before shutdown).
     """
     await app.initialize()
     try:
@@ -300,6 +257,7 @@ async def running(app: Application, *, poll_timeout: float = 10, poll_interval: 
             if app.running:
                 await app.stop()
     finally:
+        await on_stop(app)
         await app.shutdown()
 
 

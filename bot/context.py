@@ -57,6 +57,17 @@ class Subject:
     for_member_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Menus:
+    """Whose command menus an action changed: refreshed (in the background) once it is answered."""
+
+    #: A person who joined, was removed or (re)opened their private chat: their private
+    #: chat and their chat-member scope in their campaigns' groups.
+    user_id: int | None = None
+    #: A group just bound: its coordinators' and leaders' chat-member scopes in it.
+    group_chat_id: int | None = None
+
+
 @dataclass(slots=True)
 class Out:
     """One message to send (HTML). ``chat_id=None``: the chat of the update, as a reply."""
@@ -73,6 +84,8 @@ class Out:
     quote: bool = True
     #: Send this file (a Telegram file_id) just before the text.
     document: str | None = None
+    #: The menus this action changed (see :meth:`QcContext.refresh_menus`).
+    menus: Menus | None = None
 
 
 @dataclass(slots=True)
@@ -152,14 +165,16 @@ class QcContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], di
     def today(self) -> date:
         return self.now().astimezone(self.settings.campaign.tz).date()
 
-    async def refresh_menus(self) -> None:
-        """Rebuild the per-person menus (after someone joined, left or a group was bound)."""
-        from bot.app import set_menus
-
-        try:
-            await set_menus(self.application)
-        except TelegramError as exc:
-            log.warning("menus not refreshed: %s", exc)
+    def refresh_menus(self, changed: Menus) -> None:
+        """Queue a refresh of just the scopes ``changed`` names (``bot.menus.MenuSync``);
+        it never waits, and failures are logged there."""
+        sync = self.bot_data.get("menus")
+        if sync is None:
+            return
+        if changed.user_id is not None:
+            sync.person(changed.user_id)
+        if changed.group_chat_id is not None:
+            sync.group(changed.group_chat_id)
 
     async def plan_changed(self) -> None:
         """Tell the scheduler (if any registered a hook) that deadlines moved."""
@@ -199,7 +214,12 @@ class QcContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], di
         if result is None:
             return
         outs = [result] if isinstance(result, Out) else list(result)
-        await self.deliver(update, outs)
+        try:
+            await self.deliver(update, outs)
+        finally:  # committed: the menus follow even if the answer could not be sent
+            for out in outs:
+                if out.menus is not None:
+                    self.refresh_menus(out.menus)
 
     async def refuse(self, update: Update, err: DomainError) -> None:
         """Tell the user why nothing happened (bounded: a refusal may echo what they typed)."""

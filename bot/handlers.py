@@ -121,7 +121,6 @@ async def on_start(update: Update, context: QcContext) -> None:
     payload = _args(context)[0] if context.args else None
     rq = req(context)
     await context.act(update, lambda s, env: actions.start(s, env, rq, payload))
-    await context.refresh_menus()
 
 
 async def on_whoami(update: Update, context: QcContext) -> None:
@@ -134,7 +133,6 @@ async def on_bindgroup(update: Update, context: QcContext) -> None:
     """/bindgroup: bind this group to the campaign (coordinator)."""
     rq = req(context)
     await context.act(update, lambda s, env: actions.bind_group(s, env, rq))
-    await context.refresh_menus()
 
 
 async def on_invite(update: Update, context: QcContext) -> None:
@@ -153,7 +151,6 @@ async def on_remove(update: Update, context: QcContext) -> None:
     """/remove ID|@用户名: take someone out of the campaign (coordinator)."""
     rq, ref = req(context), _rest(update)
     await context.act(update, lambda s, env: actions.remove(s, env, rq, ref))
-    await context.refresh_menus()
 
 
 # ============================================================ liaisons' work
