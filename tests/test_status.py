@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -9,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from models.db import make_engine
 from models.errors import NotFound
-from models.scoring import Score, score_item
+from models.scoring import ZERO, Score, score_item
 from models.seed import SeedDoc, load_seed
 from models.status import (
     LABEL_DUE_SOON,
@@ -22,8 +23,10 @@ from models.status import (
     LABEL_OVERDUE,
     CampaignStatus,
     Light,
+    OverviewLine,
     PhaseInfo,
     _compute,
+    _overview_line,
     _Rows,
     assignment_light,
     campaign_status,
@@ -38,18 +41,30 @@ from models.status import (
 from models.tables import (
     Assessment,
     AssessmentState,
+    Assignment,
     AssignmentState,
     Campaign,
     Criterion,
+    Evidence,
     EvidenceState,
+    Outbox,
     OutboxState,
     Phase,
     ScoreCategory,
     ScoreItem,
+    Task,
+    Unit,
 )
 from tests.conftest import SEED_PATH
 from tests.dbutil import fresh_database_url
-from tests.factories import PHASES_2021, CampaignBuilder, by_name, count_queries, seeded_campaign
+from tests.factories import (
+    NOW,
+    PHASES_2021,
+    CampaignBuilder,
+    by_name,
+    count_queries,
+    seeded_campaign,
+)
 
 A = AssignmentState
 TODAY = date(2021, 9, 1)  # a Wednesday
@@ -472,6 +487,129 @@ def test_province_overview(engine: Engine, session: Session) -> None:
     assert w.cid
 
 
+# ================================================ the overview agrees with /status
+
+
+def _line_of(st_: CampaignStatus) -> OverviewLine:
+    """What the overview must say of a campaign: read off its full status."""
+    return OverviewLine(
+        campaign=st_.campaign, base=st_.base, bonus=st_.bonus,
+        overdue_assignments=len(st_.overdue), overdue_tasks=len(st_.overdue_tasks),
+        overdue_items=len(st_.overdue_items), tasks_done=sum(1 for t in st_.tasks if t.done),
+        tasks_total=len(st_.tasks), phase=st_.phase, failed_outbox=st_.failed_outbox,
+    )
+
+
+def _stir(session: Session, cid: int, seed: int) -> None:
+    """Put an imported plan in a random but plausible state (no rules, no audit)."""
+    rng = random.Random(seed)
+    units = list(by_name(session, cid).values())
+    for a in session.exec(select(Assignment).where(Assignment.campaign_id == cid)):
+        a.state = rng.choice(list(AssignmentState))
+        a.retired = rng.random() < 0.05
+        session.add(a)
+    for t in session.exec(select(Task).where(Task.campaign_id == cid)):
+        if rng.random() < 0.2:  # extended by the coordinator
+            t.deadline = t.deadline + timedelta(days=rng.randint(1, 90))
+            session.add(t)
+    for c in session.exec(select(Criterion).where(Criterion.campaign_id == cid)):
+        r = rng.random()
+        if r < 0.6:
+            state = rng.choice([AssessmentState.claimed, AssessmentState.claimed,
+                                AssessmentState.verified, AssessmentState.rejected,
+                                AssessmentState.none])
+            session.add(Assessment(campaign_id=cid, criterion_id=c.id, state=state,
+                                   unit_id=rng.choice(units).id, claimed_at=NOW))
+        if r > 0.3:
+            session.add(Evidence(
+                campaign_id=cid, criterion_id=c.id, item_id=c.item_id,
+                sha256=f"{rng.getrandbits(256):064x}", size=1, file_name="材料.pdf",
+                state=rng.choice([EvidenceState.submitted, EvidenceState.withdrawn]),
+                created_at=NOW))
+    for k in range(rng.randint(1, 4)):
+        session.add(Outbox(campaign_id=cid, idem_key=f"{cid}|{seed}|{k}", telegram_chat_id=-100,
+                           kind="nudge", due_at=NOW, created_at=NOW,
+                           state=rng.choice([OutboxState.failed, OutboxState.sent])))
+    session.flush()
+
+
+def test_overview_lines_equal_what_the_status_gives(engine: Engine, session: Session) -> None:
+    World(session)
+    grown = CampaignBuilder(session, slug="grown", name="增长区", district="增长区")
+    grown.phases_2021()
+    _grow(grown, 12)
+    # The real plan moved so that 2021-09-01 falls in phase 1, 2, 3, before and after it.
+    for k, start in enumerate([date(2021, 8, 25), date(2021, 7, 1), date(2021, 2, 1),
+                               date(2021, 12, 1), date(2020, 5, 1)]):
+        _stir(session, seeded_campaign(session, shift_to=start, slug=f"plan{k}"), seed=k)
+    gap = CampaignBuilder(session, slug="gap", name="间隔区", district="间隔区")
+    gap.phase(1, "一", date(2021, 7, 1), date(2021, 8, 15))
+    gap.phase(2, "二", date(2021, 10, 1), date(2021, 12, 31))
+    _grow(gap, 4)  # no bonus category
+    bare = CampaignBuilder(session, slug="bare", name="空白区", district="空白区")
+    bare.unit("一个单位")  # no phases, tasks or items
+    dead = CampaignBuilder(session, slug="dead", name="已停用", district="已停用")
+    dead.phases_2021()
+    _grow(dead, 3)
+    dead.campaign.active = False
+    session.add(dead.campaign)
+    session.commit()
+
+    seen: dict[str, set[object]] = {"phase": set(), "facts": set()}
+    with Session(engine) as s:
+        for today in (TODAY, date(2021, 7, 10), date(2021, 12, 31), date(2022, 3, 20)):
+            for yellow in (0, 5, 15):
+                lines = province_overview(session=s, today=today, yellow_working_days=yellow)
+                assert "dead" not in {line.campaign.slug for line in lines}
+                assert len(lines) == 9
+                assert lines == [_line_of(campaign_status(
+                    session=s, campaign_id=line.campaign.id, today=today,
+                    yellow_working_days=yellow)) for line in lines]
+                for line in lines:
+                    seen["phase"].add(line.phase.state)
+                    seen["facts"] |= {
+                        name for name, there in [
+                            ("overdue", line.overdue_assignments > 0),
+                            ("overdue task", line.overdue_tasks > 0),
+                            ("overdue item", line.overdue_items > 0),
+                            ("done", 0 < line.tasks_done < line.tasks_total),
+                            ("pending", line.base.claimed > line.base.verified > 0),
+                            ("bonus", line.bonus.claimed > 0),
+                            ("no bonus", line.bonus == ZERO),
+                            ("failed", line.failed_outbox > 0),
+                            ("milestone", line.phase.next_milestone is not None
+                             and bool(line.phase.next_milestone.task_nos)),
+                        ] if there}
+    # The data really was varied.
+    assert seen["phase"] == {"none", "before", "during", "between", "after"}
+    assert seen["facts"] == {"overdue", "overdue task", "overdue item", "done", "pending",
+                             "bonus", "no bonus", "failed", "milestone"}
+
+
+def test_status_reads_enum_members_and_aware_timestamps(session: Session, world: World) -> None:
+    world.b.state(world.t1.assignments[0], A.submitted)
+    world.t1.assignments[0].submitted_at = NOW
+    session.add(world.t1.assignments[0])
+    session.commit()
+    st_ = campaign_status(session=session, campaign_id=world.cid, today=TODAY)
+    # StrEnum members equal their strings: check the types, not only the values.
+    assert {type(a.state) for a in st_.assignments} == {AssignmentState}
+    assert {type(c.state) for c in st_.criteria} == {AssessmentState}
+    submitted = next(a for a in st_.assignments if a.assignment_id == world.t1.assignments[0].id)
+    assert submitted.submitted_at == NOW and submitted.submitted_at.tzinfo is not None
+
+
+def test_status_sees_changes_not_yet_flushed(session: Session, world: World) -> None:
+    a = session.exec(select(Assessment).where(
+        Assessment.criterion_id == world.i6.criteria[0].id)).one()
+    a.state = AssessmentState.verified  # not flushed: the status query flushes it
+    st_ = campaign_status(session=session, campaign_id=world.cid, today=TODAY)
+    assert st_.bonus.verified == 3
+    [line] = [x for x in province_overview(session=session, today=TODAY)
+              if x.campaign.id == world.cid]
+    assert line.bonus.verified == 3
+
+
 # ============================================================= the real plan
 
 
@@ -572,3 +710,33 @@ def _input(c):  # noqa: ANN001, ANN202
 
 def test_seed_has_the_criteria_count_the_property_test_assumes(doc: SeedDoc) -> None:
     assert sum(len(it.criteria) for it in doc.score_items) <= N_CRITERIA
+
+
+def _with_tasks(rows: _Rows, plan: list[list[tuple[AssignmentState, int]]], start: date) -> _Rows:
+    """Add tasks to in-memory rows: each a list of (state, deadline offset) per unit."""
+    rows.units = [Unit(id=k, campaign_id=1, name=f"单位{k}", sort_order=k) for k in range(1, 4)]
+    aid = 0
+    for no, assignments in enumerate(plan, start=1):
+        deadline = start + timedelta(days=assignments[0][1] if assignments else no)
+        rows.tasks.append(Task(id=no, campaign_id=1, group_id=1, no=no, title=f"任务{no}",
+                               deadline=deadline, planned_deadline=deadline))
+        for unit_id, (state, _) in enumerate(assignments, start=1):
+            aid += 1
+            rows.assignments.append(Assignment(id=aid, campaign_id=1, task_id=no,
+                                               unit_id=unit_id, state=state))
+    return rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(list(AssessmentState)), min_size=N_CRITERIA,
+                max_size=N_CRITERIA),
+       st.lists(st.lists(st.tuples(st.sampled_from(list(AssignmentState)),
+                                   st.integers(-60, 400)), max_size=3), max_size=12),
+       st.dates(min_value=date(2021, 6, 1), max_value=date(2022, 6, 1)),
+       st.integers(0, 12))
+def test_overview_line_is_the_status_line(
+    doc: SeedDoc, states: list[AssessmentState], plan: list[list[tuple[AssignmentState, int]]],
+    today: date, yellow: int,
+) -> None:
+    rows = _with_tasks(_memory_rows(doc, states), plan, date(2021, 7, 1))
+    assert _overview_line(rows, today, yellow) == _line_of(_compute(rows, today, yellow))
