@@ -4,7 +4,8 @@
 table once, never a query per row) and computes a frozen :class:`CampaignStatus`
 with the pure rules of :mod:`models.scoring` and of this module. The drill-downs
 (:func:`unit_view`, :func:`item_view`, :func:`task_view`) are cut from that same
-object; :func:`province_overview` does the same for every active campaign at once.
+object. :func:`province_overview` reads every active campaign at once, with fixed
+queries too, and computes only its one line per campaign, with the same rules.
 Rendering is :mod:`models.report`'s.
 
 Rules of this module
@@ -673,8 +674,8 @@ _OUTBOX = _table(Outbox)
 def _columns(table: sa.Table, detail: bool) -> list[sa.Column[Any]]:
     """The columns to read: all of them, or (not ``detail``) all but timestamps and JSON.
 
-    Converting timestamps (aware, see ``UTCDateTime``) and parsing JSON is most of
-    what reading the rows costs, and no rule of the overview reads them.
+    Converting timestamps (aware, see ``UTCDateTime``) and parsing JSON is a large
+    part of what reading a province's rows costs, and no rule of the overview reads them.
     """
     if detail:
         return list(table.c)
