@@ -78,4 +78,5 @@ def record(
         note=note,
     )
     session.add(row)
+    session.info["audited"] = True  # models.inbox: this transaction wrote
     return row

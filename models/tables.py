@@ -388,6 +388,20 @@ class BotMessage(SQLModel, table=True):
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 
+class HandledUpdate(SQLModel, table=True):
+    """A Telegram update whose writes committed, written in the same transaction.
+
+    The bot confirms an update to Telegram only once it was handled, so a crash
+    makes Telegram deliver it again; this row keeps the redelivery from applying
+    the update's writes twice. ``process`` names the process that handled it (a
+    process may write in several transactions for one update).
+    """
+
+    update_id: int = Field(sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    process: str = Field(max_length=64)
+    handled_at: datetime = ts_field(nullable=False, default_now=True, index=True)
+
+
 # ------------------------------------------------------------------ time and log
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 16:58:24.557275
+Create Date: 2026-11-25 17:10:18.278624
 """
 
 from collections.abc import Sequence
@@ -44,6 +44,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("campaign", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_campaign_slug"), ["slug"], unique=True)
+
+    op.create_table(
+        "handledupdate",
+        sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("process", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("handled_at", models.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("update_id"),
+    )
+    with op.batch_alter_table("handledupdate", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_handledupdate_handled_at"), ["handled_at"], unique=False
+        )
 
     op.create_table(
         "chat",
@@ -789,6 +801,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_chat_campaign_id"))
 
     op.drop_table("chat")
+    with op.batch_alter_table("handledupdate", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_handledupdate_handled_at"))
+
+    op.drop_table("handledupdate")
     with op.batch_alter_table("campaign", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_campaign_slug"))
 

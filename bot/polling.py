@@ -1,0 +1,227 @@
+"""Long polling that confirms an update to Telegram only after it was handled.
+
+python-telegram-bot's :class:`~telegram.ext.Updater` asks for the next batch of
+updates (which confirms the previous batch to Telegram) as soon as it queued the
+current one, while that batch's handlers still run (``concurrent_updates``). A
+process killed in between loses those updates: Telegram never sends them again,
+so the people who wrote get no answer and their report is not saved.
+
+Here the offset sent to ``getUpdates`` only moves past an update once its
+handling finished (:class:`UpdateTracker`, told by :class:`TrackingUpdateProcessor`,
+the application's update processor). Updates still being handled are fetched
+again by the next poll and skipped; a killed process's unfinished updates are
+delivered again to the next one. ``models.inbox`` keeps their writes from being
+applied twice. While updates are in flight the poller asks again every
+``busy_interval`` seconds (a long poll would wait on updates it already has).
+
+An update held longer than ``max_hold`` seconds (a handler stuck on the network)
+is let go — confirmed — with a warning, so that it cannot hold back the queue:
+Telegram returns at most 100 updates past the offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from telegram import Update
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import SimpleUpdateProcessor, Updater
+
+log = logging.getLogger(__name__)
+
+
+class UpdateTracker:
+    """The updates this process fetched and is still handling."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._in_flight: dict[int, float] = {}  # update id -> when it was fetched
+        self._seen_up_to = -1  # every id <= this was dispatched here (or let go)
+        self._changed = asyncio.Event()
+
+    def begin(self, update_id: int) -> bool:
+        """Take ``update_id`` for handling; False when it is already being handled or was."""
+        if update_id <= self._seen_up_to and update_id not in self._in_flight:
+            return False
+        if update_id in self._in_flight:
+            return False
+        self._in_flight[update_id] = self._clock()
+        self._seen_up_to = max(self._seen_up_to, update_id)
+        return True
+
+    def done(self, update_id: int) -> None:
+        self._in_flight.pop(update_id, None)
+        self._changed.set()
+
+    def mine(self, update_id: int) -> bool:
+        """Whether this process fetched ``update_id``."""
+        return update_id in self._in_flight or update_id <= self._seen_up_to
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._in_flight)
+
+    def offset(self, *, max_hold: float) -> int | None:
+        """The ``getUpdates`` offset: the oldest update still being handled, else one past the newest.
+
+        Updates held longer than ``max_hold`` seconds are let go (logged)."""
+        now = self._clock()
+        for update_id, since in sorted(self._in_flight.items()):
+            if now - since <= max_hold:
+                return update_id
+            log.warning("update %s still handled after %.0f s: confirmed to Telegram anyway",
+                        update_id, now - since)
+            self._in_flight.pop(update_id)
+        return self._seen_up_to + 1 if self._seen_up_to >= 0 else None
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Until an update finished, or ``timeout`` seconds."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+
+class TrackingUpdateProcessor(SimpleUpdateProcessor):
+    """Handles updates concurrently (as ``concurrent_updates=N`` does) and tells the tracker
+    when each one finished, whatever the outcome."""
+
+    __slots__ = ("tracker",)
+
+    def __init__(self, max_concurrent_updates: int, tracker: UpdateTracker) -> None:
+        super().__init__(max_concurrent_updates)
+        self.tracker = tracker
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        try:
+            await coroutine
+        finally:
+            if isinstance(update, Update):
+                self.tracker.done(update.update_id)
+
+
+class ConfirmAfterHandlingUpdater(Updater):
+    """An :class:`~telegram.ext.Updater` whose polling confirms only handled updates.
+
+    ``Application.run_polling`` and ``updater.start_polling`` work as usual; the
+    webhook mode is the base class's (Telegram redelivers a webhook call that
+    failed, not one whose handler died after answering it).
+    """
+
+    def __init__(
+        self, *, tracker: UpdateTracker, busy_interval: float = 0.25, max_hold: float = 120.0,
+        **kwargs: Any,  # noqa: ANN401
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tracker = tracker
+        self.busy_interval = busy_interval
+        self.max_hold = max_hold
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._allowed: Sequence[str] | None = None
+
+    async def start_polling(  # type: ignore[override]
+        self,
+        poll_interval: float = 0.0,
+        timeout: float = 10,  # noqa: ASYNC109 (Updater.start_polling's signature)
+        bootstrap_retries: int = 0,
+        allowed_updates: Sequence[str] | None = None,
+        drop_pending_updates: bool | None = None,
+        error_callback: Callable[[TelegramError], None] | None = None,
+    ) -> asyncio.Queue[object]:
+        if error_callback and asyncio.iscoroutinefunction(error_callback):
+            raise TypeError("The `error_callback` must not be a coroutine function!")
+        if self.running:
+            raise RuntimeError("This Updater is already running!")
+        if not self._initialized:
+            raise RuntimeError("This Updater was not initialized via `Updater.initialize`!")
+        self._running = True
+        try:
+            await self._bootstrap(bootstrap_retries, drop_pending_updates=drop_pending_updates,
+                                  webhook_url="", allowed_updates=None)
+        except Exception:
+            self._running = False
+            raise
+        self._allowed = allowed_updates
+        self._stopping.clear()
+        self._task = asyncio.create_task(
+            self._poll(poll_interval=poll_interval, timeout=_seconds(timeout), error_callback=error_callback),
+            name="qcbot:polling",
+        )
+        return self.update_queue
+
+    async def _poll(
+        self, *, poll_interval: float, timeout: int,  # noqa: ASYNC109 (the long poll's, sent to Telegram)
+        error_callback: Callable[[TelegramError], None] | None,
+    ) -> None:
+        backoff = 1.0
+        while self.running and not self._stopping.is_set():
+            try:
+                offset = self.tracker.offset(max_hold=self.max_hold)
+                busy = self.tracker.busy
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=0 if busy else timeout, allowed_updates=self._allowed)
+                backoff = 1.0
+            except InvalidToken:
+                log.error("the bot token was refused; polling stopped")
+                raise
+            except TelegramError as exc:
+                if error_callback is not None:
+                    error_callback(exc)
+                else:
+                    log.warning("polling for updates failed: %s; retrying in %.0f s", exc, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            for update in updates:
+                if self.tracker.begin(update.update_id):
+                    await self.update_queue.put(update)
+            if self.tracker.busy:
+                await self._until(self.tracker.wait(self.busy_interval))
+            elif poll_interval:
+                await self._sleep(poll_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        await self._until(asyncio.sleep(seconds))
+
+    async def _until(self, waiting: Awaitable[Any]) -> None:
+        """Wait for ``waiting`` or for :meth:`stop`, whichever comes first."""
+        stop = asyncio.ensure_future(self._stopping.wait())
+        other = asyncio.ensure_future(waiting)
+        try:
+            await asyncio.wait({stop, other}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for fut in (stop, other):
+                fut.cancel()
+
+    async def stop(self) -> None:
+        """Stop fetching (a long poll in progress is cancelled; its updates stay unconfirmed)."""
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                await self._task
+            self._task = None
+        await super().stop()
+
+    async def confirm_handled(self) -> None:
+        """Confirm to Telegram what was handled (after the application stopped), so that a
+        clean restart does not receive it again."""
+        offset = self.tracker.offset(max_hold=self.max_hold)
+        if offset is None:
+            return
+        try:
+            await self.bot.get_updates(offset=offset, timeout=0, allowed_updates=self._allowed)
+        except TelegramError as exc:
+            log.warning("could not confirm the handled updates at shutdown: %s", exc)
+
+
+def _seconds(timeout: Any) -> int:  # noqa: ANN401
+    """``getUpdates``' long-poll timeout: whole seconds (Telegram refuses fractions)."""
+    if hasattr(timeout, "total_seconds"):
+        timeout = timeout.total_seconds()
+    return max(0, int(timeout))

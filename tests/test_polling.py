@@ -1,0 +1,174 @@
+"""bot.polling: an update is confirmed to Telegram only once it was handled.
+
+Driven through python-telegram-bot's real Application and HTTP stack against the
+stand-in, whose update queue keeps an update until a ``getUpdates`` offset passes it
+(Telegram's rule). A "crash" is an application abandoned mid-handling: its updater
+stops without confirming, its handlers never finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
+
+from bot.polling import ConfirmAfterHandlingUpdater, TrackingUpdateProcessor, UpdateTracker
+from standin import BotApiStandin
+
+pytestmark = pytest.mark.timeout(30)
+
+TOKEN = "123456:" + "TEST-polling"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[BotApiStandin]:
+    async with BotApiStandin(token=TOKEN) as standin:
+        yield standin
+
+
+def build(api: BotApiStandin, handler: Any, *, busy_interval: float = 0.05, max_hold: float = 60.0) -> Application:  # noqa: ANN401
+    tracker = UpdateTracker()
+    bot = ExtBot(api.token, base_url=api.base_url, base_file_url=api.base_file_url)
+    updater = ConfirmAfterHandlingUpdater(
+        tracker=tracker, bot=bot, update_queue=asyncio.Queue(),
+        busy_interval=busy_interval, max_hold=max_hold)
+    app = (ApplicationBuilder().updater(updater)
+           .concurrent_updates(TrackingUpdateProcessor(16, tracker)).build())
+    app.add_handler(MessageHandler(filters.TEXT, handler))
+    return app
+
+
+@asynccontextmanager
+async def polling(app: Application, *, crash: bool = False) -> AsyncIterator[Application]:
+    await app.initialize()
+    await app.start()
+    assert isinstance(app.updater, ConfirmAfterHandlingUpdater)
+    await app.updater.start_polling(poll_interval=0, timeout=1)
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        if not crash:
+            await app.stop()
+            await app.updater.confirm_handled()
+            await app.shutdown()
+
+
+async def test_an_update_handled_when_the_bot_died_is_delivered_again(api: BotApiStandin) -> None:
+    alice = api.make_user("张三")
+    chat = api.private_chat(alice)
+    release = asyncio.Event()
+    first_seen: list[str] = []
+
+    async def slow(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        text = update.effective_message.text or ""
+        first_seen.append(text)
+        if text == "慢":
+            await release.wait()  # never released: the process "dies" in here
+        await update.effective_message.reply_text(f"收到：{text}")
+
+    dead = build(api, slow)
+    async with polling(dead, crash=True):
+        await api.send_text(alice, chat, "快1")
+        await api.wait_for_bot_messages(alice, 1)
+        await api.send_text(alice, chat, "慢")
+        await api.send_text(alice, chat, "快2")
+        await api.wait_for_bot_messages(alice, 1)  # 快2 answered while 慢 still runs
+        await api.wait_until(lambda: len(first_seen) == 3, what="three updates handled")
+        # The poller kept asking from the unfinished update on: it is not confirmed.
+        assert api.updates.pending >= 1
+    assert first_seen == ["快1", "慢", "快2"]
+
+    seen_again: list[str] = []
+
+    async def fine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        seen_again.append(update.effective_message.text or "")
+        await update.effective_message.reply_text("重新收到")
+
+    async with polling(build(api, fine)):
+        [again] = await api.wait_for_bot_messages(alice, 1)
+        await api.wait_idle()
+    # 慢 comes back (and, as the oldest unconfirmed, so may what came after it: the
+    # application's writes are kept from applying twice by models.inbox, not here).
+    assert seen_again[0] == "慢" and "快1" not in seen_again
+    assert again["text"] == "重新收到"
+    assert api.updates.pending == 0  # confirmed at the clean shutdown
+
+
+async def test_a_clean_stop_confirms_what_was_handled(api: BotApiStandin) -> None:
+    alice = api.make_user("李四")
+    chat = api.private_chat(alice)
+    handled: list[str] = []
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        handled.append(update.effective_message.text or "")
+        await update.effective_message.reply_text("好")
+
+    async with polling(build(api, echo)):
+        for k in range(5):
+            await api.send_text(alice, chat, f"第{k}条")
+        await api.wait_for_bot_messages(alice, 5)
+    assert handled == [f"第{k}" + "条" for k in range(5)]
+    assert api.updates.pending == 0
+    later: list[str] = []
+
+    async def record(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        later.append("x")
+
+    async with polling(build(api, record)):
+        await api.wait_idle()
+    assert later == []  # nothing delivered twice after a clean restart
+
+
+async def test_a_stuck_handler_is_let_go_after_max_hold(api: BotApiStandin) -> None:
+    alice = api.make_user("王五")
+    chat = api.private_chat(alice)
+    never = asyncio.Event()
+    handled: list[str] = []
+
+    async def stuck(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        handled.append(update.effective_message.text or "")
+        if update.effective_message.text == "卡住":
+            await never.wait()
+
+    app = build(api, stuck, max_hold=0.3)
+    async with polling(app, crash=True):
+        await api.send_text(alice, chat, "卡住")
+        await api.send_text(alice, chat, "之后")
+        await api.wait_until(lambda: handled == ["卡住", "之后"], what="both handled")
+        await api.wait_until(lambda: api.updates.pending == 0, what="the stuck update let go", timeout=5)
+
+
+def test_the_tracker_offset() -> None:
+    clock = [0.0]
+    t = UpdateTracker(clock=lambda: clock[0])
+    assert t.offset(max_hold=10) is None and not t.busy
+    assert t.begin(5) and t.begin(6) and t.begin(7)
+    assert not t.begin(6)  # already being handled
+    assert t.offset(max_hold=10) == 5
+    t.done(6)
+    assert t.offset(max_hold=10) == 5 and not t.begin(6)  # finished: never again here
+    t.done(5)
+    assert t.offset(max_hold=10) == 7
+    t.done(7)
+    assert t.offset(max_hold=10) == 8 and not t.busy
+    assert t.mine(7) and not t.mine(8)
+    assert t.begin(9)
+    clock[0] = 11.0
+    assert t.offset(max_hold=10) == 10  # 9 held too long: let go
