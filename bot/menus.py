@@ -125,21 +125,28 @@ def _private_op(session: Session, user_id: int, memberships: Sequence[Member], s
     chat_id = next((m.private_chat_id for m in memberships if m.private_chat_id), None)
     if chat_id is None:  # never opened a private chat with the bot
         return None
-    # The same rule as models.members.resolve for a private chat (kept in ONE place).
-    campaign = mm._private_campaign(session, user_id, slug)
-    member = next((m for m in memberships if campaign is not None and m.campaign_id == campaign.id), None)
+    if len(memberships) == 1:  # the one campaign it can resolve to
+        member: Member | None = memberships[0]
+    else:  # the rule of models.members.resolve for a private chat (kept in ONE place)
+        campaign = mm._private_campaign(session, user_id, slug)
+        member = next((m for m in memberships if campaign is not None and m.campaign_id == campaign.id), None)
     return MenuOp(BotCommandScopeChat(chat_id), _own_menu(member, Scope.private))
 
 
-def _memberships(session: Session, user_id: int) -> list[Member]:
-    return list(
-        session.exec(
-            select(Member)
-            .join(Campaign, col(Campaign.id) == col(Member.campaign_id))
-            .where(Member.telegram_user_id == user_id, Campaign.active == True)  # noqa: E712
-            .order_by(Member.campaign_id)
-        )
+def _memberships(session: Session, user_ids: Sequence[int]) -> dict[int, list[Member]]:
+    """Each person's memberships in active campaigns (removed ones too)."""
+    found: dict[int, list[Member]] = {u: [] for u in user_ids}
+    if not user_ids:
+        return found
+    rows = session.exec(
+        select(Member)
+        .join(Campaign, col(Campaign.id) == col(Member.campaign_id))
+        .where(col(Member.telegram_user_id).in_(user_ids), Campaign.active == True)  # noqa: E712
+        .order_by(Member.campaign_id)
     )
+    for m in rows:
+        found[m.telegram_user_id].append(m)
+    return found
 
 
 def default_ops() -> list[MenuOp]:
@@ -153,11 +160,12 @@ def campaign_ops(session: Session, campaign_id: int, *, slug: str) -> list[MenuO
     """Each coordinator's and leader's private chat and chat-member scope in each bound
     group of the campaign; removed ones back to the defaults."""
     groups = [g.telegram_chat_id for g in mm.bound_groups(session, campaign_id)]
+    people = [m for m in mm.list_members(session, campaign_id=campaign_id, include_removed=True)
+              if m.role in MENU_MEMBER_ROLES]
+    memberships = _memberships(session, [m.telegram_user_id for m in people])
     ops: list[MenuOp] = []
-    for m in mm.list_members(session, campaign_id=campaign_id, include_removed=True):
-        if m.role not in MENU_MEMBER_ROLES:
-            continue
-        private = _private_op(session, m.telegram_user_id, _memberships(session, m.telegram_user_id), slug)
+    for m in people:
+        private = _private_op(session, m.telegram_user_id, memberships[m.telegram_user_id], slug)
         if private is not None:
             ops.append(private)
         own = _own_menu(m, Scope.group)
@@ -168,7 +176,7 @@ def campaign_ops(session: Session, campaign_id: int, *, slug: str) -> list[MenuO
 def person_ops(session: Session, user_id: int, *, slug: str) -> list[MenuOp]:
     """The scopes of one person: their private chat, and them in each bound group of each
     (active) campaign they are a member of. Nobody's member: nothing (the defaults)."""
-    memberships = _memberships(session, user_id)
+    memberships = _memberships(session, [user_id])[user_id]
     if not memberships:
         return []
     ops: list[MenuOp] = []
