@@ -45,7 +45,9 @@ from bot import nudges
 from bot.commands import COMMANDS, scoped
 from bot.context import QcContext
 from bot.menus import MenuSync
+from bot.polling import PROCESS, ConfirmAfterHandlingUpdater, TrackingUpdateProcessor, UpdateTracker
 from models.db import transaction
+from models.inbox import marked_by_others, prune_handled
 from models.members import active_campaigns, ensure_bootstrap_code
 from qcbot.config import Settings
 from scheduler import install as install_scheduler
@@ -147,10 +149,14 @@ async def on_startup(app: Application) -> None:
     engine: Engine = app.bot_data["engine"]
     now = app.bot_data["clock"]()
     ttl = settings.telegram.invite_ttl_hours
+    tracker: UpdateTracker = app.bot_data["updates"]
 
     def codes() -> list[tuple[str, str]]:
         out = []
         with transaction(engine) as session:
+            # Updates a previous process wrote for are not handled again (bot.polling).
+            prune_handled(session, now=now)
+            tracker.load_handled_before(marked_by_others(session, process=PROCESS, now=now))
             for c in active_campaigns(session):
                 if settings.campaign.slug and c.slug != settings.campaign.slug:
                     continue
@@ -174,8 +180,13 @@ async def on_startup(app: Application) -> None:
 
 
 async def on_stop(app: Application) -> None:
-    """After stop(), before shutdown() closes the connection: end the menus' task."""
+    """After stop(), before shutdown() closes the connection: end the menus' task and
+    confirm the handled updates to Telegram (a clean restart does not see them again)."""
     await app.bot_data["menus"].stop()
+    if isinstance(app.updater, ConfirmAfterHandlingUpdater) and not app.bot_data.get("confirmed"):
+        app.bot_data["confirmed"] = True
+        with contextlib.suppress(Exception):  # post_shutdown: the connection may be closed
+            await app.updater.confirm_handled()
 
 
 def _default_clock(settings: Settings) -> Clock:
@@ -201,6 +212,7 @@ def build_application(
     if not token:
         raise ValueError("no bot token: set QCBOT_BOT_TOKEN or telegram.token")
     protect_logs()
+    tracker = UpdateTracker()
     defaults = Defaults(
         parse_mode=ParseMode.HTML,
         tzinfo=settings.campaign.tz,
@@ -214,14 +226,21 @@ def build_application(
         .base_file_url(base_file_url or settings.telegram.base_file_url)
         .defaults(defaults)
         .rate_limiter(AIORateLimiter(max_retries=3))
-        .concurrent_updates(settings.telegram.concurrent_updates)
+        .concurrent_updates(TrackingUpdateProcessor(settings.telegram.concurrent_updates, tracker))
+        # A second connection for getUpdates: confirming the handled updates at shutdown
+        # must not wait on the long poll that stopping just cancelled.
+        .get_updates_connection_pool_size(2)
         .context_types(ContextTypes(context=QcContext))
         .post_init(on_startup)
         .post_stop(on_stop)
         .post_shutdown(on_stop)  # when start-up failed, post_stop is not called
         .build()
     )
+    # The builder's Updater confirms a batch of updates as soon as it fetched the next;
+    # ours only once each was handled (same bot and queue): nothing is lost in a crash.
+    app.updater = ConfirmAfterHandlingUpdater(tracker=tracker, bot=app.bot, update_queue=app.update_queue)
     app.bot_data.update(
+        updates=tracker,
         settings=settings, engine=engine, clock=clock or _default_clock(settings),
         startup_hooks=[], plan_changed_hooks=[],
         menus=MenuSync(app, engine=engine, slug=settings.campaign.slug),

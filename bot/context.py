@@ -32,6 +32,7 @@ from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
+from bot.polling import seal
 from models.db import transaction
 from models.errors import DomainError
 from models.members import ChatInfo, Env, UserInfo, resolve
@@ -185,11 +186,13 @@ class QcContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], di
 
     async def db(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in one transaction in a worker thread."""
-        engine = self.engine
+        engine, now = self.engine, self.now()
 
         def work() -> T:
             with transaction(engine) as session:
-                return fn(session)
+                result = fn(session)
+                seal(session, now=now)  # the update's writes count once (bot.polling)
+                return result
 
         return await asyncio.to_thread(work)
 

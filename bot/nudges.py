@@ -20,6 +20,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.polling import seal
 from models.db import transaction
 from models.errors import DomainError
 from models.messages import remember
@@ -35,11 +36,13 @@ FORGED = "这个按钮无效或已过期。"
 
 
 async def _db(context: ContextTypes.DEFAULT_TYPE, fn: Callable[[Session], T]) -> T:
-    engine = context.bot_data["engine"]
+    engine, now = context.bot_data["engine"], _now(context)
 
     def work() -> T:
         with transaction(engine) as session:
-            return fn(session)
+            result = fn(session)
+            seal(session, now=now)  # the update's writes count once (bot.polling)
+            return result
 
     return await asyncio.to_thread(work)
 

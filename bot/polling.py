@@ -14,6 +14,13 @@ delivered again to the next one. ``models.inbox`` keeps their writes from being
 applied twice. While updates are in flight the poller asks again every
 ``busy_interval`` seconds (a long poll would wait on updates it already has).
 
+Exactly once: a transaction the bot opens for an update (``QcContext.db``) calls
+:func:`seal` before committing; if it wrote (recorded an audit row), the update is
+marked handled in the same transaction (``models.inbox``). A new process loads the
+marks of the last two days at start-up and does not handle those updates again
+(:class:`TrackingUpdateProcessor` answers that they were handled before the restart);
+the mark's primary key settles any race.
+
 An update held longer than ``max_hold`` seconds (a handler stuck on the network)
 is let go — confirmed — with a warning, so that it cannot hold back the queue:
 Telegram returns at most 100 updates past the offset.
@@ -25,12 +32,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
-from telegram import Update
+from sqlmodel import Session
+from telegram import Message, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import SimpleUpdateProcessor, Updater
+
+from models.errors import Conflict
+from models.inbox import audited, mark_handled
+
+#: This process, in the marks of ``models.inbox``.
+PROCESS = uuid.uuid4().hex
+#: The update whose handling the current task (and its worker threads) belongs to.
+CURRENT_UPDATE: ContextVar[int | None] = ContextVar("qcbot_update_id", default=None)
+HANDLED_BEFORE = "这条消息在机器人重启前已经处理并记录，没有重复记录。"
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +63,11 @@ class UpdateTracker:
         self._in_flight: dict[int, float] = {}  # update id -> when it was fetched
         self._seen_up_to = -1  # every id <= this was dispatched here (or let go)
         self._changed = asyncio.Event()
+        #: Updates a previous process already wrote for (loaded at start-up).
+        self.handled_before: frozenset[int] = frozenset()
+
+    def load_handled_before(self, update_ids: Iterable[int]) -> None:
+        self.handled_before = frozenset(update_ids)
 
     def begin(self, update_id: int) -> bool:
         """Take ``update_id`` for handling; False when it is already being handled or was."""
@@ -86,9 +111,24 @@ class UpdateTracker:
             await asyncio.wait_for(self._changed.wait(), timeout)
 
 
+class AlreadyHandled(Conflict):
+    """Another process already committed this update's writes."""
+
+
+def seal(session: Session, *, now: datetime) -> None:
+    """Call before a transaction for an update commits: if it wrote, mark the update
+    handled in it; if another process holds the mark, refuse (the caller rolls back)."""
+    update_id = CURRENT_UPDATE.get()
+    if update_id is None or not audited(session):
+        return
+    if not mark_handled(session, update_id=update_id, process=PROCESS, now=now):
+        raise AlreadyHandled(HANDLED_BEFORE)
+
+
 class TrackingUpdateProcessor(SimpleUpdateProcessor):
-    """Handles updates concurrently (as ``concurrent_updates=N`` does) and tells the tracker
-    when each one finished, whatever the outcome."""
+    """Handles updates concurrently (as ``concurrent_updates=N`` does), tells the tracker
+    when each one finished whatever the outcome, and skips updates a previous process
+    already wrote for (answering so)."""
 
     __slots__ = ("tracker",)
 
@@ -97,11 +137,34 @@ class TrackingUpdateProcessor(SimpleUpdateProcessor):
         self.tracker = tracker
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if not isinstance(update, Update):
+            await coroutine
+            return
+        token = CURRENT_UPDATE.set(update.update_id)
         try:
+            if update.update_id in self.tracker.handled_before:
+                _close(coroutine)
+                log.info("update %s was handled before a restart: not again", update.update_id)
+                await _say_handled_before(update)
+                return
             await coroutine
         finally:
-            if isinstance(update, Update):
-                self.tracker.done(update.update_id)
+            CURRENT_UPDATE.reset(token)
+            self.tracker.done(update.update_id)
+
+
+def _close(coroutine: Awaitable[Any]) -> None:
+    close = getattr(coroutine, "close", None)
+    if close is not None:
+        close()
+
+
+async def _say_handled_before(update: Update) -> None:
+    with contextlib.suppress(TelegramError):
+        if update.callback_query is not None:
+            await update.callback_query.answer(HANDLED_BEFORE)
+        elif isinstance(update.effective_message, Message) and update.message is not None:
+            await update.message.reply_text(HANDLED_BEFORE, do_quote=True)
 
 
 class ConfirmAfterHandlingUpdater(Updater):

@@ -54,3 +54,11 @@ def prune_handled(session: Session, *, now: datetime) -> int:
     """Forget marks older than :data:`KEEP`; returns how many."""
     result = session.execute(sa.delete(HandledUpdate).where(col(HandledUpdate.handled_at) < now - KEEP))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def marked_by_others(session: Session, *, process: str, now: datetime) -> list[int]:
+    """Updates another process wrote for in the last :data:`KEEP` (read at start-up)."""
+    return [int(x) for x in session.execute(
+        sa.select(col(HandledUpdate.update_id)).where(
+            col(HandledUpdate.process) != process, col(HandledUpdate.handled_at) >= now - KEEP)
+    ).scalars()]

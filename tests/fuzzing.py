@@ -42,6 +42,7 @@ from telegram.ext import AIORateLimiter, Application
 
 import models.tables as t
 from bot.app import build_application, running
+from bot.polling import PROCESS
 from models.db import make_engine, read_only
 from models.permissions import PERMISSIONS, Action, allowed, role_of
 from standin import BotApiStandin
@@ -421,8 +422,14 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
                 elif name == "botmessage":
                     if sent is not None and key in d.new and (row["telegram_chat_id"], row["message_id"]) not in sent:
                         result.fail(f"BotMessage for a message the bot never sent: {row}")
+                elif name == "handledupdate":  # bot.polling: a mark in each writing transaction
+                    if key not in d.new or row["process"] != PROCESS:
+                        result.fail(f"handled-update mark {row} changed, or not this process's")
                 elif name not in FROZEN:
                     result.fail(f"{name} {key}: {sorted(cols)} changed — no rule for this table")
+        marks = len(changes.get("handledupdate", TableDiff()).new)
+        if marks > len(new_audit_ids):
+            result.fail(f"{marks} handled-update marks for {len(new_audit_ids)} audited writes")
     return result
 
 

@@ -9,11 +9,14 @@ stops without confirming, its handlers never finish.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -23,9 +26,22 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
-from bot.polling import ConfirmAfterHandlingUpdater, TrackingUpdateProcessor, UpdateTracker
+from bot.app import build_application, running
+from bot.demo import add_demo_member
+from bot.polling import (
+    HANDLED_BEFORE,
+    PROCESS,
+    ConfirmAfterHandlingUpdater,
+    TrackingUpdateProcessor,
+    UpdateTracker,
+)
+from models.db import read_only, transaction
+from models.tables import Assignment, AuditLog, Campaign, HandledUpdate, Role, Task, Unit
+from qcbot.config import Settings
 from standin import BotApiStandin
+from tests.harness import FakeClock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -40,7 +56,8 @@ async def api() -> AsyncIterator[BotApiStandin]:
 
 def build(api: BotApiStandin, handler: Any, *, busy_interval: float = 0.05, max_hold: float = 60.0) -> Application:  # noqa: ANN401
     tracker = UpdateTracker()
-    bot = ExtBot(api.token, base_url=api.base_url, base_file_url=api.base_file_url)
+    bot = ExtBot(api.token, base_url=api.base_url, base_file_url=api.base_file_url,
+                 get_updates_request=HTTPXRequest(connection_pool_size=2))  # as build_application
     updater = ConfirmAfterHandlingUpdater(
         tracker=tracker, bot=bot, update_queue=asyncio.Queue(),
         busy_interval=busy_interval, max_hold=max_hold)
@@ -172,3 +189,70 @@ def test_the_tracker_offset() -> None:
     assert t.begin(9)
     clock[0] = 11.0
     assert t.offset(max_hold=10) == 10  # 9 held too long: let go
+
+
+# ------------------------------------------------------------- the real application
+
+
+async def test_a_redelivered_report_is_not_applied_twice(
+    standin: BotApiStandin, seeded_engine: Engine, bot_settings: Settings, clock: FakeClock
+) -> None:
+    """A report handled by a process that died before confirming it comes back to the next
+    process: answered, but its write is not applied again (marks loaded at start-up, and
+    the mark's key when the first process's mark appears later)."""
+    api = standin
+    liaison = api.make_user("李四")
+    with read_only(seeded_engine) as s:
+        campaign_id = s.exec(select(Campaign.id)).one()
+    with transaction(seeded_engine) as s:
+        add_demo_member(s, campaign_id=campaign_id, telegram_user_id=liaison.id, name="李四",
+                        role=Role.liaison, unit="区财政局", now=clock(), private_chat_id=liaison.id)
+    chat = api.private_chat(liaison)
+
+    def app() -> Any:  # noqa: ANN401
+        return build_application(settings=bot_settings, engine=seeded_engine, clock=clock, token=api.token,
+                                 base_url=api.base_url, base_file_url=api.base_file_url)
+
+    def writes() -> int:
+        with read_only(seeded_engine) as s:
+            return len(s.exec(select(AuditLog.id).where(AuditLog.action == "assignment.progress")).all())
+
+    def task_no() -> int:
+        with read_only(seeded_engine) as s:
+            unit = s.exec(select(Unit).where(Unit.name == "区财政局")).one()
+            a = s.exec(select(Assignment).where(Assignment.unit_id == unit.id)).first()
+            assert a is not None
+            return s.get(Task, a.task_id).no  # type: ignore[union-attr]
+
+    no = task_no()
+    async with running(app(), poll_timeout=1):
+        sent = []
+        for pct in (40, 50):
+            await api.send_text(liaison, chat, f"/progress {no} {pct}")
+            sent.append(api.updates.history[-1])
+            [ok] = await api.wait_for_bot_messages(chat, 1)
+            assert "✅" in ok["text"], ok["text"]
+    assert writes() == 2
+    first, second = (copy.deepcopy(u) for u in sent)
+
+    def handled_elsewhere(update_id: int) -> None:
+        with transaction(seeded_engine) as s:
+            mark = s.get(HandledUpdate, update_id)
+            assert mark is not None and mark.process == PROCESS
+            mark.process = "an-earlier-process"  # as if the process that died had written it
+            s.add(mark)
+
+    handled_elsewhere(first["update_id"])
+    async with running(app(), poll_timeout=1):
+        api.updates.put(first)  # Telegram delivers it again: it was never confirmed
+        [again] = await api.wait_for_bot_messages(chat, 1)
+        assert again["text"] == HANDLED_BEFORE
+        # The second one's mark appears only now (the earlier process's commit raced us):
+        handled_elsewhere(second["update_id"])
+        api.updates.put(second)
+        [refused] = await api.wait_for_bot_messages(chat, 1)
+        assert HANDLED_BEFORE in refused["text"]
+        await api.send_text(liaison, chat, f"/progress {no} 60")  # a new report still works
+        [ok] = await api.wait_for_bot_messages(chat, 1)
+        assert "✅" in ok["text"]
+    assert writes() == 3
