@@ -43,6 +43,9 @@ async def _status(harness, coord) -> str:
     seen = len(harness.api.sent_messages(coord))
     await harness.api.send_text(coord, harness.api.private_chat(coord), "/status")
     await harness.api.wait_for_bot_messages(coord)
+    # The chart follows the text (rendering it takes a moment with no request in flight).
+    await harness.api.wait_until(lambda: any("photo" in m for m in harness.api.sent_messages(coord)[seen:]),
+                                 what="the /status chart")
     await harness.idle()
     harness.api.mark(coord)
     return _status_text(harness.api.sent_messages(coord)[seen:])
