@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import warnings
 from datetime import UTC, date, datetime
@@ -162,3 +163,79 @@ def test_chart_of_a_real_campaign_status(session) -> None:  # noqa: ANN001
         png = render_status_chart(status)
     assert not [w for w in caught if "missing from" in str(w.message)]
     assert png_size(png)[0] == 13 * 110
+
+
+def test_render_leaves_no_figure_behind() -> None:
+    """A figure is a web of cycles; render_chart collects it instead of leaving it to the collector."""
+    import gc
+
+    from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    def alive() -> list[object]:
+        return [o for o in gc.get_objects() if isinstance(o, Figure | FigureCanvasAgg | Axes)]
+
+    gc.collect()
+    before = len(alive())
+    gc.disable()  # no collection but render_chart's own
+    try:
+        render_chart(sample())
+        left = len(alive())
+    finally:
+        gc.enable()
+    assert left == before
+    import matplotlib._pylab_helpers as pylab_helpers
+
+    assert pylab_helpers.Gcf.get_all_fig_managers() == []  # and nothing in pyplot's registry
+
+
+def test_chart_data_survives_json() -> None:
+    from models.charts import chart_data_from_json, chart_data_to_json
+
+    data = sample()
+    back = chart_data_from_json(json.loads(json.dumps(chart_data_to_json(data))))
+    assert (back.title, list(back.categories), list(back.units), back.as_of) == (
+        data.title, list(data.categories), list(data.units), data.as_of)
+    empty = chart_data_from_json(chart_data_to_json(ChartData(title="")))
+    assert empty == ChartData(title="", categories=(), units=(), as_of=None)
+
+
+def test_worker_protocol_answers_each_line(tmp_path: Path) -> None:
+    from models.charts import chart_data_to_json, serve
+
+    good = tmp_path / "a.png"
+    requests = [
+        {"path": str(good), "data": chart_data_to_json(sample())},
+        {"path": str(tmp_path / "b.png"), "data": {"title": "x", "units": [{"nom": 1}]}},
+        {"path": str(tmp_path / "no-such-dir" / "c.png"), "data": chart_data_to_json(sample())},
+    ]
+    stdin = io.BytesIO(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+    stdout = io.BytesIO()
+    serve(stdin, stdout)
+    answers = stdout.getvalue().decode().splitlines()
+    assert answers[0] == "ok" and png_size(good.read_bytes())[0] == 13 * 110
+    assert answers[1].startswith("error TypeError") and answers[2].startswith("error FileNotFoundError")
+    assert len(answers) == 3
+
+
+async def test_chart_process_renders_in_its_own_process(tmp_path: Path) -> None:
+    from models.charts import ChartProcess, ChartWorkerError
+
+    worker = ChartProcess()
+    try:
+        await worker.render(sample(), tmp_path / "1.png")
+        assert png_size((tmp_path / "1.png").read_bytes())[0] == 13 * 110
+        # A chart the worker cannot draw is its error, answered; the worker carries on.
+        with pytest.raises(ChartWorkerError, match="could not render"):
+            await worker.render(sample(), tmp_path / "missing" / "2.png")
+        # A worker that died is replaced by the next chart.
+        assert worker._proc is not None
+        worker._proc.kill()
+        await worker._proc.wait()
+        await worker.render(ChartData(title="又一张"), tmp_path / "3.png")
+        assert (tmp_path / "3.png").read_bytes()[:8] == PNG_MAGIC
+        assert worker.started == 2
+    finally:
+        await worker.close()
+    assert worker._proc is None
