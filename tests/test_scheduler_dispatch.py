@@ -6,6 +6,7 @@ real (short) time.
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from datetime import date, datetime, timedelta
 
@@ -382,3 +383,112 @@ async def test_concurrent_sweeps_and_dispatchers_send_each_message_once(
     for chat in (w.group_chat_id, w.users["财政小李"], w.users["商务小王"]):
         assert len(api.sent_messages(chat)) == 1
     assert not unresolved(engine)
+
+
+# ------------------------------------------------------------------ digest charts
+
+DIGEST_MONDAY = at("2025-09-22", 9, 0)  # the weekly digest (and last week's, caught up)
+
+
+def _three_campaigns(engine: Engine, api: BotApiStandin) -> list[int]:
+    """Three campaigns, each with its work group; returns the groups' chat ids.
+
+    Task 1 is due on the digest's Monday: 财政小李 of each campaign gets a private nudge too.
+    """
+    return [
+        build_world(engine, api, deadlines={1: "2025-09-22"}, slug=f"c{i}", private_nudges=("财政小李",)).group_chat_id
+        for i in range(3)
+    ]
+
+
+async def test_every_digest_text_goes_out_before_any_chart(engine: Engine, api: BotApiStandin, bot: Bot) -> None:
+    groups = _three_campaigns(engine, api)
+    report = await tick(engine, bot, DIGEST_MONDAY, fast_config(digest_chart=True))
+    calls = [c for c in api.calls if c.method in ("sendMessage", "sendPhoto")]
+    kinds = [c.method for c in calls]
+    assert kinds.count("sendPhoto") == len(groups)
+    # Every text of the run (digests and the liaisons' private nudges) before the first chart.
+    assert kinds == sorted(kinds, key=lambda m: m == "sendPhoto")
+    assert report.sent == kinds.count("sendMessage") > len(groups)
+    for group in groups:
+        [digest, chart] = api.sent_messages(group)
+        assert "每周进展" in digest["text"]
+        assert chart["photo"] and "得分" in chart["caption"]
+    assert not unresolved(engine)
+
+
+async def test_a_failing_chart_never_fails_the_texts(
+    engine: Engine, api: BotApiStandin, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from models.charts import ChartProcess
+
+    groups = _three_campaigns(engine, api)
+    # The worker dies at once: each chart is logged as not sent, every text still goes out.
+    monkeypatch.setattr(ChartProcess, "command", staticmethod(lambda: [sys.executable, "-c", "pass"]))
+    report = await tick(engine, bot, DIGEST_MONDAY, fast_config(digest_chart=True))
+    assert api.calls_to("sendPhoto") == []
+    assert report.sent == len(_sends(api)) and report.failed == 0
+    assert all("每周进展" in api.sent_messages(g)[0]["text"] for g in groups)
+    assert not unresolved(engine)
+    assert all(r.state in (OutboxState.sent, OutboxState.merged) for r in outbox_rows(engine))
+
+
+async def test_a_hanging_chart_worker_is_given_up_after_the_texts(
+    engine: Engine, api: BotApiStandin, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from models.charts import ChartProcess
+    dispatch_module = importlib.import_module("scheduler.dispatch")  # the package exports the function
+
+    groups = _three_campaigns(engine, api)
+    monkeypatch.setattr(ChartProcess, "command", staticmethod(lambda: [sys.executable, "-c", "import time; time.sleep(60)"]))
+    workers: list[ChartProcess] = []
+
+    class Impatient(ChartProcess):
+        def __init__(self) -> None:
+            super().__init__(timeout=0.5)
+            workers.append(self)
+
+    monkeypatch.setattr(dispatch_module, "ChartProcess", Impatient)
+    report = await tick(engine, bot, DIGEST_MONDAY, fast_config(digest_chart=True))
+    assert report.sent == len(_sends(api)) and api.calls_to("sendPhoto") == []
+    assert all("每周进展" in api.sent_messages(g)[0]["text"] for g in groups)
+    # Two charts waited their timeout, each in a new worker; the third was given up at once.
+    [worker] = workers
+    assert worker.started == 2 == len(worker._killed)
+    assert worker._proc is None and all(p.returncode is not None for p in worker._killed)
+    assert not unresolved(engine)
+
+
+async def test_a_refused_chart_or_a_failing_status_is_only_logged(
+    engine: Engine, api: BotApiStandin, bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatch_module = importlib.import_module("scheduler.dispatch")  # the package exports the function
+
+    groups = _three_campaigns(engine, api)
+    real = dispatch_module._status_chart_data
+
+    def status(engine: Engine, campaign_id: int, now: datetime):  # type: ignore[no-untyped-def]
+        if campaign_id == 1:
+            raise RuntimeError("status broke")
+        return real(engine, campaign_id, now)
+
+    monkeypatch.setattr(dispatch_module, "_status_chart_data", status)
+    api.faults.inject(method="sendPhoto", chat_id=groups[1], kind="server_error", times=None)
+    report = await tick(engine, bot, DIGEST_MONDAY, fast_config(digest_chart=True))
+    assert report.sent == len(_sends(api)) and report.retried == report.failed == 0
+    # Only the third campaign's chart arrived; the other two are in the log.
+    assert [m.get("photo") is not None for m in api.sent_messages(groups[2])] == [False, True]
+    assert all(len(api.sent_messages(g)) == 1 for g in groups[:2])
+    warned = [r.getMessage() for r in caplog.records if "digest chart" in r.getMessage()]
+    assert sorted(warned) == sorted(f"the digest chart for chat {g} was not sent" for g in groups[:2])
+    assert not unresolved(engine)
+
+
+async def test_digest_chart_off_sends_no_picture(engine: Engine, api: BotApiStandin, bot: Bot) -> None:
+    _three_campaigns(engine, api)
+    report = await tick(engine, bot, DIGEST_MONDAY, fast_config(digest_chart=False))
+    assert report.sent > 0 and api.calls_to("sendPhoto") == []
