@@ -26,8 +26,10 @@ Telegram does), then stops. Checks:
   copies beyond the first (a crash between sending and recording) are counted: at most
   one extra copy of a message per crash it was caught in;
 * writes: every ``/progress`` the bot confirmed (its ✅ reply recorded by the stand-in) is
-  in the database (its audit row, by the unique note); writes applied twice (an update
-  redelivered after a crash) are counted.
+  in the database (its audit row, by the unique note); every one is answered (the bot
+  confirms an update to Telegram only once handled, so a killed bot's unfinished updates
+  come back to the next one: ``bot.polling``); none is applied twice (a redelivered update
+  whose write had committed is answered "处理过" from its mark, ``models.inbox``).
 
 Prints a summary and writes bench/out/soak-<time>.json; exits 1 if anything was lost.
 """
@@ -55,6 +57,7 @@ from bench.province import OUT, PG_URL, ensure_province, seed_urls
 from bench.run import pg_available
 from bench.seeder import REPO, ProvinceSpec
 from bench.standin_proc import Control, StandinProcess
+from bot.polling import HANDLED_BEFORE
 from models.calendar import is_working_day
 from models.db import make_engine
 from models.tables import AuditLog, Outbox, OutboxState
@@ -122,7 +125,7 @@ class Soak:
                                      stderr=subprocess.STDOUT, cwd=self.out, start_new_session=True)
         log.close()
         self.restarts += 1
-        # Up once it polls (after the menus of every campaign).
+        # Up once it polls (menus are sent in the background).
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -288,7 +291,7 @@ class Soak:
         for c in calls:  # message ids are per chat; the first reply to each message counts
             if c["status"] == 200 and c["reply_to"] is not None:
                 replies.setdefault((c["chat_id"], c["reply_to"]), c)
-        confirmed = lost = unanswered = refused = 0
+        confirmed = lost = unanswered = refused = redelivered = 0
         unanswered_last = 0
         lost_notes = []
         for note, b in self.bursts.items():
@@ -299,8 +302,9 @@ class Soak:
                     unanswered_last += 1
                 continue
             text = reply["text"] or ""
-            if text.startswith("✅") and CONFIRMED.search(text):
+            if (text.startswith("✅") and CONFIRMED.search(text)) or HANDLED_BEFORE in text:
                 confirmed += 1
+                redelivered += HANDLED_BEFORE in text
                 if notes[note] == 0:
                     lost += 1
                     lost_notes.append(note)
@@ -308,10 +312,8 @@ class Soak:
                 refused += 1
         applied_twice = sum(1 for n in notes.values() if n > 1)
         dispatch_kills = sum(1 for k in self.kills if k["kind"] == "dispatch")
-        # A killed bot loses the updates it had fetched but not finished: python-telegram-bot
-        # confirms a batch (the next getUpdates' offset) while its handlers still run. Those
-        # people got no answer (nothing was promised), so they count apart from lost writes.
-        ok = not not_sent and missing == 0 and lost == 0 and unanswered_last == 0
+        # Nothing may be lost: a killed bot's unfinished updates come back to the next one.
+        ok = (not not_sent and missing == 0 and lost == 0 and unanswered == 0 and applied_twice == 0)
         return {
             "backend": self.backend, "kills": len(self.kills), "dispatch_kills": dispatch_kills,
             "burst_kills": len(self.kills) - dispatch_kills, "restarts": self.restarts,
@@ -320,7 +322,8 @@ class Soak:
                        "max_copies_of_one_message": max_copies, "not_sent_sample": not_sent[:10]},
             "writes": {"sent": len(self.bursts), "confirmed": confirmed, "lost": lost, "lost_sample": lost_notes[:10],
                        "unanswered": unanswered, "unanswered_after_last_restart": unanswered_last,
-                       "refused": refused, "applied_twice": applied_twice},
+                       "refused": refused, "applied_twice": applied_twice,
+                       "answered_from_mark": redelivered},
             "standin": {"requests": stats["requests"], "rate_limited_429": stats["rate_limited"]},
             "kill_log": self.kills, "ok": ok,
         }
@@ -333,8 +336,9 @@ def summary_line(r: dict[str, Any]) -> str:
             f"not sent {n['not_sent']}, missing at the stand-in {n['missing_at_standin']}, "
             f"duplicates {n['duplicates']} (≤ {r['kills']} kills; most copies of one message {n['max_copies_of_one_message']}); "
             f"writes: {w['confirmed']:,} confirmed of {w['sent']:,} sent, lost {w['lost']}, "
-            f"never answered {w['unanswered']} (dropped in flight by a killed bot; {w['unanswered_after_last_restart']} after the last restart), "
-            f"applied twice {w['applied_twice']}, refused {w['refused']}; 429s {r['standin']['rate_limited_429']} — "
+            f"never answered {w['unanswered']} ({w['unanswered_after_last_restart']} after the last restart), "
+            f"applied twice {w['applied_twice']}, answered from a mark after a restart {w['answered_from_mark']}, "
+            f"refused {w['refused']}; 429s {r['standin']['rate_limited_429']} — "
             f"{'OK' if r['ok'] else 'FAILED'}")
 
 
