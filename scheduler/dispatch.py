@@ -170,15 +170,15 @@ async def _send(
     chat_id = batch.chat_id
     async with gate:
         while True:
-            await pacer.acquire(chat_id)
             try:
-                message = await bot.send_message(
-                    chat_id=chat_id,
-                    text=batch.rendered.text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=_markup(batch),
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
-                )
+                async with pacer.sending(chat_id):
+                    message = await bot.send_message(
+                        chat_id=chat_id,
+                        text=batch.rendered.text,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=_markup(batch),
+                        link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    )
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
                 pacer.pause(chat_id, wait)
@@ -280,8 +280,8 @@ class DigestCharts:
         for chat_id, campaign_id in owed:
             try:
                 png = await asyncio.to_thread((await self._renders[campaign_id]).read_bytes)
-                await self._pacer.acquire(chat_id)
-                await self._bot.send_photo(chat_id=chat_id, photo=png, caption=DIGEST_CHART_CAPTION)
+                async with self._pacer.sending(chat_id):
+                    await self._bot.send_photo(chat_id=chat_id, photo=png, caption=DIGEST_CHART_CAPTION)
                 self.sent += 1
             except Exception:
                 log.warning("the digest chart for chat %s was not sent", chat_id, exc_info=True)

@@ -220,6 +220,46 @@ async def test_pacer_keeps_within_limits(engine: Engine, api: BotApiStandin, bot
     assert pacer.waited > 0
 
 
+async def test_pacer_counts_a_message_from_its_answer() -> None:
+    """Telegram counts a message when it arrives: somewhere between asking and the answer."""
+    t = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        t[0] += seconds
+
+    pacer = Pacer(private_per_second=1, margin=0.0, clock=lambda: t[0], sleep=sleep)
+    async with pacer.sending(42):
+        t[0] = 0.2
+        assert pacer.delay(42) == 1.0  # in flight: it may arrive any moment
+        assert pacer.delay(43) == 0.0
+        t[0] = 0.3  # the answer: it arrived by now
+    assert pacer.delay(42) == pytest.approx(1.0)  # a full window from the answer, not from 0.0
+    await pacer.acquire(42)
+    assert t[0] == pytest.approx(1.3)
+    # acquire() alone counts a message at the moment of asking, as before.
+    t[0] = 1.8
+    assert pacer.delay(42) == pytest.approx(0.5)
+
+
+async def test_a_message_delayed_on_its_way_does_not_open_the_window_early(
+    engine: Engine, api: BotApiStandin, bot: Bot
+) -> None:
+    w = build_world(engine, api, deadlines={1: NATIONAL_DAY_DEADLINE})
+    liaison = w.users["财政小李"]
+    api.limits.enable(global_per_second=None, per_group_per_minute=None, per_private_per_second=1)
+    # The first request reaches Telegram 0.5 s after it was asked for (a stalled event
+    # loop, a slow network): counted from the moment of asking, the next one would go
+    # 1 s after that, 0.5 s after the first arrived, and be refused.
+    api.faults.inject(method="sendMessage", chat_id=liaison, kind="slow", delay=0.5, times=1)
+    pacer = Pacer(margin=0.0)
+    for text in ("第一条", "第二条", "第三条"):
+        async with pacer.sending(liaison):
+            await bot.send_message(liaison, text)
+    assert api.stats.faults_fired == 1
+    assert api.stats.rate_limited == 0
+    assert [m["text"] for m in api.sent_messages(liaison)] == ["第一条", "第二条", "第三条"]
+
+
 async def test_5xx_is_retried_with_backoff(engine: Engine, api: BotApiStandin, bot: Bot) -> None:
     w = build_world(engine, api, deadlines={1: NATIONAL_DAY_DEADLINE})
     api.faults.inject(method="sendMessage", chat_id=w.group_chat_id, kind="server_error", times=2)
