@@ -18,9 +18,9 @@ The weekly digest is followed by the /status chart (``scheduler.digest_chart``),
 effort: the charts go out after every text of the run, so a chart never delays a
 nudge. Each is rendered once its digest went out, one at a time, in a worker process
 (:class:`models.charts.ChartProcess`): matplotlib's ~0.3 s of CPU per chart would
-otherwise hold the GIL and starve the event loop that paces the texts (109 digests on
-a province's Monday took the dispatch from 91 % to 70–76 % of 30/s, and requests the
-Pacer had counted left in bunches that Telegram answered with 429s).
+otherwise hold the GIL and starve the event loop that sends and paces the texts (109
+digests rendered in a thread on a province's Monday: 91 % → 70–76 % of 30/s, and the
+stalls between the Pacer counting a request and its leaving brought 429s).
 """
 
 from __future__ import annotations
