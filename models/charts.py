@@ -25,7 +25,9 @@ import gc
 import io
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -318,12 +320,13 @@ def chart_data_from_json(obj: dict[str, Any]) -> ChartData:
     )
 
 
-def serve(stdin: Any = None, stdout: Any = None) -> None:
+def serve(stdin: Any = None, stdout: Any = None, *, directory: str | None = None) -> None:
     """The chart worker: one request per line, ``{"path": ..., "data": ...}``.
 
     Renders ``data`` (:func:`chart_data_to_json`) into the PNG file ``path`` and answers
     one line: ``ok``, or ``error <what went wrong>`` (the worker carries on). Ends when
-    its input ends (the parent closed it, or died).
+    its input ends (the parent closed it, or died), removing ``directory`` (the parent's
+    charts) if given: a parent killed before it could clean up leaves no files behind.
     """
     if stdout is None:
         stdout = sys.stdout.buffer
@@ -334,18 +337,22 @@ def serve(stdin: Any = None, stdout: Any = None) -> None:
         os.nice(CHART_WORKER_NICE)
     gc.collect()
     gc.freeze()  # matplotlib's import: the collection after each chart need not walk it
-    for line in stdin:
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-            png = render_chart(chart_data_from_json(request["data"]))
-            Path(request["path"]).write_bytes(png)
-            answer = "ok"
-        except Exception as exc:  # answered, not raised: one bad chart must not end the worker
-            answer = "error " + f"{type(exc).__name__}: {exc}".replace("\n", " ")
-        stdout.write(answer.encode() + b"\n")
-        stdout.flush()
+    try:
+        for line in stdin:
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+                png = render_chart(chart_data_from_json(request["data"]))
+                Path(request["path"]).write_bytes(png)
+                answer = "ok"
+            except Exception as exc:  # answered, not raised: one bad chart must not end the worker
+                answer = "error " + f"{type(exc).__name__}: {exc}".replace("\n", " ")
+            stdout.write(answer.encode() + b"\n")
+            stdout.flush()
+    finally:
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 #: Scheduling priority of the worker process (Unix ``nice``: 0 normal, 19 lowest).
@@ -364,7 +371,8 @@ class ChartProcess:
 
     Renders one chart at a time (callers queue on a lock), in its own process: matplotlib's
     ~0.3 s of CPU per chart does not hold the caller's GIL, and its memory is the
-    worker's, returned to the system by :meth:`close`. A worker that dies or takes longer
+    worker's, returned to the system by :meth:`close`. The PNG files are in a temporary
+    directory until :meth:`close` (or the worker, when its parent died) removes it. A worker that dies or takes longer
     than ``timeout`` seconds is killed and the next chart starts a new one, ``max_failures``
     times at most: then every further chart fails at once (a broken worker must not hold
     up its caller for ``timeout`` per chart).
@@ -376,29 +384,35 @@ class ChartProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._killed: list[asyncio.subprocess.Process] = []
         self._lock = asyncio.Lock()
+        self._dir: str | None = None
+        self._charts = 0
         self.started = 0  # processes started (for tests and reports)
 
     @staticmethod
-    def command() -> list[str]:
-        return [sys.executable, "-m", "models.charts"]
+    def command(directory: str) -> list[str]:
+        return [sys.executable, "-m", "models.charts", directory]
 
-    async def _start(self) -> asyncio.subprocess.Process:
+    async def _start(self, directory: str) -> asyncio.subprocess.Process:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_SOURCE_ROOT, env.get("PYTHONPATH")) if p)
         proc = await asyncio.create_subprocess_exec(
-            *self.command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
+            *self.command(directory), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
         )
         self.started += 1
         return proc
 
-    async def render(self, data: ChartData, path: Path) -> None:
-        """Render ``data`` into the PNG file ``path``; raises :class:`ChartWorkerError`."""
-        request = json.dumps({"path": str(path), "data": chart_data_to_json(data)}, ensure_ascii=False)
+    async def render(self, data: ChartData) -> Path:
+        """Render ``data`` into a new PNG file (kept until :meth:`close`); raises :class:`ChartWorkerError`."""
         async with self._lock:
             if len(self._killed) >= self.max_failures:
                 raise ChartWorkerError(f"the chart worker failed {len(self._killed)} times; no more charts")
+            if self._dir is None:
+                self._dir = await asyncio.to_thread(tempfile.mkdtemp, prefix="qcbot-charts-")
+            self._charts += 1
+            path = Path(self._dir) / f"chart-{self._charts}.png"
+            request = json.dumps({"path": str(path), "data": chart_data_to_json(data)}, ensure_ascii=False)
             if self._proc is None or self._proc.returncode is not None:
-                self._proc = await self._start()
+                self._proc = await self._start(self._dir)
             proc = self._proc
             assert proc.stdin is not None and proc.stdout is not None
             try:
@@ -417,6 +431,7 @@ class ChartProcess:
         text = answer.decode(errors="replace").strip()
         if text != "ok":
             raise ChartWorkerError(f"the chart worker could not render: {text}")
+        return path
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -426,7 +441,7 @@ class ChartProcess:
             self._killed.append(proc)
 
     async def close(self) -> None:
-        """End the worker (its input closed; killed if it does not end within ``timeout``)."""
+        """End the worker (its input closed; killed if it does not end within ``timeout``), remove the files."""
         async with self._lock:
             proc, self._proc = self._proc, None
         if proc is not None and proc.returncode is None:
@@ -439,7 +454,10 @@ class ChartProcess:
                 await proc.wait()
         for dead in self._killed:
             await dead.wait()
+        if self._dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._dir, ignore_errors=True)
+            self._dir = None
 
 
 if __name__ == "__main__":
-    serve()
+    serve(directory=sys.argv[1] if len(sys.argv) > 1 else None)

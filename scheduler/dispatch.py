@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -257,7 +256,6 @@ class DigestCharts:
         self._owed: list[tuple[int, int]] = []  # (chat_id, campaign_id)
         self._renders: dict[int, asyncio.Task[Path]] = {}
         self._one_at_a_time = asyncio.Lock()
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
         self.sent = 0
 
     def owe(self, chat_id: int, campaign_id: int, now: datetime) -> None:
@@ -268,12 +266,8 @@ class DigestCharts:
     async def _render(self, campaign_id: int, now: datetime) -> Path:
         async with self._one_at_a_time:
             data = await asyncio.to_thread(_status_chart_data, self._engine, campaign_id, now)
-            if self._dir is None:
-                self._dir = tempfile.TemporaryDirectory(prefix="qcbot-digest-charts-")
-            # On disk until sent: a province's Monday holds ~100 PNGs of ~130 kB.
-            path = Path(self._dir.name) / f"campaign-{campaign_id}.png"
-            await self.renderer.render(data, path)
-            return path
+            # On disk until sent (a province's Monday: ~100 PNGs of ~130 kB), not in the bot's heap.
+            return await self.renderer.render(data)
 
     async def send(self) -> None:
         owed, self._owed = self._owed, []
@@ -287,15 +281,12 @@ class DigestCharts:
                 log.warning("the digest chart for chat %s was not sent", chat_id, exc_info=True)
 
     async def close(self) -> None:
-        """Stop what is still rendering, end the worker, remove the files."""
+        """Stop what is still rendering, end the worker (it removes the files)."""
         renders = list(self._renders.values())
         for task in renders:
             task.cancel()
         await asyncio.gather(*renders, return_exceptions=True)
         await self.renderer.close()
-        if self._dir is not None:
-            await asyncio.to_thread(self._dir.cleanup)
-            self._dir = None
 
 
 async def _retry(

@@ -219,23 +219,37 @@ def test_worker_protocol_answers_each_line(tmp_path: Path) -> None:
     assert len(answers) == 3
 
 
-async def test_chart_process_renders_in_its_own_process(tmp_path: Path) -> None:
+async def test_chart_process_renders_in_its_own_process() -> None:
     from models.charts import ChartProcess, ChartWorkerError
 
     worker = ChartProcess()
     try:
-        await worker.render(sample(), tmp_path / "1.png")
-        assert png_size((tmp_path / "1.png").read_bytes())[0] == 13 * 110
+        first = await worker.render(sample())
+        assert png_size(first.read_bytes())[0] == 13 * 110
         # A chart the worker cannot draw is its error, answered; the worker carries on.
         with pytest.raises(ChartWorkerError, match="could not render"):
-            await worker.render(sample(), tmp_path / "missing" / "2.png")
+            await worker.render(ChartData(title="坏", units=[{"nom": 1}]))  # type: ignore[list-item]
         # A worker that died is replaced by the next chart.
         assert worker._proc is not None
         worker._proc.kill()
         await worker._proc.wait()
-        await worker.render(ChartData(title="又一张"), tmp_path / "3.png")
-        assert (tmp_path / "3.png").read_bytes()[:8] == PNG_MAGIC
+        again = await worker.render(ChartData(title="又一张"))
+        assert again.read_bytes()[:8] == PNG_MAGIC and again != first
         assert worker.started == 2
     finally:
         await worker.close()
     assert worker._proc is None
+    assert not first.parent.exists()  # close() removed the files
+
+
+async def test_the_worker_removes_the_files_when_its_parent_is_gone() -> None:
+    from models.charts import ChartProcess
+
+    worker = ChartProcess()
+    png = await worker.render(sample())
+    proc = worker._proc
+    assert proc is not None and proc.stdin is not None
+    proc.stdin.close()  # what the parent's death does to the worker's input
+    assert await proc.wait() == 0
+    assert not png.parent.exists()
+    await worker.close()

@@ -466,7 +466,7 @@ async def test_a_failing_chart_never_fails_the_texts(
 
     groups = _three_campaigns(engine, api)
     # The worker dies at once: each chart is logged as not sent, every text still goes out.
-    monkeypatch.setattr(ChartProcess, "command", staticmethod(lambda: [sys.executable, "-c", "pass"]))
+    monkeypatch.setattr(ChartProcess, "command", staticmethod(lambda directory: [sys.executable, "-c", "pass"]))
     report = await tick(engine, bot, DIGEST_MONDAY, fast_config(digest_chart=True))
     assert api.calls_to("sendPhoto") == []
     assert report.sent == len(_sends(api)) and report.failed == 0
@@ -484,7 +484,7 @@ async def test_a_hanging_chart_worker_is_given_up_after_the_texts(
     dispatch_module = importlib.import_module("scheduler.dispatch")  # the package exports the function
 
     groups = _three_campaigns(engine, api)
-    monkeypatch.setattr(ChartProcess, "command", staticmethod(lambda: [sys.executable, "-c", "import time; time.sleep(60)"]))
+    monkeypatch.setattr(ChartProcess, "command", staticmethod(lambda directory: [sys.executable, "-c", "import time; time.sleep(60)"]))
     workers: list[ChartProcess] = []
 
     class Impatient(ChartProcess):
