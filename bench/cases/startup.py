@@ -16,6 +16,7 @@ first tick (a sweep of every campaign at the real wall-clock time, and dispatch)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -43,6 +44,7 @@ class _RssSampler(threading.Thread):
         self.proc = psutil.Process(pid)
         self.every = every
         self.peak = 0
+        self.peak_tree = 0  # the bot and its child processes (the chart worker)
         self.done = threading.Event()
         self.trace: list[tuple[float, int]] = []
 
@@ -51,11 +53,22 @@ class _RssSampler(threading.Thread):
         while not self.done.is_set():
             try:
                 rss = self.proc.memory_info().rss
+                children = self.proc.children(recursive=True)
             except psutil.Error:
                 return
+            tree = rss
+            for child in children:
+                with contextlib.suppress(psutil.Error):
+                    tree += child.memory_info().rss
             self.peak = max(self.peak, rss)
+            self.peak_tree = max(self.peak_tree, tree)
             self.trace.append((round(time.monotonic() - t0, 2), rss))
             time.sleep(self.every)
+
+    def coarse(self, points: int = 60) -> list[tuple[float, float]]:
+        """The trace in about ``points`` samples (seconds, MB), for the JSON."""
+        step = max(1, len(self.trace) // points)
+        return [(t, round(rss / 2**20, 1)) for t, rss in self.trace[::step]]
 
 
 ERROR_PREFIX = "😥"  # bot.handlers.ERROR_TEXT: the error handler's answer (not a reply)
@@ -147,7 +160,8 @@ def run_startup(ctx: Ctx) -> list[dict[str, Any]]:
             {"n": len(sampler.trace), "median": None, "p95": None, "max": round(mb, 1), "mean": None},
             unit="MB", target=f"≤ {TARGET_RSS_MB:g} MB", met=mb <= TARGET_RSS_MB,
             rss_at_first_update_mb=round(rss_at_first / 2**20, 1), bot_requests=stats["requests"],
-            by_method=stats["by_method"], log=str(log_path)),
+            by_method=stats["by_method"], log=str(log_path),
+            with_children_mb=round(sampler.peak_tree / 2**20, 1), trace_mb=sampler.coarse()),
     ]
 
 
@@ -227,4 +241,5 @@ def run_rss_morning(ctx: Ctx) -> list[dict[str, Any]]:
                 f"with chart, catch-up sweep and claim of every campaign, 100 × /progress, dispatch ({nudges} nudges)",
                 {"n": len(sampler.trace), "median": None, "p95": None, "max": round(mb, 1), "mean": None},
                 unit="MB", target=f"≤ {TARGET_RSS_MB:g} MB", met=mb <= TARGET_RSS_MB, nudges=nudges,
-                seconds=round(seconds, 1), log=str(log_path))]
+                seconds=round(seconds, 1), log=str(log_path),
+                with_children_mb=round(sampler.peak_tree / 2**20, 1), trace_mb=sampler.coarse())]
