@@ -128,7 +128,7 @@ def _private_op(session: Session, user_id: int, memberships: Sequence[Member], s
     if len(memberships) == 1:  # the one campaign it can resolve to
         member: Member | None = memberships[0]
     else:  # the rule of models.members.resolve for a private chat (kept in ONE place)
-        campaign = mm._private_campaign(session, user_id, slug)
+        campaign = mm.private_campaign(session, user_id, slug)
         member = next((m for m in memberships if campaign is not None and m.campaign_id == campaign.id), None)
     return MenuOp(BotCommandScopeChat(chat_id), _own_menu(member, Scope.private))
 

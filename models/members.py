@@ -112,7 +112,7 @@ def campaign_by_slug(session: Session, slug: str | None) -> Campaign:
     return found
 
 
-def _private_campaign(session: Session, user_id: int, slug: str) -> Campaign | None:
+def private_campaign(session: Session, user_id: int, slug: str) -> Campaign | None:
     """In a private chat: the member's campaign; the configured one when several."""
     rows = list(
         session.exec(
@@ -179,7 +179,7 @@ def resolve(
     """
     chat_row = see_chat(session, chat, now=now)
     if chat.is_private:
-        campaign = _private_campaign(session, user.id, slug)
+        campaign = private_campaign(session, user.id, slug)
     else:
         campaign = session.get(Campaign, chat_row.campaign_id) if chat_row.campaign_id else None
     member = None
