@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -223,6 +223,22 @@ class Harness:
         text = msg["text"]
         start = text.index("https://t.me/")
         return text[start:].split()[0]
+
+    async def second_campaign(self) -> tuple[int, SimUser, SimChat, SimUser]:
+        """Campaign B ("second-2022", the plan shifted to 2022) beside the harness's A: A's
+        coordinator with a bound group, and B's coordinator added from the server (private chat
+        known, no group yet). Returns (B's id, A's coordinator, A's group, B's coordinator)."""
+        with transaction(self.engine) as s:
+            import_seed(session=s, doc=seed_doc(), now=self.clock(), actor=Actor.cli(), slug="second-2022",
+                        shift_to=date(2022, 7, 1))
+            second = s.exec(select(Campaign).where(Campaign.slug == "second-2022")).one()
+        coord_a = await self.coordinator("甲区主任")
+        group_a = await self.bound_group(coord_a, "甲区工作群")
+        coord_b = self.api.make_user("乙区主任")
+        with transaction(self.engine) as s:
+            add_demo_member(s, campaign_id=second.id, telegram_user_id=coord_b.id, name="乙区主任",  # type: ignore[arg-type]
+                            role=Role.coordinator, now=self.clock(), private_chat_id=coord_b.id)
+        return second.id, coord_a, group_a, coord_b  # type: ignore[return-value]
 
     async def liaison(self, name: str, unit: str, *, coordinator: SimUser, username: str | None = None) -> SimUser:
         """A liaison of ``unit`` who joined through an /invite deep link."""

@@ -11,7 +11,6 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from typing import Any
 
 import pytest
@@ -21,14 +20,12 @@ from sqlmodel import select
 from bot.app import build_application, running
 from bot.commands import Scope, menu
 from bot.demo import add_demo_member
-from models.audit import Actor
 from models.db import transaction
 from models.permissions import Role as PermRole
-from models.seed import import_seed
 from models.tables import Campaign, Chat, ChatKind, Role
 from qcbot.config import Settings
 from standin import BotApiStandin
-from tests.harness import FakeClock, Harness, seed_doc
+from tests.harness import FakeClock, Harness
 
 MENU_METHODS = ("setmycommands", "deletemycommands")
 
@@ -158,16 +155,7 @@ async def test_stopping_while_the_menus_are_sent_is_clean(
 
 async def _second_campaign(harness: Harness) -> dict[str, Any]:
     """Campaign A (the harness's) and B, each with a coordinator and a bound group."""
-    with transaction(harness.engine) as s:
-        import_seed(session=s, doc=seed_doc(), now=harness.clock(), actor=Actor.cli(), slug="second-2022",
-                    shift_to=date(2022, 7, 1))
-        second = s.exec(select(Campaign).where(Campaign.slug == "second-2022")).one()
-    coord_a = await harness.coordinator("甲区主任")
-    group_a = await harness.bound_group(coord_a, "甲区工作群")
-    coord_b = harness.api.make_user("乙区主任")
-    with transaction(harness.engine) as s:
-        add_demo_member(s, campaign_id=second.id, telegram_user_id=coord_b.id, name="乙区主任",
-                        role=Role.coordinator, now=harness.clock(), private_chat_id=coord_b.id)
+    _, coord_a, group_a, coord_b = await harness.second_campaign()
     await harness.say(coord_b, coord_b, "/start")
     group_b = harness.api.make_group("乙区工作群", members=[coord_b])
     await harness.say(coord_b, group_b, "/bindgroup")

@@ -192,34 +192,18 @@ async def test_invite_rows_expire_in_configured_hours(harness):
 
 
 async def test_two_campaigns_in_one_deployment(harness):
-    from datetime import date
+    from models.tables import Member
 
-    from bot.demo import add_demo_member
-    from models.audit import Actor
-    from models.db import transaction
-    from models.seed import import_seed
-    from models.tables import Campaign, Member
-    from tests.harness import seed_doc
-
-    with transaction(harness.engine) as s:
-        import_seed(session=s, doc=seed_doc(), now=harness.clock(), actor=Actor.cli(), slug="second-2022",
-                    shift_to=date(2022, 7, 1))
-        second = s.exec(select(Campaign).where(Campaign.slug == "second-2022")).one()
-    coord_a = await harness.coordinator("甲区主任")
-    group_a = await harness.bound_group(coord_a, "甲区工作群")
-    coord_b = harness.api.make_user("乙区主任")
-    with transaction(harness.engine) as s:
-        add_demo_member(s, campaign_id=second.id, telegram_user_id=coord_b.id, name="乙区主任",
-                        role=Role.coordinator, now=harness.clock(), private_chat_id=coord_b.id)
+    second_id, coord_a, group_a, coord_b = await harness.second_campaign()
     group_b = harness.api.make_group("乙区工作群", members=[coord_b])
     [bound] = await harness.say(coord_b, group_b, "/bindgroup")
     assert "已绑定" in bound["text"]
     with harness.db() as s:
-        assert s.exec(select(Chat).where(Chat.telegram_chat_id == group_b.id)).one().campaign_id == second.id
+        assert s.exec(select(Chat).where(Chat.telegram_chat_id == group_b.id)).one().campaign_id == second_id
     li = await harness.liaison("乙区联络员", "区财政局", coordinator=coord_b)
     with harness.db() as s:
         m = s.exec(select(Member).where(Member.telegram_user_id == li.id)).one()
-    assert m.campaign_id == second.id
+    assert m.campaign_id == second_id
     [ok] = await harness.say(li, group_b, "/mytasks")
     assert "任务7" in ok["text"] and "区财政局" in ok["text"]
     # in the other campaign's group the same person is nobody
