@@ -104,9 +104,16 @@ class UpdateTracker:
             self._in_flight.pop(update_id)
         return self._seen_up_to + 1 if self._seen_up_to >= 0 else None
 
-    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109
-        """Until an update finished, or ``timeout`` seconds."""
+    def mark(self) -> None:
+        """Start watching for finished updates (before a poll: none that finishes during it
+        is missed by the :meth:`wait` after it)."""
         self._changed.clear()
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Until an update finished since :meth:`mark` (at once if one did, or if none is
+        being handled), or ``timeout`` seconds."""
+        if not self.busy or self._changed.is_set():
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
 
@@ -224,6 +231,7 @@ class ConfirmAfterHandlingUpdater(Updater):
         backoff = 1.0
         while self.running and not self._stopping.is_set():
             try:
+                self.tracker.mark()
                 offset = self.tracker.offset(max_hold=self.max_hold)
                 busy = self.tracker.busy
                 updates = await self.bot.get_updates(
