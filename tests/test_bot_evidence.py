@@ -29,14 +29,20 @@ async def test_evidence_by_reply_is_downloaded_into_storage(harness):
     [ok] = await harness.send_file(li, group, "专项资金文件.pdf", PDF, reply_to=prompt, mime_type="application/pdf")
     assert "已收到" in ok["text"] and "任务7" in ok["text"] and "区财政局" in ok["text"]
     assert harness.api.calls_to("getFile")
+
+    def confirmation() -> BotMessage | None:
+        with harness.db() as s:
+            return s.exec(select(BotMessage).where(BotMessage.message_id == ok["message_id"],
+                                                   BotMessage.telegram_chat_id == group.id)).first()
+
+    # The confirmation is itself a reply-able message about the assignment (recorded just
+    # after it was sent: wait for that commit rather than race it).
+    await harness.api.wait_until(lambda: confirmation() is not None, what="the confirmation recorded")
+    assert confirmation().subject_kind == SubjectKind.assignment  # type: ignore[union-attr]
     with harness.db() as s:
         ev = s.exec(select(Evidence)).one()
         assert ev.file_name == "专项资金文件.pdf" and ev.unit_id == harness.unit("区财政局").id
         assert ev.state == EvidenceState.submitted and ev.task_id is not None
-        # the confirmation is itself a reply-able message about the assignment
-        row = s.exec(select(BotMessage).where(BotMessage.message_id == ok["message_id"],
-                                              BotMessage.telegram_chat_id == group.id)).one()
-        assert row.subject_kind == SubjectKind.assignment
     digest = hashlib.sha256(PDF).hexdigest()
     assert ev.sha256 == digest
     assert blob_path(harness.settings.storage.dir, digest).read_bytes() == PDF
