@@ -2,7 +2,8 @@
 the console and the tests (which only point ``telegram.base_url`` elsewhere).
 
 * polling by default, webhook when ``telegram.mode = "webhook"``;
-* ``AIORateLimiter`` (Telegram's flood limits, retries on 429);
+* ``PacedRateLimiter`` (python-telegram-bot's ``AIORateLimiter`` for Telegram's flood limits and
+  retries on 429, plus the scheduler's Pacer: one budget for nudges and answers);
 * ``concurrent_updates`` from the configuration; the campaign's time zone in ``Defaults``;
 * every handler registered in ONE place, :func:`register_handlers`, in a deliberate order;
 * the menus of every scope, from ``bot.commands.COMMANDS``, sent in the background by
@@ -27,7 +28,6 @@ from sqlalchemy.engine import Engine
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -46,12 +46,14 @@ from bot.commands import COMMANDS, scoped
 from bot.context import QcContext
 from bot.menus import MenuSync
 from bot.polling import PROCESS, ConfirmAfterHandlingUpdater, TrackingUpdateProcessor, UpdateTracker
+from bot.ratelimit import PacedRateLimiter
 from models.db import transaction
 from models.inbox import marked_by_others, prune_handled
 from models.members import active_campaigns, ensure_bootstrap_code
 from qcbot.config import Settings
 from scheduler import install as install_scheduler
 from scheduler.backups import install_backups
+from scheduler.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +215,8 @@ def build_application(
         raise ValueError("no bot token: set QCBOT_BOT_TOKEN or telegram.token")
     protect_logs()
     tracker = UpdateTracker()
+    # One budget for the nudges and the answers (bot.ratelimit); the scheduler paces with it.
+    pacer = Pacer.from_config(settings.scheduler)
     defaults = Defaults(
         parse_mode=ParseMode.HTML,
         tzinfo=settings.campaign.tz,
@@ -225,7 +229,7 @@ def build_application(
         .base_url(base_url or settings.telegram.base_url)
         .base_file_url(base_file_url or settings.telegram.base_file_url)
         .defaults(defaults)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(PacedRateLimiter(pacer, max_retries=3))
         .concurrent_updates(TrackingUpdateProcessor(settings.telegram.concurrent_updates, tracker))
         # A second connection for getUpdates: confirming the handled updates at shutdown
         # must not wait on the long poll that stopping just cancelled.
@@ -241,6 +245,7 @@ def build_application(
     app.updater = ConfirmAfterHandlingUpdater(tracker=tracker, bot=app.bot, update_queue=app.update_queue)
     app.bot_data.update(
         updates=tracker,
+        pacer=pacer,
         settings=settings, engine=engine, clock=clock or _default_clock(settings),
         startup_hooks=[], plan_changed_hooks=[],
         menus=MenuSync(app, engine=engine, slug=settings.campaign.slug),

@@ -30,11 +30,15 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from qcbot.config import SchedulerConfig
 
 _GLOBAL = 0  # key of the global window (no chat has id 0)
+#: True inside :meth:`Pacer.sending`: the request being made is counted already (the bot's
+#: rate limiter, ``bot.ratelimit``, counts every other message in the global window).
+PACED: ContextVar[bool] = ContextVar("qcbot_paced", default=False)
 
 
 @dataclass(slots=True)
@@ -105,24 +109,26 @@ class Pacer:
             return 0.0
         return times[len(times) - limit] + seconds - now
 
-    def delay(self, chat_id: int) -> float:
-        """Seconds until one more message to ``chat_id`` fits every window."""
+    def delay(self, chat_id: int, *, only_global: bool = False) -> float:
+        """Seconds until one more message to ``chat_id`` fits every window (``only_global``:
+        the overall one)."""
         now = self._clock()
-        waits = [
-            self._wait(_GLOBAL, "global", now),
-            self._wait(chat_id, self.kind_of(chat_id), now),
-            self._paused_until.get(chat_id, 0.0) - now,
-            self._paused_until.get(_GLOBAL, 0.0) - now,
-        ]
+        waits = [self._wait(_GLOBAL, "global", now), self._paused_until.get(_GLOBAL, 0.0) - now]
+        if not only_global:
+            waits += [
+                self._wait(chat_id, self.kind_of(chat_id), now),
+                self._paused_until.get(chat_id, 0.0) - now,
+            ]
         return max(0.0, *waits)
 
-    async def _count(self, chat_id: int, *, in_flight: bool) -> _Send:
+    async def _count(self, chat_id: int, *, in_flight: bool, only_global: bool = False) -> _Send:
         while True:
-            wait = self.delay(chat_id)
+            wait = self.delay(chat_id, only_global=only_global)
             if wait <= 0:
                 send = _Send(self._clock(), done=not in_flight)
                 self._sent.setdefault(_GLOBAL, deque()).append(send)
-                self._sent.setdefault(chat_id, deque()).append(send)
+                if not only_global:
+                    self._sent.setdefault(chat_id, deque()).append(send)
                 return send
             self.waited += wait
             await self._sleep(wait)
@@ -132,13 +138,21 @@ class Pacer:
         await self._count(chat_id, in_flight=False)
 
     @asynccontextmanager
-    async def sending(self, chat_id: int) -> AsyncIterator[None]:
+    async def sending(self, chat_id: int, *, only_global: bool = False) -> AsyncIterator[None]:
         """``async with pacer.sending(chat_id): await bot.send_...``: wait for room, then
-        count the message as in flight until the block ends, and as sent at that moment."""
-        send = await self._count(chat_id, in_flight=True)
+        count the message as in flight until the block ends, and as sent at that moment.
+
+        ``only_global``: wait for and count in the overall window only. The bot's answers to
+        people use it (``bot.ratelimit``): they share the 30/s with the nudges, so the nudges
+        make room for them, but an answer is not held for a chat's own window (a /status
+        and its chart, a two-page report: python-telegram-bot's rate limiter keeps the
+        per-group minute)."""
+        send = await self._count(chat_id, in_flight=True, only_global=only_global)
+        token = PACED.set(True)
         try:
             yield
         finally:
+            PACED.reset(token)
             send.at = max(send.at, self._clock())
             send.done = True
 

@@ -137,7 +137,9 @@ def install(
     if job_queue is None:
         raise RuntimeError("the Application has no JobQueue (install python-telegram-bot[job-queue])")
     clock = clock or application.bot_data.get("clock") or utcnow
-    service = SchedulerService(engine=engine, config=config, clock=clock)
+    # The application's Pacer, if it has one, also counts the bot's answers (one budget).
+    service = SchedulerService(engine=engine, config=config, clock=clock,
+                               pacer=application.bot_data.get("pacer"))
     tz = timing.zone(settings.campaign.timezone)
     job_queue.run_repeating(
         service.job,

@@ -118,6 +118,13 @@ async def test_the_whole_story(harness):
     # --- the coordinator reviews in private
     api.mark(coord)
     await api.send_text(coord, api.private_chat(coord), "/review")
+
+    def cards() -> list[str]:
+        return [m["text"].split("\n")[0] for m in api.sent_messages(coord)[-6:] if api.buttons(m)]
+
+    # The queue's cards go out one by one (within the bot's overall send budget): wait for them.
+    await api.wait_until(lambda: sum(any(w in k for k in cards()) for w in ("任务7", "任务8", "细则 15.1")) == 3,
+                         what="the review queue's three cards")
     await harness.idle()
     queue = api.sent_messages(coord)[-6:]
     by_text = {m["text"].split("\n")[0]: m for m in queue if api.buttons(m)}
