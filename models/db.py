@@ -17,6 +17,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: Prepared statements each SQLite connection keeps (the driver's default is 128). Bulk
+#: inserts are batched into multi-row statements whose last batch differs in size every
+#: time; kept, they cost ~35 MB of a province's morning sweep (bench/, BENCHMARKS.md). The
+#: statements the bot repeats fit in 32.
+SQLITE_CACHED_STATEMENTS = 32
 
 
 def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> Engine:
@@ -27,7 +32,11 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "cached_statements": SQLITE_CACHED_STATEMENTS,
+        }
     else:
         kwargs["pool_pre_ping"] = True
         if pool_size is not None:
