@@ -9,19 +9,14 @@ button handler; ``/nudges`` is in ``bot.commands.COMMANDS``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlmodel import Session
 from telegram import Message, ReplyParameters, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.polling import seal
-from models.db import transaction
 from models.errors import DomainError
 from models.messages import remember
 from models.permissions import Action, check
@@ -30,21 +25,8 @@ from scheduler.prefs import parse_switch, set_private_nudges
 from scheduler.snooze import parse_callback, snooze_from_button, task_card_from_button
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 CALLBACK_PATTERN = r"^qcn:"
 FORGED = "这个按钮无效或已过期。"
-
-
-async def _db(context: ContextTypes.DEFAULT_TYPE, fn: Callable[[Session], T]) -> T:
-    engine, now = context.bot_data["engine"], _now(context)
-
-    def work() -> T:
-        with transaction(engine) as session:
-            result = fn(session)
-            seal(session, now=now)  # the update's writes count once (bot.polling)
-            return result
-
-    return await asyncio.to_thread(work)
 
 
 def _now(context: ContextTypes.DEFAULT_TYPE) -> Any:
@@ -65,8 +47,7 @@ async def on_nudge_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     try:
         press = parse_callback(data)
         if press.op == "snooze":
-            result = await _db(
-                context,
+            result = await context.db(  # type: ignore[attr-defined]
                 lambda s: snooze_from_button(
                     s, chat_id=chat_id, message_id=message_id, data=data,
                     telegram_user_id=user.id, now=now,
@@ -74,8 +55,7 @@ async def on_nudge_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             )
             await query.answer(result.message[:200], show_alert=False)
             return
-        card = await _db(
-            context,
+        card = await context.db(  # type: ignore[attr-defined]
             lambda s: task_card_from_button(
                 s, chat_id=chat_id, message_id=message_id, data=data,
                 telegram_user_id=user.id, now=now,
@@ -93,8 +73,7 @@ async def on_nudge_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     except TelegramError as exc:
         log.warning("task card to %s failed: %s", chat_id, exc)
         return
-    await _db(
-        context,
+    await context.db(  # type: ignore[attr-defined]
         lambda s: remember(
             s, campaign_id=card.campaign_id, chat_id=chat_id, message_id=sent.message_id,
             kind=SubjectKind.task, subject_id=card.task_id, unit_id=card.unit_id, now=now,
@@ -115,8 +94,7 @@ async def on_nudges(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Who may: the permission table (its refusal texts), then the rule's own checks.
         await context.in_env(update, lambda s, env: check(member=env.member, action=Action.nudge_settings))  # type: ignore[attr-defined]
         on = parse_switch(context.args[0] if context.args else None)
-        result = await _db(
-            context,
+        result = await context.db(  # type: ignore[attr-defined]
             lambda s: set_private_nudges(
                 s, telegram_user_id=user.id, on=on, now=now,
                 private_chat_id=chat.id if private else None,
