@@ -88,18 +88,24 @@ def qcbot_command() -> list[str]:
     return [str(script), "run"] if script.exists() else [sys.executable, "-m", "qcbot.cli", "run"]
 
 
-def run_startup(ctx: Ctx) -> list[dict[str, Any]]:
+def _people_and_files(ctx: Ctx, log_name: str) -> tuple[int, str, list[dict[str, Any]], Path, Path, Path]:
+    """The busiest campaign's coordinator (user id, name), 100 liaisons, and the bot's output
+    directory, empty configuration file (everything from the environment) and log file."""
     engine = make_engine(ctx.work_url)
     try:
-        cid, uid, name = busiest_coordinator(engine)
+        _, uid, name = busiest_coordinator(engine)
         cast = pick_liaisons(engine, 100)
     finally:
         engine.dispose()
     out = Path(ctx.out)
     out.mkdir(parents=True, exist_ok=True)
     config = out / "qcbot-bench.toml"
-    config.write_text("# qcbot run by bench/cases/startup.py: defaults, overrides from the environment\n")
-    log_path = out / f"qcbot-run-{ctx.backend}.log"
+    config.write_text("# the bot run by bench/cases/startup.py: defaults, overrides from the environment\n")
+    return uid, name, cast, out, config, out / f"{log_name}-{ctx.backend}.log"
+
+
+def run_startup(ctx: Ctx) -> list[dict[str, Any]]:
+    uid, name, cast, out, config, log_path = _people_and_files(ctx, "qcbot-run")
     with StandinProcess.start() as si:
         ctl = si.client()
         ctl.users([{"id": uid, "first_name": name}] + [{"id": c["user_id"], "first_name": c["name"]} for c in cast])
@@ -175,17 +181,7 @@ def run_rss_morning(ctx: Ctx) -> list[dict[str, Any]]:
 
     from bench.seeder import REPO
 
-    engine = make_engine(ctx.work_url)
-    try:
-        cid, uid, name = busiest_coordinator(engine)
-        cast = pick_liaisons(engine, 100)
-    finally:
-        engine.dispose()
-    out = Path(ctx.out)
-    out.mkdir(parents=True, exist_ok=True)
-    config = out / "qcbot-bench.toml"
-    config.write_text("# bench: defaults, overrides from the environment\n")
-    log_path = out / f"soak-bot-morning-{ctx.backend}.log"
+    uid, name, cast, out, config, log_path = _people_and_files(ctx, "soak-bot-morning")
     anchor = ctx.anchor(9, 0) + timedelta(seconds=30)
     with StandinProcess.start(rate_limits=True) as si:
         ctl = si.client()
