@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench lint install clean fuzz-long
+.PHONY: run test test-sqlite test-postgres bench lint check install clean fuzz-long
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ run: $(STAMP)
 	$(BIN)/qcbot run
 
 test: $(STAMP)
+	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python -c "import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
 		$(MAKE) --no-print-directory test-postgres; \
@@ -45,6 +46,10 @@ test-postgres: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Static checks run before the suite: the layers (import-linter contracts in pyproject.toml).
+check: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

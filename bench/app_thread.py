@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from bench.standin_proc import StandinProcess
-from qcbot.config import Settings
+from infra.config import Settings
 
 
 def bench_settings(*, db_url: str, storage_dir: Path, scheduler: bool = False,

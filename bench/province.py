@@ -42,8 +42,8 @@ def seed_urls(backend: str, fp: str, pg_url: str, *, work: str = "work") -> tupl
 
 def ensure_province(backend: str, spec: ProvinceSpec, pg_url: str, say: Callable[[str], None]) -> tuple[str, dict[str, Any]]:
     """The seeded province of ``backend`` (built if missing); (URL, seed report)."""
-    from models.db import make_engine
-    from models.migrate import upgrade
+    from infra.db import make_engine
+    from infra.migrate import upgrade
 
     fp = f"c{spec.campaigns}_{fingerprint(spec)}"
     url, _ = seed_urls(backend, fp, pg_url)

@@ -58,8 +58,8 @@ from bench.run import pg_available
 from bench.seeder import REPO, ProvinceSpec
 from bench.standin_proc import Control, StandinProcess
 from bot.polling import HANDLED_BEFORE
+from infra.db import make_engine
 from models.calendar import is_working_day
-from models.db import make_engine
 from models.tables import AuditLog, Outbox, OutboxState
 
 SOAK_CONFIG = """# bench/soak.py: the scheduler ticks often and re-sends a killed bot's claims soon

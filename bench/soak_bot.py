@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 
 def main() -> int:
     from bot.app import build_application, run
-    from models.db import make_engine
-    from qcbot.config import load_settings
-    from qcbot.logging_setup import configure_logging
+    from infra.config import load_settings
+    from infra.db import make_engine
+    from infra.logging_setup import configure_logging
 
     anchor = datetime.fromisoformat(os.environ["BENCH_CLOCK_ANCHOR"])
     t0 = float(os.environ["BENCH_CLOCK_T0"])

@@ -29,6 +29,7 @@ from bot.parsing import (
     is_claim,
     parse_report,
 )
+from infra.config import Settings
 from models import members as mm
 from models import progress as pr
 from models import report as rp
@@ -52,7 +53,6 @@ from models.tables import (
     Task,
     Unit,
 )
-from qcbot.config import Settings
 
 REVIEW_PAGE = 10
 NOT_ONE_TASK = ("这条消息不对应某一项任务，无法据此填报。请点消息下方的“任务N”按钮打开任务后回复，"

@@ -47,10 +47,10 @@ from bot.context import QcContext
 from bot.menus import MenuSync
 from bot.polling import PROCESS, ConfirmAfterHandlingUpdater, TrackingUpdateProcessor, UpdateTracker
 from bot.ratelimit import PacedRateLimiter
-from models.db import transaction
+from infra.config import Settings
+from infra.db import transaction
 from models.inbox import marked_by_others, prune_handled
 from models.members import active_campaigns, ensure_bootstrap_code
-from qcbot.config import Settings
 from scheduler import install as install_scheduler
 from scheduler.backups import install_backups
 from scheduler.pacing import Pacer
@@ -76,7 +76,7 @@ BOOTSTRAP_BANNER = (
 def protect_logs() -> None:
     """httpx logs every request URL, and a Bot API URL holds the token: quiet it.
 
-    ``qcbot.logging_setup.configure_logging`` (called by ``qcbot run``) also redacts
+    ``infra.logging_setup.configure_logging`` (called by ``qcbot run``) also redacts
     the token from every record; this keeps an application built elsewhere (tests,
     the console) from printing request URLs even without it.
     """

@@ -33,12 +33,12 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.polling import seal
-from models.db import transaction
+from infra.config import Settings
+from infra.db import transaction
 from models.errors import DomainError
 from models.members import ChatInfo, Env, UserInfo, resolve
 from models.messages import remember
 from models.tables import SubjectKind
-from qcbot.config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -32,10 +32,11 @@ from bot.parsing import (
     parse_percent,
     parse_task_no,
 )
+from infra.files import store_blob
+from infra.logging_setup import describe_update
 from models.errors import DomainError, InvalidInput
-from models.evidence import check_content, known_blob, store_blob
+from models.evidence import check_content, known_blob
 from models.members import claim_ignored_notice, see_chat
-from qcbot.logging_setup import describe_update
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot.commands import Scope, menu
+from infra.db import read_only
 from models import members as mm
-from models.db import read_only
 from models.permissions import Role as PermRole
 from models.permissions import role_of
 from models.tables import Campaign, Chat, ChatKind, Member, Role

@@ -1,1 +1,4 @@
-"""qcbot's domain: tables, queries and the pure rules. No Telegram, no clock."""
+"""The domain: SQLModel tables, queries and the pure rules (scoring, progress, seed, status).
+
+It imports only ``infra``; ``scheduler``, ``bot`` and ``qcbot`` import it. No Telegram, no clock.
+"""

@@ -9,11 +9,8 @@ each refusal is a clear Chinese :class:`~models.errors.InvalidInput`.
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from infra.files import blob_path
 from models.audit import Actor, record, snapshot
 from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from models.tables import Criterion, Evidence, EvidenceState, Member, ScoreItem, Task
@@ -147,33 +145,6 @@ def safe_file_name(name: str | None, *, fallback: str) -> str:
         else:
             text = text[:MAX_NAME_CHARS]
     return text
-
-
-def blob_path(storage_dir: Path, sha256: str) -> Path:
-    """Where the bytes with this digest live."""
-    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-        raise ValueError(f"not a sha256 digest: {sha256!r}")
-    return Path(storage_dir) / sha256[:2] / sha256
-
-
-def store_blob(storage_dir: Path, data: bytes) -> tuple[str, Path]:
-    """Store ``data`` content-addressed (atomically, once); returns (sha256, path)."""
-    digest = hashlib.sha256(data).hexdigest()
-    path = blob_path(storage_dir, digest)
-    if path.exists() and path.stat().st_size == len(data):
-        return digest, path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return digest, path
 
 
 def add_evidence(

@@ -37,9 +37,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from models.db import read_only
+from infra.db import read_only
+from infra.files import blob_path
 from models.errors import InvalidInput, NotFound
-from models.evidence import ACTIVE_STATES, blob_path
+from models.evidence import ACTIVE_STATES
 from models.labels import EVIDENCE_NAMES, STATE_NAMES
 from models.tables import (
     Assessment,

@@ -38,7 +38,7 @@ the fields before and after, bumps ``version`` and never commits. A stale
 
 Concurrency: each write re-reads its row inside the caller's transaction with a
 row lock (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite connections of
-``models.db`` begin ``IMMEDIATE`` transactions, which serialise writers), with
+``infra.db`` begin ``IMMEDIATE`` transactions, which serialise writers), with
 ``populate_existing`` so a copy already in the session is refreshed. Two updates
 of one assignment therefore run one after the other, and the second sees the
 first: nothing is lost. Assessment writes lock the criterion row, so two first

@@ -68,6 +68,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from infra.types import UTCDateTime
 from models.calendar import working_days_between
 from models.errors import NotFound
 from models.evidence import ACTIVE_STATES
@@ -99,7 +100,6 @@ from models.tables import (
     TaskGroup,
     Unit,
 )
-from models.types import UTCDateTime
 
 # ============================================================================ lights
 

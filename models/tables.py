@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Field, SQLModel
 
-from models.types import UTCDateTime, utcnow
+from infra.types import UTCDateTime, utcnow
 
 
 def enum_type(enum_cls: type[Enum]) -> sa.Enum:

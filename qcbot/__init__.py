@@ -1,3 +1,8 @@
-"""qcbot: the application shell (configuration, command line, wiring)."""
+"""The roof: the ``qcbot`` command line, boot steps and the terminal console.
 
-__version__ = "0.1.0"
+Nothing imports it but its own modules (and the tests); it may import every layer below.
+"""
+
+from infra import __version__
+
+__all__ = ["__version__"]

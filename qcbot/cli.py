@@ -13,7 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from qcbot.config import ConfigError
+from infra.config import ConfigError
+from qcbot.errors import CommandError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.run",
@@ -23,13 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.backup",
     "qcbot.commands.export",
     "qcbot.commands.overview",
-    "qcbot.commands.bench",
     "qcbot.commands.console",
 )
-
-
-class CommandError(Exception):
-    """A command failed in a way the user can fix; the message says how."""
 
 
 def build_parser() -> argparse.ArgumentParser:

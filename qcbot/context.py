@@ -7,8 +7,9 @@ from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
-from models.db import make_engine
-from qcbot.config import Settings, load_settings
+from infra.config import Settings, load_settings
+from infra.db import make_engine
+from qcbot.boot import migrate
 
 
 class AppContext:
@@ -22,6 +23,13 @@ class AppContext:
         return cls(load_settings(getattr(args, "config", None)))
 
     @cached_property
-    def engine(self) -> Engine:
+    def bare_engine(self) -> Engine:
+        """The engine as the database is: for ``db current``, ``db upgrade`` and restore."""
         db = self.settings.database
         return make_engine(db.url, echo=db.echo)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The engine with the schema brought up to date first, so any command works on a new database."""
+        migrate(self.bare_engine)
+        return self.bare_engine

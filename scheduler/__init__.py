@@ -1,5 +1,7 @@
 """Time: which nudge is due when, the outbox that remembers it, and dispatch.
 
+It may import ``models`` and ``infra``; ``bot`` and ``qcbot`` import it.
+
 Public API (usable without the Application)::
 
     sweep(engine=..., now=..., config=...)          # materialise due nudges (sync)

@@ -1,4 +1,4 @@
-"""The daily backup job: APScheduler wakes us; qcbot.backup does the work."""
+"""The daily backup job: APScheduler wakes us; infra.backup does the work."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from telegram.ext import ContextTypes
 
-from qcbot.backup import backup_job
-from qcbot.config import Settings
+from infra.backup import backup_job
+from infra.config import Settings
 from scheduler.service import JOB_KWARGS
 
 log = logging.getLogger(__name__)

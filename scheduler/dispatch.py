@@ -47,11 +47,11 @@ from telegram.error import (
     TelegramError,
 )
 
+from infra.config import SchedulerConfig
+from infra.db import read_only
 from models.charts import ChartData, ChartProcess, chart_data_from_status
-from models.db import read_only
 from models.status import campaign_status
 from models.tables import Campaign, OutboxState, SubjectKind
-from qcbot.config import SchedulerConfig
 from scheduler import outbox
 from scheduler.outbox import Batch
 from scheduler.pacing import Pacer
@@ -311,7 +311,7 @@ async def _unreachable(batch: Batch, reason: str, *, engine: Engine, now: dateti
 def _migrate_chat(engine: Engine, old_id: int, new_id: int) -> None:
     from sqlmodel import select
 
-    from models.db import transaction
+    from infra.db import transaction
     from models.tables import Chat, Outbox
 
     with transaction(engine) as session:

@@ -28,8 +28,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from infra.config import SchedulerConfig
+from infra.db import transaction
 from models.audit import Actor, record
-from models.db import transaction
 from models.messages import remember
 from models.tables import (
     AuditLog,
@@ -41,7 +42,6 @@ from models.tables import (
     Role,
     SubjectKind,
 )
-from qcbot.config import SchedulerConfig
 from scheduler import timing
 from scheduler.plan import (
     FINISHED,

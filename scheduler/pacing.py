@@ -33,7 +33,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from qcbot.config import SchedulerConfig
+from infra.config import SchedulerConfig
 
 _GLOBAL = 0  # key of the global window (no chat has id 0)
 #: True inside :meth:`Pacer.sending`: the request being made is counted already (the bot's

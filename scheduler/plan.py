@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from infra.config import SchedulerConfig
 from models.tables import (
     Assignment,
     AssignmentState,
@@ -46,7 +47,6 @@ from models.tables import (
     Task,
     Unit,
 )
-from qcbot.config import SchedulerConfig
 from scheduler import timing
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from infra.config import SchedulerConfig
 from models.labels import STATE_NAMES
 from models.tables import AssignmentState, Member, Outbox, SubjectKind
-from qcbot.config import SchedulerConfig
 from scheduler import timing
 from scheduler.plan import FINISHED, Kind, PlanInput
 

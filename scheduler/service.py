@@ -22,8 +22,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 from telegram import Bot
 
-from models.types import utcnow
-from qcbot.config import SchedulerConfig, Settings
+from infra.config import SchedulerConfig, Settings
+from infra.types import utcnow
 from scheduler import timing
 from scheduler.dispatch import DispatchReport, dispatch
 from scheduler.outbox import SweepMemo, SweepReport, sweep

@@ -1,4 +1,4 @@
-"""Regenerate models/migrations/versions/0001_initial.py from the models.
+"""Regenerate infra/migrations/versions/0001_initial.py from the models.
 
 Only while qcbot has no deployment to upgrade (before the first release): it
 rewrites the initial revision so the whole schema stays one readable file.
@@ -14,8 +14,10 @@ import tempfile
 from pathlib import Path
 
 from alembic import command
+from sqlmodel import SQLModel
 
-from models.migrate import MIGRATIONS_DIR, alembic_config
+import models.tables  # noqa: F401  (registers the tables)
+from infra.migrate import MIGRATIONS_DIR, alembic_config
 
 
 def main() -> int:
@@ -23,6 +25,7 @@ def main() -> int:
     target.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = alembic_config(f"sqlite:///{Path(tmp) / 'empty.sqlite3'}")
+        cfg.attributes["target_metadata"] = SQLModel.metadata
         command.revision(cfg, message="initial", autogenerate=True, rev_id="0001")
     generated = next((MIGRATIONS_DIR / "versions").glob("0001_*.py"))
     if generated != target:

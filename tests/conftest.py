@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import models.tables  # noqa: F401  (registers every table on the metadata)
-from models.db import make_engine
+from infra.db import make_engine
+from infra.migrate import head_revision
 from tests.dbutil import backend, fresh_database_url
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +29,24 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"qcbot database backend: {backend()}"
 
 
+@functools.cache
+def _head() -> str:
+    return head_revision()
+
+
+def stamp_head(eng: Engine) -> None:
+    """Mark a schema made by ``create_all`` as the newest revision, as ``qcbot db upgrade`` would.
+
+    The CLI brings a database's schema up to date before every command; without the stamp
+    it would try to create the tables again.
+    """
+    with eng.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS alembic_version "
+                             "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+        conn.execute(sa.text("DELETE FROM alembic_version"))
+        conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": _head()})
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database of its own."""
@@ -38,6 +59,7 @@ def engine(db_url: str) -> Iterator[Engine]:
     """An engine on a fresh database with the schema of the models."""
     eng = make_engine(db_url)
     SQLModel.metadata.create_all(eng)
+    stamp_head(eng)
     try:
         yield eng
     finally:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from models.db import make_engine
+from infra.db import make_engine
 
 
 def backend() -> str:

@@ -43,7 +43,7 @@ from telegram.ext import AIORateLimiter, Application
 import models.tables as t
 from bot.app import build_application, running
 from bot.polling import PROCESS
-from models.db import make_engine, read_only
+from infra.db import make_engine, read_only
 from models.permissions import PERMISSIONS, Action, allowed, role_of
 from standin import BotApiStandin
 from tests.dbutil import fresh_database_url

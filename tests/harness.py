@@ -9,7 +9,7 @@ imported seed. Time is a :class:`FakeClock` the test can move.
 Fixtures:
 
 * ``standin`` — a started :class:`standin.BotApiStandin` (``api``).
-* ``bot_settings`` — :class:`qcbot.config.Settings` for the test (database, storage dir).
+* ``bot_settings`` — :class:`infra.config.Settings` for the test (database, storage dir).
 * ``seeded_engine`` — the engine of the fresh database with ``data/seed.json`` imported.
 * ``clock`` — a :class:`FakeClock` (default 2021-11-01 10:00 Asia/Shanghai).
 * ``harness`` — a running :class:`Harness`: stand-in + application + helpers.
@@ -41,11 +41,11 @@ from sqlmodel import Session, select
 
 from bot.app import build_application, running
 from bot.demo import add_demo_member
+from infra.config import Settings
+from infra.db import read_only, transaction
 from models.audit import Actor
-from models.db import read_only, transaction
 from models.seed import SeedDoc, import_seed, load_seed
 from models.tables import Campaign, Member, Role, Unit
-from qcbot.config import Settings
 from standin import BotApiStandin, SimChat, SimUser
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,9 +17,18 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
 import qcbot
-from models.db import make_engine, transaction
-from models.evidence import blob_path, store_blob
-from models.migrate import current_revision, head_revision, upgrade
+from infra import backup as bk
+from infra.backup import (
+    BackupError,
+    backup_job,
+    create_backup,
+    prune,
+    restore_backup,
+    verify_backup,
+)
+from infra.db import make_engine, transaction
+from infra.files import blob_path, store_blob
+from infra.migrate import current_revision, head_revision, upgrade
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -48,15 +57,6 @@ from models.tables import (
     Task,
     TaskGroup,
     Unit,
-)
-from qcbot import backup as bk
-from qcbot.backup import (
-    BackupError,
-    backup_job,
-    create_backup,
-    prune,
-    restore_backup,
-    verify_backup,
 )
 from qcbot.cli import main as cli_main
 from tests.dbutil import backend, fresh_database_url

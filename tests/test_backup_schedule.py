@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from bot.app import build_application, running
-from qcbot.backup import verify_backup
+from infra.backup import verify_backup
 from scheduler.backups import BACKUP_JOB
 from standin import BotApiStandin
 from tests.harness import TOKEN, FakeClock, make_settings

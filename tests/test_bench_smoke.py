@@ -76,7 +76,7 @@ def test_seeder_builds_a_consistent_tiny_province(engine: Engine) -> None:
 def test_seeder_is_deterministic(engine: Engine, tmp_path) -> None:  # noqa: ANN001
     from sqlmodel import SQLModel
 
-    from models.db import make_engine
+    from infra.db import make_engine
 
     build_province(engine, TINY)
     other = make_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")

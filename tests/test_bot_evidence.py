@@ -6,7 +6,7 @@ import hashlib
 
 from sqlmodel import select
 
-from models.evidence import blob_path
+from infra.files import blob_path
 from models.tables import BotMessage, Evidence, EvidenceState, SubjectKind
 
 PDF = b"%PDF-1.4\n" + b"0" * 2048 + b"\n%%EOF\n"

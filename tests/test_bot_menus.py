@@ -20,10 +20,10 @@ from sqlmodel import select
 from bot.app import build_application, running
 from bot.commands import Scope, menu
 from bot.demo import add_demo_member
-from models.db import transaction
+from infra.config import Settings
+from infra.db import transaction
 from models.permissions import Role as PermRole
 from models.tables import Campaign, Chat, ChatKind, Role
-from qcbot.config import Settings
 from standin import BotApiStandin
 from tests.harness import FakeClock, Harness
 

@@ -213,7 +213,7 @@ async def test_two_campaigns_in_one_deployment(harness):
 
 async def test_a_chat_that_speaks_again_is_reachable_again(harness):
     """The scheduler marks a kicked group / blocking user unreachable; their next update undoes it."""
-    from models.db import transaction
+    from infra.db import transaction
     from models.tables import Member
 
     coord = await harness.coordinator()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from infra.db import transaction
 from models.audit import Actor
-from models.db import transaction
 from models.seed import import_seed, load_seed
 from qcbot.cli import main
 from qcbot.commands.overview import plain

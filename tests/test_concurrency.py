@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from infra.config import Settings
 from models.tables import (
     Assessment,
     Assignment,
@@ -35,7 +36,6 @@ from models.tables import (
     Task,
     Unit,
 )
-from qcbot.config import Settings
 from standin import SimChat, SimUser
 
 pytest.register_assert_rewrite("tests.fuzzing")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qcbot.config import ConfigError, Settings, load_settings
+from infra.config import ConfigError, Settings, load_settings
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "config.example.toml"

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from models.tables import Role
-from qcbot.console import Console
-from qcbot.console_render import Palette, keyboard_lines, pad, strip_ansi, styled_text, width
-from qcbot.console_term import Terminal
-from qcbot.console_world import Cast, Person, populate
+from qcbot.console.app import Console
+from qcbot.console.render import Palette, keyboard_lines, pad, strip_ansi, styled_text, width
+from qcbot.console.term import Terminal
+from qcbot.console.world import Cast, Person, populate
 from standin import BotApiStandin, RecordedCall
 
 pexpect = pytest.importorskip("pexpect")

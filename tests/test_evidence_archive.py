@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from infra.files import blob_path, store_blob
 from models.audit import Actor
 from models.errors import Conflict, InvalidInput, PermissionDenied
 from models.evidence import (
-    blob_path,
     check_content,
     check_upload,
     known_blob,
     safe_file_name,
     same_file,
-    store_blob,
     submit_evidence,
     withdraw_evidence,
 )

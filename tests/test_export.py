@@ -14,12 +14,12 @@ from openpyxl import load_workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from infra.files import store_blob
 from models.audit import Actor
 from models.errors import InvalidInput
 from models.evidence import (
     accept_evidence,
     return_evidence,
-    store_blob,
     submit_evidence,
     withdraw_evidence,
 )

@@ -849,8 +849,8 @@ def test_the_write_checker_catches_what_it_should(seeded_engine: Any) -> None:
     from sqlalchemy import delete
 
     from bot.demo import add_demo_member
+    from infra.db import transaction
     from models.audit import Actor
-    from models.db import transaction
     from models.progress import set_progress
     from models.tables import Assignment, AuditLog, Task, Unit
 

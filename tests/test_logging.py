@@ -13,9 +13,9 @@ import httpx
 import pytest
 from telegram import CallbackQuery, Chat, Document, Message, Update, User
 
-import qcbot.logging_setup as ls
-from qcbot.config import Settings
-from qcbot.logging_setup import configure_logging, describe_update, redact
+import infra.logging_setup as ls
+from infra.config import Settings
+from infra.logging_setup import configure_logging, describe_update, redact
 
 SECRET_PART = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
 TOKEN = "1234567890:" + SECRET_PART

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from models.db import make_engine
-from models.migrate import current_revision, head_revision, upgrade
+from infra.db import make_engine
+from infra.migrate import current_revision, head_revision, upgrade
 
 
 def test_upgrade_from_empty_matches_the_models(db_url: str) -> None:

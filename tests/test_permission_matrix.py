@@ -39,11 +39,12 @@ from telegram.ext import CommandHandler
 
 from bot.callbacks import VERBS
 from bot.commands import BY_NAME, COMMANDS, Scope
+from infra.db import transaction
+from infra.files import store_blob
 from models import members as mm
 from models.audit import Actor
-from models.db import transaction
 from models.errors import InvalidInput
-from models.evidence import add_evidence, store_blob
+from models.evidence import add_evidence
 from models.permissions import (
     PERMISSIONS,
     RESPONSIBLE_UNIT_REQUIRED,

@@ -37,9 +37,9 @@ from bot.polling import (
     TrackingUpdateProcessor,
     UpdateTracker,
 )
-from models.db import read_only, transaction
+from infra.config import Settings
+from infra.db import read_only, transaction
 from models.tables import Assignment, AuditLog, Campaign, HandledUpdate, Role, Task, Unit
-from qcbot.config import Settings
 from standin import BotApiStandin
 from tests.harness import FakeClock
 

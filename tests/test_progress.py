@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
+from infra.db import make_engine, transaction
 from models.audit import Actor
-from models.db import make_engine, transaction
 from models.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from models.progress import (
     approve_assignment,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, SQLModel
 
-from models.db import make_engine
+from infra.db import make_engine
 from models.report import (
     MAX_MESSAGE,
     Pre,

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.app import build_application, running
-from models.db import transaction
+from infra.config import Settings
+from infra.db import transaction
 from models.tables import Assignment, BotMessage, Member, Snooze, SubjectKind, Task, Unit
-from qcbot.config import Settings
 from scheduler import run_once
 from scheduler.service import DIGEST_JOB, NUDGE_JOB, SWEEP_JOB
 from standin import BotApiStandin

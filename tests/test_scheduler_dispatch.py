@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from telegram import Bot
 
-from models.db import transaction
+from infra.db import transaction
 from models.seed import import_seed, load_seed
 from models.tables import (
     BotMessage,

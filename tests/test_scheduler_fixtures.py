@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from telegram import Bot
 
-from models.db import transaction
+from infra.config import SchedulerConfig
+from infra.db import transaction
 from models.tables import (
     Assignment,
     AssignmentState,
@@ -35,7 +36,6 @@ from models.tables import (
     TaskGroup,
     Unit,
 )
-from qcbot.config import SchedulerConfig
 from scheduler import Pacer, dispatch, sweep
 from standin import BotApiStandin
 

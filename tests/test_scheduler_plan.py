@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.engine import Engine
 
-from models.db import transaction
+from infra.config import SchedulerConfig
+from infra.db import transaction
 from models.tables import AssignmentState, OutboxState, Phase, Snooze, Task
-from qcbot.config import SchedulerConfig
 from scheduler import claim, sweep, timing
 from scheduler.outbox import materialise
 from scheduler.plan import Kind, load_plan_input, plan

@@ -14,11 +14,11 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
+from infra.config import SchedulerConfig
+from infra.db import make_engine, transaction
 from models.audit import Actor
-from models.db import make_engine, transaction
 from models.progress import change_deadline, set_progress, submit_assignment
 from models.tables import Campaign, Chat, Member, Outbox
-from qcbot.config import SchedulerConfig
 from scheduler import sweep
 from scheduler.outbox import SweepMemo
 from scheduler.prefs import set_private_nudges

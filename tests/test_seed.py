@@ -17,8 +17,8 @@ from sqlalchemy import event, func
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from infra.db import read_only, transaction
 from models.audit import Actor
-from models.db import read_only, transaction
 from models.seed import (
     Finding,
     ImportReport,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from models.db import make_engine
+from infra.db import make_engine
 from models.errors import NotFound
 from models.scoring import ZERO, Score, score_item
 from models.seed import SeedDoc, load_seed

@@ -26,7 +26,7 @@ from bench.app_thread import AnchoredClock, BotThread, bench_settings
 from bench.cases import Ctx, row
 from bench.standin_proc import StandinProcess
 from bench.stats import summary
-from models.db import make_engine
+from infra.db import make_engine
 from models.tables import Assignment, Member, Role, Task
 
 CONFIRMED = re.compile(r"任务(\d+) 进度 (?:\d+% → )?(\d+)%")

@@ -30,9 +30,9 @@ import sqlalchemy as sa
 from bench.app_thread import bench_settings
 from bench.cases import Ctx, row
 from bench.standin_proc import StandinProcess
-from models.db import make_engine
+from infra.config import SchedulerConfig
+from infra.db import make_engine
 from models.tables import Outbox, OutboxState
-from qcbot.config import SchedulerConfig
 
 LIMIT_PER_SECOND = 30.0
 TARGET_FRACTION = 0.90

@@ -25,7 +25,7 @@ from bench.cases.burst import CONFIRMED, _LockWatch, pick_liaisons
 from bench.cases.startup import ERROR_PREFIX
 from bench.standin_proc import StandinProcess
 from bench.stats import summary
-from models.db import make_engine
+from infra.db import make_engine
 from models.tables import Assignment
 
 

@@ -32,7 +32,7 @@ from bench.cases.burst import pick_liaisons
 from bench.cases.status import busiest_coordinator
 from bench.standin_proc import StandinProcess
 from bench.stats import summary
-from models.db import make_engine
+from infra.db import make_engine
 
 TARGET_START_S = 3.0
 TARGET_RSS_MB = 250.0

@@ -23,7 +23,7 @@ from bench.app_thread import AnchoredClock, BotThread, bench_settings
 from bench.cases import Ctx, row
 from bench.standin_proc import StandinProcess
 from bench.stats import summary
-from models.db import make_engine, read_only
+from infra.db import make_engine, read_only
 from models.tables import Evidence, Member, Role
 
 TARGET_STATUS_P95_MS = 50.0

@@ -25,9 +25,9 @@ import sqlalchemy as sa
 
 from bench.cases import Ctx, row
 from bench.stats import summary
-from models.db import make_engine
+from infra.config import SchedulerConfig
+from infra.db import make_engine
 from models.tables import AuditLog, Campaign, Outbox, OutboxState
-from qcbot.config import SchedulerConfig
 
 TARGET_IDLE_MS = 200.0
 #: Campaigns written to between two ticks in the "busy" sweep.

@@ -1,1 +1,4 @@
-"""Sub-commands of ``qcbot`` (see ``qcbot.cli.COMMAND_MODULES``)."""
+"""Sub-commands of ``qcbot``, one module each (see ``qcbot.cli.COMMAND_MODULES``).
+
+Only ``qcbot.cli`` loads them; each may import every layer below the CLI.
+"""

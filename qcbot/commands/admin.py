@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from infra.db import read_only, transaction
+from infra.types import utcnow
 from models import members as mm
 from models.audit import Actor
-from models.db import read_only, transaction
 from models.errors import DomainError
-from models.types import utcnow
-from qcbot.cli import CommandError
 from qcbot.context import AppContext
+from qcbot.errors import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

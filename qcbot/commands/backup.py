@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from qcbot.backup import BackupError, backup_job, create_backup, restore_backup, verify_backup
-from qcbot.cli import CommandError
+from infra.backup import BackupError, backup_job, create_backup, restore_backup, verify_backup
 from qcbot.context import AppContext
+from qcbot.errors import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,7 +60,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             )
             return 0
         result = restore_backup(
-            args.src, ctx.engine, s.storage.dir, force=args.force, safety_dir=s.backup.dir
+            args.src, ctx.bare_engine, s.storage.dir, force=args.force, safety_dir=s.backup.dir
         )
     except BackupError as exc:
         raise CommandError(str(exc)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from qcbot.cli import CommandError
+from qcbot.errors import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,7 +37,7 @@ def cmd_console(args: argparse.Namespace, *, no_token_notice: bool = False) -> i
     """Run the console; also what ``qcbot run`` does without a token (args may lack options)."""
     import sys
 
-    from qcbot.console import ConsoleOptions, run_console
+    from qcbot.console.app import ConsoleOptions, run_console
 
     if no_token_notice and not sys.stdin.isatty():
         # `qcbot run` as a service (stdin /dev/null) without a token: fail, do not chat.

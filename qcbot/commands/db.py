@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from models.migrate import current_revision, head_revision, upgrade
+from infra.migrate import current_revision, head_revision
+from qcbot.boot import migrate
 from qcbot.context import AppContext
 
 
@@ -19,13 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
     ctx = AppContext.from_args(args)
-    upgrade(ctx.engine)
-    print(f"数据库结构已是最新版本 ({head_revision()})。")
+    print(migrate(ctx.bare_engine).summary())
     return 0
 
 
 def cmd_current(args: argparse.Namespace) -> int:
     ctx = AppContext.from_args(args)
-    rev = current_revision(ctx.engine)
+    rev = current_revision(ctx.bare_engine)
     print(rev or "(空数据库，尚未迁移)")
     return 0 if rev == head_revision() else 1

@@ -7,6 +7,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from infra.types import utcnow
 from models.errors import DomainError
 from models.export import (
     ledger_file_name,
@@ -14,9 +15,8 @@ from models.export import (
     write_dossier,
     write_ledger_xlsx,
 )
-from models.types import utcnow
-from qcbot.cli import CommandError
 from qcbot.context import AppContext
+from qcbot.errors import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -7,10 +7,10 @@ import html
 import re
 from datetime import date
 
-from models.db import read_only
+from infra.db import read_only
+from infra.types import utcnow
 from models.report import render_overview
 from models.status import province_overview
-from models.types import utcnow
 from qcbot.context import AppContext
 
 _TAG = re.compile(r"<[^>]+>")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
-from pathlib import Path
 
+from infra.db import transaction
+from infra.types import utcnow
 from models.audit import Actor
-from models.db import transaction
 from models.seed import SeedError, check_seed, import_seed, load_seed
-from models.types import utcnow
-from qcbot.cli import CommandError
+from qcbot.boot import DEFAULT_SEED
 from qcbot.context import AppContext
-
-DEFAULT_SEED = Path(__file__).resolve().parents[2] / "data" / "seed.json"
+from qcbot.errors import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -19,7 +19,7 @@ It is written while the bot runs:
   ``pg_restore`` through ``PG*`` environment variables, never through argv.
 
 Evidence files are written before the row that refers to them
-(``models.evidence.store_blob``), so every file the snapshot refers to exists
+(``infra.files.store_blob``), so every file the snapshot refers to exists
 when it is copied; each one is hashed while copied and must match its name.
 
 A backup is first written to a hidden ``.NAME.partial-*`` sibling directory and
@@ -56,9 +56,9 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
-import qcbot
-from models.evidence import blob_path
-from models.types import utcnow
+from infra import __version__
+from infra.files import atomic_writer, blob_path
+from infra.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -196,22 +196,13 @@ def _fsync_dir(path: Path) -> None:
 
 def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` (atomically, fsynced); returns the sha256 and size copied."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
     size = 0
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".incoming-")
-    try:
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while chunk := fin.read(_CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(src, "rb") as fin, atomic_writer(dst, prefix=".incoming-") as fout:
+        while chunk := fin.read(_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+            fout.write(chunk)
     return h.hexdigest(), size
 
 
@@ -505,7 +496,7 @@ def create_backup(
             evidence_bytes += size
         manifest: dict[str, Any] = {
             "format": FORMAT,
-            "qcbot_version": qcbot.__version__,
+            "qcbot_version": __version__,
             "created_at": now.astimezone(UTC).isoformat(),
             "backend": backend,
             "schema_revision": info["revision"],
@@ -613,7 +604,7 @@ def _known_revision(revision: str | None) -> bool:
         return True
     from alembic.script import ScriptDirectory
 
-    from models.migrate import alembic_config
+    from infra.migrate import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     try:

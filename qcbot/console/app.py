@@ -41,11 +41,12 @@ from typing import Any
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
-from models.db import read_only
+from infra.config import Settings, load_settings
+from infra.db import read_only
 from models.tables import Assignment, AssignmentState, Campaign, Phase, Role, Task
-from qcbot import console_demo as demo
-from qcbot.config import Settings, load_settings
-from qcbot.console_render import (
+from qcbot import boot
+from qcbot.console import demo
+from qcbot.console.render import (
     Palette,
     human_size,
     indent,
@@ -54,8 +55,8 @@ from qcbot.console_render import (
     pad,
     styled_text,
 )
-from qcbot.console_term import Terminal, TtyTerminal
-from qcbot.console_world import (
+from qcbot.console.term import Terminal, TtyTerminal
+from qcbot.console.world import (
     Cast,
     Person,
     load_cast,
@@ -1016,12 +1017,7 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
     if demo_db:
         await asyncio.to_thread(demo.prepare_database, engine, today=today)
     else:
-        from qcbot.commands.run import prepare
-
-        ctx = AppContext(settings)
-        ctx.engine = engine  # type: ignore[misc]  # the same engine (cached_property)
-        with contextlib.redirect_stdout(io.StringIO()):  # its import summary would clutter the chat
-            await asyncio.to_thread(prepare, ctx)
+        await asyncio.to_thread(boot.prepare, engine)
     story = demo_db and not await asyncio.to_thread(demo.has_members, engine)
     titles = demo.cast_titles() if demo_db else {}
 

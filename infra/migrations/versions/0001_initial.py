@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import infra.types
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -38,8 +38,8 @@ def upgrade() -> None:
         sa.Column("seed_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("seed_warnings", sa.JSON(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", infra.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", infra.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("campaign", schema=None) as batch_op:
@@ -49,7 +49,7 @@ def upgrade() -> None:
         "handledupdate",
         sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("process", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("handled_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("handled_at", infra.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("update_id"),
     )
     with op.batch_alter_table("handledupdate", schema=None) as batch_op:
@@ -68,11 +68,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-        sa.Column("bound_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("bound_at", infra.types.UTCDateTime(), nullable=True),
         sa.Column("ignored_notice_sent", sa.Boolean(), nullable=False),
         sa.Column("reachable", sa.Boolean(), nullable=False),
         sa.Column("unreachable_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", infra.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -178,8 +178,8 @@ def upgrade() -> None:
         sa.Column("private_nudges", sa.Boolean(), nullable=False),
         sa.Column("reachable", sa.Boolean(), nullable=False),
         sa.Column("unreachable_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
-        sa.Column("removed_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", infra.types.UTCDateTime(), nullable=False),
+        sa.Column("removed_at", infra.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -274,11 +274,11 @@ def upgrade() -> None:
         sa.Column("percent", sa.Integer(), nullable=False),
         sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("return_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("submitted_at", models.types.UTCDateTime(), nullable=True),
-        sa.Column("approved_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("submitted_at", infra.types.UTCDateTime(), nullable=True),
+        sa.Column("approved_at", infra.types.UTCDateTime(), nullable=True),
         sa.Column("retired", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", infra.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -308,7 +308,7 @@ def upgrade() -> None:
         "auditlog",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("campaign_id", sa.Integer(), nullable=True),
-        sa.Column("at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("at", infra.types.UTCDateTime(), nullable=False),
         sa.Column("actor_member_id", sa.Integer(), nullable=True),
         sa.Column("actor_telegram_id", sa.BigInteger(), nullable=True),
         sa.Column("actor_kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -359,7 +359,7 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.Integer(), nullable=True),
         sa.Column("unit_id", sa.Integer(), nullable=True),
         sa.Column("for_member_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", infra.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -418,9 +418,9 @@ def upgrade() -> None:
         ),
         sa.Column("unit_id", sa.Integer(), nullable=True),
         sa.Column("created_by_member_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", models.types.UTCDateTime(), nullable=False),
-        sa.Column("used_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", infra.types.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", infra.types.UTCDateTime(), nullable=False),
+        sa.Column("used_at", infra.types.UTCDateTime(), nullable=True),
         sa.Column("used_by_telegram_id", sa.BigInteger(), nullable=True),
         sa.Column("revoked", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -468,7 +468,7 @@ def upgrade() -> None:
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("due_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("due_at", infra.types.UTCDateTime(), nullable=False),
         sa.Column(
             "state",
             sa.Enum(
@@ -485,13 +485,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", models.types.UTCDateTime(), nullable=True),
-        sa.Column("claimed_at", models.types.UTCDateTime(), nullable=True),
-        sa.Column("sent_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("next_attempt_at", infra.types.UTCDateTime(), nullable=True),
+        sa.Column("claimed_at", infra.types.UTCDateTime(), nullable=True),
+        sa.Column("sent_at", infra.types.UTCDateTime(), nullable=True),
         sa.Column("telegram_message_id", sa.Integer(), nullable=True),
         sa.Column("merged_into_id", sa.Integer(), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", infra.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -538,13 +538,13 @@ def upgrade() -> None:
         ),
         sa.Column("unit_id", sa.Integer(), nullable=True),
         sa.Column("claimed_by_member_id", sa.Integer(), nullable=True),
-        sa.Column("claimed_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("claimed_at", infra.types.UTCDateTime(), nullable=True),
         sa.Column("claim_note", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("reviewed_by_member_id", sa.Integer(), nullable=True),
-        sa.Column("reviewed_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("reviewed_at", infra.types.UTCDateTime(), nullable=True),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", infra.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -623,8 +623,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("review_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
-        sa.Column("withdrawn_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", infra.types.UTCDateTime(), nullable=False),
+        sa.Column("withdrawn_at", infra.types.UTCDateTime(), nullable=True),
         sa.Column("withdrawn_by_member_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
@@ -679,7 +679,7 @@ def upgrade() -> None:
         sa.Column("assignment_id", sa.Integer(), nullable=False),
         sa.Column("until", sa.Date(), nullable=False),
         sa.Column("by_member_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", infra.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["assignment_id"],
             ["assignment.id"],

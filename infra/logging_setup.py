@@ -31,7 +31,7 @@ from typing import IO, Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from qcbot.config import Settings
+from infra.config import Settings
 
 REDACTED = "[REDACTED]"
 #: A Telegram bot token: the bot's id, a colon (maybe URL-encoded) and 35 characters.

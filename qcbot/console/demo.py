@@ -28,13 +28,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from infra.db import read_only, transaction
+from infra.migrate import upgrade
+from infra.types import utcnow
 from models.audit import Actor
-from models.db import read_only, transaction
-from models.migrate import upgrade
 from models.seed import import_seed, load_seed, plan_start
 from models.tables import Campaign, Member
-from models.types import utcnow
-from qcbot.commands.seed import DEFAULT_SEED
+from qcbot.boot import DEFAULT_SEED
 from standin import BotApiStandin, SimChat, SimUser, buttons
 
 JsonDict = dict[str, Any]

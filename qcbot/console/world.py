@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,8 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from models.db import read_only
+from infra.db import read_only
+from infra.files import atomic_write
 from models.members import ROLE_LABELS, active_campaigns, bound_groups, list_members
 from models.tables import BotMessage, Campaign, Role, Unit
 from standin import BotApiStandin, SimChat, SimUser
@@ -166,10 +165,7 @@ def save_history(api: BotApiStandin, path: Path) -> None:
             "bot_ids": sorted(bot_ids),
         })
     doc = {"version": HISTORY_VERSION, "files": files, "chats": chats}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(doc, f, ensure_ascii=False)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(doc, ensure_ascii=False))
 
 
 def restore_history(api: BotApiStandin, path: Path) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qcbot.console_render import Palette
+from qcbot.console.render import Palette
 
 
 class Terminal:

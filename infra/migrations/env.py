@@ -1,21 +1,25 @@
-"""Alembic environment: the models' metadata, the URL from qcbot's config."""
+"""Alembic environment: the URL from qcbot's config (or the caller), the metadata from the caller.
+
+Running migrations needs no metadata; autogenerate does, and its caller
+(``scripts/regen_initial_migration.py``, or ``alembic`` through ``alembic.ini``) passes
+the models' ``SQLModel.metadata`` as ``config.attributes["target_metadata"]``. So the
+base layer never imports the domain.
+"""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401  (registers the tables)
-from models.db import make_engine
+from infra.db import make_engine
 
 config = context.config
-target_metadata = SQLModel.metadata
+target_metadata = config.attributes.get("target_metadata")
 
 
 def _url() -> str:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from qcbot.config import load_settings
+        from infra.config import load_settings
 
         url = load_settings().database.url
     return url
@@ -24,7 +28,7 @@ def _url() -> str:
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
     """Render our custom column type by its import path."""
     if type_ == "type" and obj.__class__.__name__ == "UTCDateTime":
-        return "models.types.UTCDateTime()"
+        return "infra.types.UTCDateTime()"
     return False
 
 
@@ -53,7 +57,17 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
+def _require_metadata() -> None:
+    autogenerate = getattr(config.cmd_opts, "autogenerate", False)
+    if autogenerate and target_metadata is None:
+        raise SystemExit(
+            "autogenerate needs the models' metadata: run scripts/regen_initial_migration.py "
+            "(or pass config.attributes['target_metadata'])"
+        )
+
+
 def _run(connection: object) -> None:
+    _require_metadata()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
