@@ -9,10 +9,12 @@ reuses them through the same handlers.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 from telegram.helpers import create_deep_linked_url
 
 from bot import queries as q
@@ -34,10 +36,11 @@ from models import members as mm
 from models import progress as pr
 from models import report as rp
 from models import status as stt
-from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from models.evidence import check_upload, submit_evidence, target_label
 from models.members import Env
 from models.messages import lookup, remember, target_of
+from models.owners import responsible_unit_ids
 from models.permissions import Action, check
 from models.tables import (
     AssessmentState,
@@ -310,41 +313,50 @@ def _checked_assignment(session: Session, env: Env, assignment_id: int, action: 
     return a
 
 
+STALE_BUTTON = "这条消息上的按钮已过期（情况已有变化），本次操作未生效。请重新打开查看最新状态。"
+
+
+@contextmanager
+def _button_version(version: int | None) -> Iterator[None]:
+    """The domain checks a button's version; a stale one is said as a stale button."""
+    try:
+        yield
+    except StaleVersion:
+        if version is None:
+            raise
+        raise Conflict(STALE_BUTTON) from None
+
+
 def _expect(version: int | None, current: int) -> None:
+    """Before a review prompt (the domain writes only when the reason arrives): a stale button."""
     if version is not None and version != current:
-        raise Conflict("这条消息上的按钮已过期（情况已有变化），本次操作未生效。请重新打开查看最新状态。")
+        raise Conflict(STALE_BUTTON)
 
 
 def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *, version: int | None = None) -> Out:
-    """Apply a liaison's report to an assignment; one line saying the new state."""
-    # Check against the row as it will be written: locked and re-read (PostgreSQL runs these
-    # transactions side by side). Checked against an earlier read, a report racing another
-    # one was refused as "情况已有变化" although it named no version.
-    a = session.exec(select(Assignment).where(Assignment.id == a.id).with_for_update()
-                     .execution_options(populate_existing=True)).one()
+    """Apply a liaison's report to an assignment; one line saying the new state.
+
+    The domain locks the row and checks its state and ``version`` (a button's; None for a
+    typed report, which applies to the row as it is when locked).
+    """
     task = session.get(Task, a.task_id)
     assert task is not None
     unit = q.unit_name(session, a.unit_id)
-    _expect(version, a.version)
-    if a.state == AssignmentState.approved:
-        raise Conflict(f"任务{task.no}（{unit}）已审核通过，无需再填报。")
-    before = (a.percent, r.assignment_state(a))
-    common = dict(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=a.version)
-    if isinstance(what, Done):
-        pr.submit_assignment(**common)
-        session.flush()
-        line = f"✅ {r.esc(unit)} · 任务{task.no} 已提交完成 → {r.assignment_state(a)}"
-    elif isinstance(what, Progress):
-        pr.set_progress(percent=what.percent, note=what.note, **common)
-        session.flush()
-        line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {r.assignment_state(a)}"
-        if before[0] != a.percent:
-            line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {before[0]}% → {a.percent}%（{r.ASSIGNMENT_STATES[a.state]}）"
-    else:
-        assert isinstance(what, Note)
-        pr.set_progress(percent=a.percent, note=what.text, **common)
-        session.flush()
-        line = f"📝 {r.esc(unit)} · 任务{task.no} 已记录进展说明（{r.assignment_state(a)}，进度 {a.percent}%）"
+    before = a.percent
+    common = dict(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=version)
+    with _button_version(version):
+        if isinstance(what, Done):
+            a = pr.submit_assignment(**common)
+            line = f"✅ {r.esc(unit)} · 任务{task.no} 已提交完成 → {r.assignment_state(a)}"
+        elif isinstance(what, Progress):
+            a = pr.set_progress(percent=what.percent, note=what.note, **common)
+            line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {r.assignment_state(a)}"
+            if before != a.percent:
+                line = f"✅ {r.esc(unit)} · 任务{task.no} 进度 {before}% → {a.percent}%（{r.ASSIGNMENT_STATES[a.state]}）"
+        else:
+            assert isinstance(what, Note)
+            a = pr.set_progress(percent=None, note=what.text, **common)
+            line = f"📝 {r.esc(unit)} · 任务{task.no} 已记录进展说明（{r.assignment_state(a)}，进度 {a.percent}%）"
     return Out(line, subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id))
 
 
@@ -363,7 +375,7 @@ def done_cmd(session: Session, env: Env, req: Req, task_no: int) -> Out:
 
 
 def _claim_unit(session: Session, env: Env, crit: Criterion) -> int:
-    units = q.criterion_unit_ids(session, crit)
+    units = responsible_unit_ids(session, crit)
     check(member=env.member, action=Action.claim_criterion, responsible_unit_ids=units)
     member = _member(env)
     if member.unit_id in units:
@@ -380,16 +392,9 @@ def claim(session: Session, env: Env, req: Req, crit: Criterion, note: str | Non
     unit_id = _claim_unit(session, env, crit)
     item = session.get(ScoreItem, crit.item_id)
     assert item is not None
-    if crit.not_attainable:
-        raise Conflict(f"细则 {item.no}.{crit.no} 已标为本区无法达到，不能申报。")
-    assessment = q.assessment_of(session, crit.id)  # type: ignore[arg-type]
-    _expect(version, assessment.version if assessment else 0)
-    if assessment is not None and assessment.state == AssessmentState.claimed:
-        raise Conflict(f"细则 {item.no}.{crit.no} 已申报，正在等待协调员审核。")
-    if assessment is not None and assessment.state == AssessmentState.verified:
-        raise Conflict(f"细则 {item.no}.{crit.no} 已确认达标，无需再申报。")
-    pr.claim_criterion(session=session, criterion_id=crit.id, unit_id=unit_id, actor=env.actor,
-         now=req.now, note=check_note(note))
+    with _button_version(version):
+        pr.claim_criterion(session=session, criterion_id=crit.id, unit_id=unit_id, actor=env.actor,
+                           now=req.now, note=check_note(note), expected_version=version)
     return Out(
         f"✋ {r.esc(q.unit_name(session, unit_id))} · 细则 {item.no}.{crit.no}（{r.points(crit.points)}分）已申报达标 → 待协调员审核",
         subject=Subject(SubjectKind.criterion, crit.id, crit.campaign_id, unit_id),
@@ -484,7 +489,7 @@ def reply_text(session: Session, env: Env, req: Req, reply_to: int | None, text:
             raise NotFound("没有找到这条细则。")
         if is_claim(text):
             return claim(session, env, req, crit, None)
-        check(member=env.member, action=Action.claim_criterion, responsible_unit_ids=q.criterion_unit_ids(session, crit))
+        check(member=env.member, action=Action.claim_criterion, responsible_unit_ids=responsible_unit_ids(session, crit))
         return Out("要申报本条细则达标，请回复“达标”；要提交证明材料，请回复文件。")
     if row.subject_kind == SubjectKind.item:
         return Out("请用 /claim 项号.细则号 申报具体细则，例如 /claim 7.1；或回复具体细则的消息。")
@@ -574,7 +579,7 @@ def file_target(
         crit = session.get(Criterion, row.subject_id)
         if crit is None:
             raise NotFound("没有找到这条细则。")
-        units = q.criterion_unit_ids(session, crit)
+        units = responsible_unit_ids(session, crit)
         check(member=env.member, action=Action.upload_evidence, responsible_unit_ids=units)
         member = _member(env)
         unit_id = member.unit_id if member.unit_id in units else (row.unit_id if row.unit_id in units else (units[0] if len(units) == 1 else None))
@@ -718,7 +723,7 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         crit = session.get(Criterion, btn.id)
         if crit is None or crit.campaign_id != env.campaign.id:
             raise InvalidInput(FORGED)
-        units = q.criterion_unit_ids(session, crit)
+        units = responsible_unit_ids(session, crit)
         item = session.get(ScoreItem, crit.item_id)
         assessment = q.assessment_of(session, crit.id)  # type: ignore[arg-type]
         if verb == "open":

@@ -11,16 +11,15 @@ from datetime import date
 from sqlmodel import Session, col, func, select
 
 from models.errors import NotFound
+from models.owners import responsible_unit_ids
 from models.tables import (
     Assessment,
     AssessmentState,
     Assignment,
     AssignmentState,
     Criterion,
-    CriterionUnit,
     Evidence,
     EvidenceState,
-    ItemUnit,
     Member,
     Role,
     ScoreItem,
@@ -77,26 +76,6 @@ def assignments_of_task(session: Session, task_id: int) -> list[Assignment]:
     )
 
 
-def item_unit_ids(session: Session, item: ScoreItem) -> list[int]:
-    """Units responsible for a score item (every member unit when ``all_members``)."""
-    if item.all_members:
-        return list(
-            session.exec(
-                select(Unit.id).where(Unit.campaign_id == item.campaign_id, Unit.is_member == True)  # noqa: E712
-            )
-        )  # type: ignore[arg-type]
-    return list(session.exec(select(ItemUnit.unit_id).where(ItemUnit.item_id == item.id)))
-
-
-def criterion_unit_ids(session: Session, crit: Criterion) -> list[int]:
-    """Units that owe a criterion (its own list, else its item's)."""
-    own = list(session.exec(select(CriterionUnit.unit_id).where(CriterionUnit.criterion_id == crit.id)))
-    if own:
-        return own
-    item = session.get(ScoreItem, crit.item_id)
-    return item_unit_ids(session, item) if item is not None else []
-
-
 def assessment_of(session: Session, criterion_id: int) -> Assessment | None:
     return session.exec(select(Assessment).where(Assessment.criterion_id == criterion_id)).first()
 
@@ -129,7 +108,7 @@ def open_criteria(
     items = session.exec(select(ScoreItem).where(ScoreItem.campaign_id == campaign_id))
     for item in items:
         for crit in criteria_of_item(session, item.id):  # type: ignore[arg-type]
-            if crit.not_attainable or unit_id not in criterion_unit_ids(session, crit):
+            if crit.not_attainable or unit_id not in responsible_unit_ids(session, crit):
                 continue
             assessment = assessment_of(session, crit.id)  # type: ignore[arg-type]
             if assessment is not None and assessment.state in (

@@ -31,3 +31,12 @@ class Conflict(DomainError):
     """The state changed under the user (stale button, concurrent edit)."""
 
     code = "conflict"
+
+
+class StaleVersion(Conflict):
+    """The row changed since the version the request named (a stale button, a concurrent edit).
+
+    The boundary may say it in its own words (a button: "按钮已过期").
+    """
+
+    code = "stale"

@@ -52,16 +52,15 @@ from datetime import date, datetime
 from sqlmodel import Session, func, select
 
 from models.audit import Actor, record, snapshot
-from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from models.labels import ASSESSMENT_NAMES, STATE_NAMES
+from models.owners import responsible_unit_ids
 from models.tables import (
     Assessment,
     AssessmentState,
     Assignment,
     AssignmentState,
     Criterion,
-    CriterionUnit,
-    ItemUnit,
     Phase,
     ScoreItem,
     Task,
@@ -94,7 +93,7 @@ def _text(value: str | None, what: str, *, required: bool) -> str | None:
 
 def _expect(expected: int | None, current: int) -> None:
     if expected is not None and expected != current:
-        raise Conflict("情况已有变化（有人刚刚更新过），本次操作未生效。请重新查看最新状态后再操作。")
+        raise StaleVersion("情况已有变化（有人刚刚更新过），本次操作未生效。请重新查看最新状态后再操作。")
 
 
 # ====================================================================== assignments
@@ -323,20 +322,6 @@ def _assessment(session: Session, criterion_id: int) -> Assessment | None:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
-
-
-def responsible_unit_ids(session: Session, criterion: Criterion, item: ScoreItem) -> set[int]:
-    """Units that owe ``criterion``: its own CriterionUnit rows, else its item's units."""
-    own = set(session.exec(
-        select(CriterionUnit.unit_id).where(CriterionUnit.criterion_id == criterion.id)))
-    if own:
-        return own
-    units = set(session.exec(select(ItemUnit.unit_id).where(ItemUnit.item_id == item.id)))
-    if item.all_members:
-        units |= set(session.exec(
-            select(Unit.id).where(Unit.campaign_id == item.campaign_id,
-                                  Unit.is_member == True)))  # noqa: E712
-    return {u for u in units if u is not None}
 
 
 def _clabel(item: ScoreItem, crit: Criterion) -> str:

@@ -72,6 +72,7 @@ from infra.types import UTCDateTime
 from models.calendar import working_days_between
 from models.errors import NotFound
 from models.evidence import ACTIVE_STATES
+from models.owners import owing_unit_ids
 from models.scoring import (
     ZERO,
     CriterionInput,
@@ -1015,19 +1016,19 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
     for scored in _score_items(rows, today, yellow):
         item, cat, score = scored.item, scored.category, scored.score
         is_bonus, deadline, overdue = scored.is_bonus, scored.deadline, scored.overdue
-        item_unit_ids = list(rows.item_units.get(item.id or 0, ()))
-        if item.all_members:
-            item_unit_ids += member_ids
+        item_unit_ids = owing_unit_ids(item_units=rows.item_units.get(item.id or 0, ()),
+                                       all_members=item.all_members, member_units=member_ids)
         crit_status: list[CriterionStatus] = []
         for c, a, ci in scored.criteria:
             claimed_pts, verified_pts = criterion_scores(ci)
-            own = rows.criterion_units.get(c.id or 0)
+            owners = owing_unit_ids(criterion_units=rows.criterion_units.get(c.id or 0, ()),
+                                    item_units=item_unit_ids, all_members=False, member_units=())
             cs = CriterionStatus(
                 criterion_id=c.id or 0, item_id=item.id or 0, item_no=item.no, no=c.no,
                 text=c.text, points=float(c.points), tier_group=c.tier_group, state=ci.state,
                 not_attainable=c.not_attainable, not_attainable_reason=c.not_attainable_reason,
                 lost=criterion_lost(ci, overdue=overdue), claimed=claimed_pts,
-                verified=verified_pts, units=refs(own if own else item_unit_ids),
+                verified=verified_pts, units=refs(owners),
                 claimed_by=ref(a.unit_id) if a is not None and a.unit_id is not None else None,
                 claim_note=a.claim_note if a is not None else None,
                 reason=a.reason if a is not None else None,

@@ -15,11 +15,11 @@ from sqlmodel import Session, SQLModel, col, select
 from infra.db import make_engine, transaction
 from models.audit import Actor
 from models.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from models.owners import responsible_unit_ids
 from models.progress import (
     approve_assignment,
     claim_criterion,
     reject_criterion,
-    responsible_unit_ids,
     return_assignment,
     set_not_attainable,
     set_progress,
@@ -302,8 +302,8 @@ def test_verify_or_reject_without_a_claim(w: World) -> None:
 def test_only_a_responsible_unit_may_claim(w: World) -> None:
     s = w.session
     # Criterion 1 has its own unit (区卫健委): the item's units do not owe it.
-    assert responsible_unit_ids(s, w.c1, w.item.item) == {w.health.id}
-    assert responsible_unit_ids(s, w.c2, w.item.item) == {w.office.id, w.housing.id}
+    assert responsible_unit_ids(s, w.c1, w.item.item) == [w.health.id]
+    assert sorted(responsible_unit_ids(s, w.c2, w.item.item)) == sorted([w.office.id, w.housing.id])
     with pytest.raises(PermissionDenied, match="区市场监管局不是细则 1.1的责任单位"):
         claim_criterion(session=s, criterion_id=w.c1.id, unit_id=w.office.id, actor=LIAISON,
                         now=NOW)
@@ -313,7 +313,7 @@ def test_only_a_responsible_unit_may_claim(w: World) -> None:
                         now=NOW)
     # An item of all member units: any member, not a non-member.
     crit = w.all.criteria[0]
-    assert responsible_unit_ids(s, crit, w.all.item) == {w.office.id, w.housing.id, w.health.id}
+    assert sorted(responsible_unit_ids(s, crit, w.all.item)) == sorted([w.office.id, w.housing.id, w.health.id])
     with pytest.raises(PermissionDenied):
         claim_criterion(session=s, criterion_id=crit.id, unit_id=w.outsider.id, actor=LIAISON,
                         now=NOW)

@@ -1,0 +1,58 @@
+"""Who owes what: the one rule for the units responsible for a score item and a criterion.
+
+A criterion is owed by its own units (``CriterionUnit``) when it names any; otherwise by its
+item's units (``ItemUnit``), and, when the item is for 领导小组全体成员单位 (``all_members``),
+by every member unit too. Permissions, claims, /mytasks and /status all ask this module, so
+they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, select
+
+from models.tables import Criterion, CriterionUnit, ItemUnit, ScoreItem, Unit
+
+
+def owing_unit_ids(
+    *,
+    criterion_units: Iterable[int] = (),
+    item_units: Iterable[int],
+    all_members: bool,
+    member_units: Iterable[int],
+) -> list[int]:
+    """The rule on ids already loaded: in order, each unit once."""
+    own = list(dict.fromkeys(criterion_units))
+    if own:
+        return own
+    units = list(item_units)
+    if all_members:
+        units += list(member_units)
+    return list(dict.fromkeys(u for u in units if u is not None))
+
+
+def member_unit_ids(session: Session, campaign_id: int) -> list[int]:
+    """The campaign's 领导小组成员单位, by id."""
+    return [u for u in session.exec(
+        select(Unit.id).where(Unit.campaign_id == campaign_id, col(Unit.is_member).is_(True)))
+        if u is not None]
+
+
+def item_unit_ids(session: Session, item: ScoreItem) -> list[int]:
+    """The units responsible for a score item."""
+    return owing_unit_ids(
+        item_units=session.exec(select(ItemUnit.unit_id).where(ItemUnit.item_id == item.id)),
+        all_members=item.all_members,
+        member_units=member_unit_ids(session, item.campaign_id) if item.all_members else (),
+    )
+
+
+def responsible_unit_ids(session: Session, criterion: Criterion, item: ScoreItem | None = None) -> list[int]:
+    """The units that owe ``criterion`` (``item`` is its score item, loaded if not given)."""
+    own = list(session.exec(select(CriterionUnit.unit_id)
+                            .where(CriterionUnit.criterion_id == criterion.id)))
+    if own:
+        return owing_unit_ids(criterion_units=own, item_units=(), all_members=False, member_units=())
+    item = item if item is not None else session.get(ScoreItem, criterion.item_id)
+    return item_unit_ids(session, item) if item is not None else []
