@@ -1,4 +1,4 @@
-"""Telegram handlers: parse the update, hand the work to ``bot.actions``, answer.
+"""Telegram handlers: parse the update, hand the work to ``bot.actions`` (one module per concern), answer.
 
 Every handler is registered in ONE place, ``bot.app.register_handlers``; the
 commands among them are listed once in ``bot.commands.COMMANDS`` (menus, /help
@@ -18,8 +18,8 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import actions
-from bot.actions import Req
+from bot.actions import onboarding, reading, reporting, review, routing
+from bot.actions.common import Req
 from bot.callbacks import FORGED, parse
 from bot.context import Answer, Out, QcContext, chat_info
 from bot.export import send_status_chart
@@ -121,37 +121,37 @@ async def on_start(update: Update, context: QcContext) -> None:
     """/start [邀请码]: join with an invite link or the bootstrap code, or say hello."""
     payload = _args(context)[0] if context.args else None
     rq = req(context)
-    await context.act(update, lambda s, env: actions.start(s, env, rq, payload))
+    await context.act(update, lambda s, env: onboarding.start(s, env, rq, payload))
 
 
 async def on_whoami(update: Update, context: QcContext) -> None:
     """/whoami: my role, unit and Telegram ID."""
     rq = req(context)
-    await context.act(update, lambda s, env: actions.whoami(s, env, rq))
+    await context.act(update, lambda s, env: onboarding.whoami(s, env, rq))
 
 
 async def on_bindgroup(update: Update, context: QcContext) -> None:
     """/bindgroup: bind this group to the campaign (coordinator)."""
     rq = req(context)
-    await context.act(update, lambda s, env: actions.bind_group(s, env, rq))
+    await context.act(update, lambda s, env: onboarding.bind_group(s, env, rq))
 
 
 async def on_invite(update: Update, context: QcContext) -> None:
     """/invite 区财政局 | leader: a single-use deep link (coordinator)."""
     rq, text = req(context), _rest(update)
-    await context.act(update, lambda s, env: actions.invite(s, env, rq, text))
+    await context.act(update, lambda s, env: onboarding.invite(s, env, rq, text))
 
 
 async def on_members(update: Update, context: QcContext) -> None:
     """/members: who is in the campaign (coordinator)."""
     rq = req(context)
-    await context.act(update, lambda s, env: actions.members_list(s, env, rq))
+    await context.act(update, lambda s, env: onboarding.members_list(s, env, rq))
 
 
 async def on_remove(update: Update, context: QcContext) -> None:
     """/remove ID|@用户名: take someone out of the campaign (coordinator)."""
     rq, ref = req(context), _rest(update)
-    await context.act(update, lambda s, env: actions.remove(s, env, rq, ref))
+    await context.act(update, lambda s, env: onboarding.remove(s, env, rq, ref))
 
 
 # ============================================================ liaisons' work
@@ -160,7 +160,7 @@ async def on_remove(update: Update, context: QcContext) -> None:
 async def on_mytasks(update: Update, context: QcContext) -> None:
     """/mytasks: my unit's open assignments and criteria, nearest deadline first."""
     rq = req(context)
-    await context.act(update, lambda s, env: actions.my_tasks(s, env, rq))
+    await context.act(update, lambda s, env: reading.my_tasks(s, env, rq))
 
 
 async def on_progress(update: Update, context: QcContext) -> None:
@@ -177,7 +177,7 @@ async def on_progress(update: Update, context: QcContext) -> None:
         await context.refuse(update, err)
         return
     rq = req(context)
-    await context.act(update, lambda s, env: actions.progress_cmd(s, env, rq, task_no, percent, note))
+    await context.act(update, lambda s, env: reporting.progress_cmd(s, env, rq, task_no, percent, note))
 
 
 async def on_done(update: Update, context: QcContext) -> None:
@@ -188,7 +188,7 @@ async def on_done(update: Update, context: QcContext) -> None:
         await context.refuse(update, err)
         return
     rq = req(context)
-    await context.act(update, lambda s, env: actions.done_cmd(s, env, rq, task_no))
+    await context.act(update, lambda s, env: reporting.done_cmd(s, env, rq, task_no))
 
 
 async def on_evidence(update: Update, context: QcContext) -> None:
@@ -205,7 +205,7 @@ async def on_evidence(update: Update, context: QcContext) -> None:
         await context.refuse(update, err)
         return
     rq = req(context)
-    await context.act(update, lambda s, env: actions.evidence_prompt(s, env, rq, ref))
+    await context.act(update, lambda s, env: reporting.evidence_prompt(s, env, rq, ref))
 
 
 async def on_claim(update: Update, context: QcContext) -> None:
@@ -219,7 +219,7 @@ async def on_claim(update: Update, context: QcContext) -> None:
         await context.refuse(update, err)
         return
     rq = req(context)
-    await context.act(update, lambda s, env: actions.claim_cmd(s, env, rq, item_no, crit_no, note))
+    await context.act(update, lambda s, env: reporting.claim_cmd(s, env, rq, item_no, crit_no, note))
 
 
 async def on_text(update: Update, context: QcContext) -> None:
@@ -233,7 +233,7 @@ async def on_text(update: Update, context: QcContext) -> None:
     if reply_to is not None:
         await context.settled(update.effective_chat.id)
     rq, text = req(context), msg.text
-    await context.act(update, lambda s, env: actions.reply_text(s, env, rq, reply_to, text))
+    await context.act(update, lambda s, env: routing.reply_text(s, env, rq, reply_to, text))
 
 
 async def on_file(update: Update, context: QcContext) -> None:
@@ -260,7 +260,7 @@ async def on_file(update: Update, context: QcContext) -> None:
     try:
         target = await context.in_env(
             update,
-            lambda s, env: actions.file_target(s, env, rq, reply_to, size=size, mime_type=mime, file_name=name),
+            lambda s, env: reporting.file_target(s, env, rq, reply_to, size=size, mime_type=mime, file_name=name),
         )
         if target is None:
             return
@@ -284,7 +284,7 @@ async def on_file(update: Update, context: QcContext) -> None:
     caption = msg.caption
     await context.act(
         update,
-        lambda s, env: actions.file_stored(
+        lambda s, env: reporting.file_stored(
             s, env, rq, target, sha256=sha, size=length, original_name=name, caption=caption,
             file_id=f.file_id, file_unique_id=f.file_unique_id,
         ),
@@ -307,14 +307,14 @@ async def _download(context: QcContext, file_id: str) -> bytes:
 async def on_status(update: Update, context: QcContext) -> None:
     """/status: the whole campaign against the official score (coordinator, leaders)."""
     rq = req(context)
-    await context.act(update, lambda s, env: actions.status(s, env, rq))
+    await context.act(update, lambda s, env: reading.status(s, env, rq))
     await send_status_chart(update, context)
 
 
 async def on_unit(update: Update, context: QcContext) -> None:
     """/unit 单位名: one unit's assignments and criteria."""
     rq, text = req(context), _rest(update)
-    await context.act(update, lambda s, env: actions.unit_status(s, env, rq, text))
+    await context.act(update, lambda s, env: reading.unit_status(s, env, rq, text))
 
 
 async def on_task(update: Update, context: QcContext) -> None:
@@ -325,7 +325,7 @@ async def on_task(update: Update, context: QcContext) -> None:
         await context.refuse(update, err)
         return
     rq = req(context)
-    await context.act(update, lambda s, env: actions.task_view(s, env, rq, no))
+    await context.act(update, lambda s, env: reading.task_view(s, env, rq, no))
 
 
 async def on_item(update: Update, context: QcContext) -> None:
@@ -336,13 +336,13 @@ async def on_item(update: Update, context: QcContext) -> None:
         await context.refuse(update, err)
         return
     rq = req(context)
-    await context.act(update, lambda s, env: actions.item_view(s, env, rq, no))
+    await context.act(update, lambda s, env: reading.item_view(s, env, rq, no))
 
 
 async def on_review(update: Update, context: QcContext) -> None:
     """/review: what waits for the coordinator, with 通过/退回 buttons."""
     rq = req(context)
-    await context.act(update, lambda s, env: actions.review(s, env, rq))
+    await context.act(update, lambda s, env: review.review(s, env, rq))
 
 
 async def on_deadline(update: Update, context: QcContext) -> None:
@@ -357,7 +357,7 @@ async def on_deadline(update: Update, context: QcContext) -> None:
         await context.refuse(update, err)
         return
     rq = req(context)
-    await context.act(update, lambda s, env: actions.deadline(s, env, rq, no, new))
+    await context.act(update, lambda s, env: review.deadline(s, env, rq, no, new))
     await context.plan_changed()
 
 
@@ -377,7 +377,7 @@ async def on_button(update: Update, context: QcContext) -> None:
         rq = req(context)
         shown = message.text_html if message.text else ""
         answer: Answer = await context.in_env(
-            update, lambda s, env: actions.press(s, env, rq, btn, message.chat_id, message.message_id, shown)
+            update, lambda s, env: routing.press(s, env, rq, btn, message.chat_id, message.message_id, shown)
         )
     except DomainError as err:
         await query.answer(err.message[:200], show_alert=True)

@@ -1,0 +1,213 @@
+"""A unit's own work: progress, completion, criterion claims and evidence files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from bot import queries, render
+from bot.actions.cards import evidence_prompt_out
+from bot.actions.common import Req, button_version, member_of, replied_row, same_campaign
+from bot.context import Out, Subject
+from bot.parsing import Done, Note, Progress, Report, check_note
+from models import progress
+from models.errors import InvalidInput, NotFound
+from models.evidence import check_upload, submit_evidence
+from models.members import Env
+from models.owners import responsible_unit_ids
+from models.permissions import Action, check
+from models.tables import Assignment, Criterion, ScoreItem, SubjectKind, Task
+
+
+def responsible_assignment(session: Session, env: Env, task: Task, action: Action) -> Assignment:
+    """The assignment of ``task`` the sender reports on (their unit's)."""
+    assignments = queries.assignments_of_task(session, task.id)  # type: ignore[arg-type]
+    units = [a.unit_id for a in assignments]
+    check(member=env.member, action=action, responsible_unit_ids=units)
+    member = member_of(env)
+    for a in assignments:
+        if a.unit_id == member.unit_id:
+            return a
+    if len(assignments) == 1:
+        return assignments[0]
+    names = "、".join(queries.unit_name(session, u) for u in units)
+    raise InvalidInput(f"任务{task.no}有多个责任单位（{names}）。请回复该单位的任务消息进行操作。")
+
+
+def checked_assignment(session: Session, env: Env, assignment_id: int, action: Action) -> Assignment:
+    a = session.get(Assignment, assignment_id)
+    if a is None or a.retired:
+        raise NotFound("没有找到这项任务分工。")
+    same_campaign(env, a.campaign_id, "这项任务分工")
+    check(member=env.member, action=action, responsible_unit_ids=[a.unit_id])
+    return a
+
+
+def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *, version: int | None = None) -> Out:
+    """Apply a liaison's report to an assignment; one line saying the new state.
+
+    The domain locks the row and checks its state and ``version`` (a button's; None for a
+    typed report, which applies to the row as it is when locked).
+    """
+    task = session.get(Task, a.task_id)
+    assert task is not None
+    unit = queries.unit_name(session, a.unit_id)
+    before = a.percent
+    common = dict(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=version)
+    with button_version(version):
+        if isinstance(what, Done):
+            a = progress.submit_assignment(**common)
+            line = f"✅ {render.esc(unit)} · 任务{task.no} 已提交完成 → {render.assignment_state(a)}"
+        elif isinstance(what, Progress):
+            a = progress.set_progress(percent=what.percent, note=what.note, **common)
+            line = f"✅ {render.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {render.assignment_state(a)}"
+            if before != a.percent:
+                line = f"✅ {render.esc(unit)} · 任务{task.no} 进度 {before}% → {a.percent}%（{render.ASSIGNMENT_STATES[a.state]}）"
+        else:
+            assert isinstance(what, Note)
+            a = progress.set_progress(percent=None, note=what.text, **common)
+            line = f"📝 {render.esc(unit)} · 任务{task.no} 已记录进展说明（{render.assignment_state(a)}，进度 {a.percent}%）"
+    return Out(line, subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id))
+
+
+def progress_cmd(session: Session, env: Env, req: Req, task_no: int, percent: int, note: str | None) -> Out:
+    """/progress N 60 [说明]."""
+    task = queries.task_by_no(session, campaign_id=env.campaign_id, no=task_no)
+    a = responsible_assignment(session, env, task, Action.report_progress)
+    return report(session, env, req, a, Progress(percent, check_note(note)))
+
+
+def done_cmd(session: Session, env: Env, req: Req, task_no: int) -> Out:
+    """/done N."""
+    task = queries.task_by_no(session, campaign_id=env.campaign_id, no=task_no)
+    a = responsible_assignment(session, env, task, Action.submit)
+    return report(session, env, req, a, Done())
+
+
+def claim_unit(session: Session, env: Env, crit: Criterion) -> int:
+    units = responsible_unit_ids(session, crit)
+    check(member=env.member, action=Action.claim_criterion, responsible_unit_ids=units)
+    member = member_of(env)
+    if member.unit_id in units:
+        return member.unit_id  # type: ignore[return-value]
+    if len(units) == 1:
+        return units[0]
+    item = session.get(ScoreItem, crit.item_id)
+    raise InvalidInput(f"细则 {item.no if item else '?'}.{crit.no} 有多个责任单位，请由相应单位的联络员申报。")
+
+
+def claim(session: Session, env: Env, req: Req, crit: Criterion, note: str | None, *, version: int | None = None) -> Out:
+    """Claim that a criterion is met (the coordinator verifies it later)."""
+    same_campaign(env, crit.campaign_id, "这条细则")
+    unit_id = claim_unit(session, env, crit)
+    item = session.get(ScoreItem, crit.item_id)
+    assert item is not None
+    with button_version(version):
+        progress.claim_criterion(session=session, criterion_id=crit.id, unit_id=unit_id, actor=env.actor,
+                           now=req.now, note=check_note(note), expected_version=version)
+    return Out(
+        f"✋ {render.esc(queries.unit_name(session, unit_id))} · 细则 {item.no}.{crit.no}（{render.points(crit.points)}分）已申报达标 → 待协调员审核",
+        subject=Subject(SubjectKind.criterion, crit.id, crit.campaign_id, unit_id),
+    )
+
+
+def claim_cmd(session: Session, env: Env, req: Req, item_no: int, crit_no: int, note: str | None) -> Out:
+    """/claim 8.1 [说明]."""
+    if env.campaign is None:
+        raise NotFound("没有找到活动。")
+    crit = queries.criterion_by_ref(session, campaign_id=env.campaign_id, item_no=item_no, no=crit_no)
+    return claim(session, env, req, crit, note)
+
+
+def evidence_prompt(session: Session, env: Env, req: Req, ref: tuple[str, int] | tuple[str, int, int]) -> Out:
+    """/evidence N (or 8.1): ask for the file as a reply to this message."""
+    if ref[0] == "task":
+        task = queries.task_by_no(session, campaign_id=env.campaign_id, no=ref[1])
+        a = responsible_assignment(session, env, task, Action.upload_evidence)
+        label = f"{queries.unit_name(session, a.unit_id)} · 任务{task.no}"
+        subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
+    else:
+        crit = queries.criterion_by_ref(session, campaign_id=env.campaign_id, item_no=ref[1], no=ref[2])  # type: ignore[misc]
+        unit_id = claim_unit(session, env, crit)
+        label = f"{queries.unit_name(session, unit_id)} · 细则 {ref[1]}.{ref[2]}"  # type: ignore[misc]
+        subject = Subject(SubjectKind.criterion, crit.id, crit.campaign_id, unit_id)
+    return evidence_prompt_out(label, subject, req)
+
+
+@dataclass(frozen=True, slots=True)
+class FileTarget:
+    """Where an incoming file goes, decided before it is downloaded."""
+
+    campaign_id: int
+    unit_id: int | None
+    member_id: int | None
+    label: str
+    mime_type: str
+    task_id: int | None = None
+    item_id: int | None = None
+    criterion_id: int | None = None
+    subject: Subject | None = None
+
+
+def file_target(
+    session: Session, env: Env, req: Req, reply_to: int | None, *, size: int | None,
+    mime_type: str | None, file_name: str | None,
+) -> FileTarget | Out | None:
+    """Decide, before downloading, where a document/photo goes and whether it is acceptable."""
+    row = replied_row(session, env, reply_to)
+    if row is None or row.subject_kind not in (SubjectKind.assignment, SubjectKind.task, SubjectKind.criterion):
+        # In a group only files replying to the bot get here (on_file drops the rest).
+        return Out("要提交证明材料，请<b>回复</b>对应的任务消息发送文件，或先发送 /evidence 任务号。")
+    if row.subject_kind == SubjectKind.criterion:
+        crit = session.get(Criterion, row.subject_id)
+        if crit is None:
+            raise NotFound("没有找到这条细则。")
+        units = responsible_unit_ids(session, crit)
+        check(member=env.member, action=Action.upload_evidence, responsible_unit_ids=units)
+        member = member_of(env)
+        unit_id = member.unit_id if member.unit_id in units else (row.unit_id if row.unit_id in units else (units[0] if len(units) == 1 else None))
+        item = session.get(ScoreItem, crit.item_id)
+        label = f"{queries.unit_name(session, unit_id)} · 细则 {item.no if item else '?'}.{crit.no}"
+        target = dict(item_id=crit.item_id, criterion_id=crit.id)
+        subject = Subject(SubjectKind.criterion, crit.id, crit.campaign_id, unit_id)
+    else:
+        if row.subject_kind == SubjectKind.task:
+            task = session.get(Task, row.subject_id)
+            if task is None:
+                raise NotFound("没有找到这项任务。")
+            a = responsible_assignment(session, env, task, Action.upload_evidence)
+        else:
+            a = checked_assignment(session, env, row.subject_id, Action.upload_evidence)  # type: ignore[arg-type]
+        task = session.get(Task, a.task_id)
+        unit_id = a.unit_id
+        label = f"{queries.unit_name(session, unit_id)} · 任务{task.no if task else '?'}"
+        target = dict(task_id=a.task_id)
+        subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
+    s = req.settings.storage
+    mime = check_upload(size=size, mime_type=mime_type, file_name=file_name, max_mb=s.max_file_mb, allowed_types=s.allowed_types)
+    return FileTarget(campaign_id=env.campaign_id, unit_id=unit_id, member_id=env.member.id if env.member else None,
+                      label=label, mime_type=mime, subject=subject, **target)
+
+
+def file_stored(
+    session: Session, env: Env, req: Req, t: FileTarget, *, sha256: str, size: int,
+    original_name: str | None, caption: str | None, file_id: str, file_unique_id: str,
+) -> Out:
+    """Record a downloaded, stored file as evidence; one line saying so."""
+    sub = submit_evidence(
+        session, campaign_id=t.campaign_id, unit_id=t.unit_id, member_id=t.member_id, sha256=sha256,
+        size=size, mime_type=t.mime_type, original_name=original_name, actor=env.actor, now=req.now,
+        task_id=t.task_id, item_id=t.item_id, criterion_id=t.criterion_id,
+        caption=check_note(caption, what="文件说明"), telegram_file_id=file_id,
+        telegram_file_unique_id=file_unique_id,
+    )
+    ev = sub.evidence
+    if not sub.created:
+        line = f"ℹ️ {render.esc(t.label)} 已有同一份文件《{render.esc(ev.file_name)}》，无需重复提交。"
+    else:
+        line = f"📎 已收到 {render.esc(t.label)} 的证明材料《{render.esc(ev.file_name)}》（{render.size(ev.size)}）→ 待协调员审核"
+    if sub.warning:
+        line += f"\n⚠️ {render.esc(sub.warning)}"
+    return Out(line, subject=t.subject)
+

@@ -1,0 +1,166 @@
+"""The coordinator's review: /review, approving, returning with a reason, /deadline."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session
+
+from bot import queries, render
+from bot.actions.common import Req, member_of, notify_unit, same_campaign
+from bot.actions.reporting import checked_assignment
+from bot.callbacks import button
+from bot.context import Answer, Out, Subject
+from bot.parsing import check_reason
+from models import progress
+from models.errors import Conflict, NotFound, PermissionDenied
+from models.evidence import return_evidence, target_label
+from models.members import Env
+from models.messages import lookup, remember, target_of
+from models.permissions import Action, check
+from models.tables import (
+    AssessmentState,
+    AssignmentState,
+    BotMessage,
+    Criterion,
+    Evidence,
+    ScoreItem,
+    SubjectKind,
+    Task,
+)
+
+REVIEW_PAGE = 10
+
+
+def review(session: Session, env: Env, req: Req) -> list[Out]:
+    """/review: one message per waiting item, each with 通过/退回 buttons."""
+    check(member=env.member, action=Action.review)
+    assignments, claims, evidence = queries.review_queue(session, campaign_id=env.campaign_id)
+    total = len(assignments) + len(claims) + len(evidence)
+    if total == 0:
+        return [Out("🎉 目前没有待审核的事项。")]
+    outs = [Out(f"🗂 待审核：任务 {len(assignments)} 项，细则申报 {len(claims)} 项，证明材料 {len(evidence)} 份。")]
+    for a in assignments:
+        task = session.get(Task, a.task_id)
+        assert task is not None
+        text = (f"📥 <b>任务{task.no}</b> · {render.esc(queries.unit_name(session, a.unit_id))} 报告完成（进度 {a.percent}%）\n"
+                f"{render.esc(render.short(task.title, 80))}")
+        if a.note:
+            text += f"\n进展说明：{render.esc(render.short(a.note, 200))}"
+        outs.append(Out(text, buttons=[[("✅ 通过", button("a", "ok", a.id, a.version)), ("↩️ 退回", button("a", "rt", a.id, a.version))]],  # type: ignore[arg-type]
+                        subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id), quote=False))
+    for s in claims:
+        crit = session.get(Criterion, s.criterion_id)
+        item = session.get(ScoreItem, crit.item_id) if crit else None
+        if crit is None or item is None:
+            continue
+        text = (f"✋ <b>细则 {item.no}.{crit.no}</b>（{render.points(crit.points)}分）· {render.esc(queries.unit_name(session, s.unit_id))} 申报达标\n"
+                f"{render.esc(render.short(crit.text, 120))}")
+        if s.claim_note:
+            text += f"\n说明：{render.esc(render.short(s.claim_note, 200))}"
+        outs.append(Out(text, buttons=[[("✅ 通过", button("c", "ok", crit.id, s.version)), ("↩️ 退回", button("c", "rt", crit.id, s.version))]],  # type: ignore[arg-type]
+                        subject=Subject(SubjectKind.criterion, crit.id, crit.campaign_id, s.unit_id), quote=False))
+    for ev in evidence:
+        target = target_label(session, task_id=ev.task_id, item_id=ev.item_id, criterion_id=ev.criterion_id)
+        text = render.evidence_line(ev, target, queries.unit_name(session, ev.unit_id))
+        if ev.caption:
+            text += f"\n说明：{render.esc(render.short(ev.caption, 200))}"
+        outs.append(Out(text, buttons=[[("✅ 通过", button("e", "ok", ev.id, 0)), ("↩️ 退回", button("e", "rt", ev.id, 0))]],  # type: ignore[arg-type]
+                        subject=Subject(SubjectKind.evidence, ev.id, ev.campaign_id, ev.unit_id), quote=False,
+                        document=ev.telegram_file_id))
+    if len(outs) > REVIEW_PAGE + 1:
+        rest = len(outs) - 1 - REVIEW_PAGE
+        outs = outs[: REVIEW_PAGE + 1] + [Out(f"……还有 {rest} 项。处理完上面的再发送 /review 查看。", quote=False)]
+    return outs
+
+
+def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, text: str) -> list[Out]:
+    """The coordinator's reason, replied to the 退回 prompt: return and tell the unit."""
+    member = member_of(env)
+    check(member=member, action=Action.review)
+    if prompt.for_member_id is not None and prompt.for_member_id != member.id:
+        raise PermissionDenied("这条提示在等待另一位协调员填写原因。")
+    reason = check_reason(text)
+    target = target_of(session, prompt)
+    if target is None or target.subject_id is None:
+        raise NotFound("没有找到要退回的事项，可能已被删除。")
+    kind, ident = target.subject_kind, target.subject_id
+    edit = (target.telegram_chat_id, target.message_id)
+    if kind == SubjectKind.assignment:
+        a = checked_assignment(session, env, ident, Action.review)
+        task = session.get(Task, a.task_id)
+        if a.state != AssignmentState.submitted:
+            raise Conflict("这项任务当前不是“已提交”状态（可能已处理过），本次退回未生效。")
+        progress.return_assignment(session=session, assignment_id=a.id, actor=env.actor, now=req.now,
+             reason=reason, expected_version=a.version)
+        session.flush()
+        label = f"{queries.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
+        unit_id, campaign_id = a.unit_id, a.campaign_id
+        subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
+    elif kind == SubjectKind.criterion:
+        crit = session.get(Criterion, ident)
+        assessment = queries.assessment_of(session, ident)
+        if crit is None or assessment is None or assessment.state != AssessmentState.claimed:
+            raise Conflict("这条细则当前没有待审核的申报（可能已处理过），本次退回未生效。")
+        same_campaign(env, crit.campaign_id, "这条细则")
+        progress.reject_criterion(session=session, criterion_id=crit.id, actor=env.actor, now=req.now,
+             reason=reason, expected_version=assessment.version)
+        item = session.get(ScoreItem, crit.item_id)
+        unit_id, campaign_id = assessment.unit_id, crit.campaign_id
+        label = f"{queries.unit_name(session, unit_id)} · 细则 {item.no if item else '?'}.{crit.no}"
+        subject = Subject(SubjectKind.criterion, crit.id, crit.campaign_id, unit_id)
+    elif kind == SubjectKind.evidence:
+
+        ev = session.get(Evidence, ident)
+        if ev is None:
+            raise NotFound("没有找到这份证明材料。")
+        same_campaign(env, ev.campaign_id, "这份证明材料")
+        return_evidence(session, evidence_id=ev.id, reason=reason, actor=env.actor, now=req.now)  # type: ignore[arg-type]
+        unit_id, campaign_id = ev.unit_id, ev.campaign_id
+        label = f"{queries.unit_name(session, unit_id)} · 证明材料《{ev.file_name}》"
+        subject = Subject(SubjectKind.evidence, ev.id, ev.campaign_id, unit_id)
+    else:
+        raise NotFound("这条提示对应的事项无法退回。")
+    line = f"↩️ 已退回 {render.esc(label)}：{render.esc(reason)}"
+    outs = [
+        Out(line),
+        Out(f"{line}\n（{render.esc(member.display_name)} · {render.when(req.now, req.settings.campaign.tz)}）", edit=edit),
+    ]
+    outs += notify_unit(session, campaign_id, unit_id, f"↩️ {render.esc(label)} 被退回，原因：{render.esc(reason)}\n请修改后重新提交（回复本消息即可）。", subject)
+    return outs
+
+
+def deadline(session: Session, env: Env, req: Req, task_no: int, new: date) -> Out:
+    """/deadline N YYYY-MM-DD: move a task's deadline (audited; the rules are the domain's)."""
+    check(member=env.member, action=Action.extend_deadline)
+    task = queries.task_by_no(session, campaign_id=env.campaign_id, no=task_no)
+    task, old = progress.change_deadline(session=session, task_id=task.id, new=new, actor=env.actor,  # type: ignore[arg-type]
+                                now=req.now, today=req.today)
+    verb = "延长" if new > old else "提前"
+    return Out(f"📅 任务{task.no} 完成时限已{verb}：{render.day(old)} → {render.day(new)}（原计划 {render.day(task.planned_deadline)}）",
+               subject=Subject(SubjectKind.task, task.id, task.campaign_id))
+
+
+def approved(session: Session, env: Env, req: Req, label: str, subject: Subject, chat_id: int, message_id: int,
+              shown: str, campaign_id: int, unit_id: int | None) -> Answer:
+    who = env.member.display_name if env.member else ""
+    stamp = f"✅ 已通过（{render.esc(who)} · {render.when(req.now, req.settings.campaign.tz)}）"
+    outs = [Out(f"{shown}\n\n{stamp}", edit=(chat_id, message_id), subject=subject)]
+    outs += notify_unit(session, campaign_id, unit_id, f"✅ {render.esc(label)} 已审核通过。", subject)
+    return Answer("已通过", outs=outs)
+
+
+def ask_reason(session: Session, env: Env, req: Req, label: str, subject: Subject, chat_id: int, message_id: int) -> Answer:
+    """退回: ask for the reason with ForceReply; the reply completes the return."""
+    row = lookup(session, chat_id=chat_id, message_id=message_id)
+    if row is None or row.subject_kind != subject.kind or row.subject_id != subject.id:
+        row = remember(session, campaign_id=subject.campaign_id, chat_id=chat_id, message_id=message_id,
+                       kind=subject.kind, subject_id=subject.id, unit_id=subject.unit_id, now=req.now)
+    member = member_of(env)
+    prompt = Out(
+        f"{render.mention(member)}，请<b>回复本消息</b>写明退回 {render.esc(label)} 的原因（对方会收到）：",
+        chat_id=chat_id, force_reply=True, placeholder="退回原因",
+        subject=Subject(SubjectKind.return_reason, row.id, subject.campaign_id, subject.unit_id, for_member_id=member.id),
+    )
+    return Answer("请填写退回原因", outs=[prompt])
+

@@ -1,0 +1,153 @@
+"""Routing a reply or a button press to the action it means, checked against the database."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot import queries
+from bot.actions.cards import assignment_out, criterion_out, evidence_prompt_out
+from bot.actions.common import Req, expect_version, replied_row
+from bot.actions.reporting import (
+    checked_assignment,
+    claim,
+    claim_unit,
+    report,
+    responsible_assignment,
+)
+from bot.actions.review import approved, ask_reason, complete_return
+from bot.callbacks import FORGED, Button
+from bot.context import Answer, Out, Subject
+from bot.parsing import Done, is_claim, parse_report
+from models import progress
+from models.errors import Conflict, InvalidInput, NotFound
+from models.evidence import accept_evidence
+from models.members import Env
+from models.owners import responsible_unit_ids
+from models.permissions import Action, check
+from models.tables import (
+    AssessmentState,
+    Assignment,
+    AssignmentState,
+    Criterion,
+    Evidence,
+    EvidenceState,
+    ScoreItem,
+    SubjectKind,
+    Task,
+)
+
+NOT_ONE_TASK = ("这条消息不对应某一项任务，无法据此填报。请点消息下方的“任务N”按钮打开任务后回复，"
+                "或发送 /progress 任务号 百分比、/done 任务号。")
+
+
+def reply_text(session: Session, env: Env, req: Req, reply_to: int | None, text: str) -> Out | list[Out] | None:
+    """A text reply to one of the bot's messages: route it by what that message is about."""
+    row = replied_row(session, env, reply_to)
+    if row is None:
+        # In a group only replies to the bot get here (on_text drops the rest): answer them too.
+        return Out("请<b>回复</b>我发的任务消息来填报（长按消息 → 回复），或发送 /help 查看命令。")
+    if row.subject_kind == SubjectKind.return_reason:
+        return complete_return(session, env, req, row, text)
+    if row.subject_kind == SubjectKind.assignment:
+        a = checked_assignment(session, env, row.subject_id, Action.report_progress)  # type: ignore[arg-type]
+        what = parse_report(text)
+        if isinstance(what, Done):
+            check(member=env.member, action=Action.submit, responsible_unit_ids=[a.unit_id])
+        return report(session, env, req, a, what)
+    if row.subject_kind == SubjectKind.task:
+        task = session.get(Task, row.subject_id)
+        if task is None:
+            raise NotFound("没有找到这项任务。")
+        what = parse_report(text)
+        a = responsible_assignment(session, env, task, Action.submit if isinstance(what, Done) else Action.report_progress)
+        return report(session, env, req, a, what)
+    if row.subject_kind == SubjectKind.criterion:
+        crit = session.get(Criterion, row.subject_id)
+        if crit is None:
+            raise NotFound("没有找到这条细则。")
+        if is_claim(text):
+            return claim(session, env, req, crit, None)
+        check(member=env.member, action=Action.claim_criterion, responsible_unit_ids=responsible_unit_ids(session, crit))
+        return Out("要申报本条细则达标，请回复“达标”；要提交证明材料，请回复文件。")
+    if row.subject_kind == SubjectKind.item:
+        return Out("请用 /claim 项号.细则号 申报具体细则，例如 /claim 7.1；或回复具体细则的消息。")
+    # A reminder listing several tasks, a review item, an evidence file: no single task to report on.
+    return Out(NOT_ONE_TASK)
+
+
+def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, message_id: int, shown: str) -> Answer:
+    """A button press, checked against the database before anything changes."""
+    if env.campaign is None:
+        raise InvalidInput(FORGED)
+    kind, verb = btn.kind, btn.verb
+    if kind == "a":
+        a = session.get(Assignment, btn.id)
+        if a is None or a.retired or a.campaign_id != env.campaign.id:
+            raise InvalidInput(FORGED)
+        if verb == "open":
+            check(member=env.member, action=Action.view_task)
+            return Answer("", outs=[assignment_out(session, env, req, a)])
+        if verb == "ev":
+            check(member=env.member, action=Action.upload_evidence, responsible_unit_ids=[a.unit_id])
+            task = session.get(Task, a.task_id)
+            label = f"{queries.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
+            return Answer("请回复提示消息发送文件", outs=[evidence_prompt_out(label, Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id), req)])
+        if verb == "done":
+            check(member=env.member, action=Action.submit, responsible_unit_ids=[a.unit_id])
+            out = report(session, env, req, a, Done(), version=btn.version)
+            return Answer("已提交", outs=[out])
+        check(member=env.member, action=Action.review)
+        expect_version(btn.version, a.version)
+        if a.state != AssignmentState.submitted:
+            raise Conflict("这项任务已处理过（不是“已提交”状态），本次操作未生效。")
+        task = session.get(Task, a.task_id)
+        label = f"{queries.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
+        subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
+        if verb == "ok":
+            progress.approve_assignment(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=a.version)
+            return approved(session, env, req, label, subject, chat_id, message_id, shown, a.campaign_id, a.unit_id)
+        return ask_reason(session, env, req, label, subject, chat_id, message_id)
+    if kind == "c":
+        crit = session.get(Criterion, btn.id)
+        if crit is None or crit.campaign_id != env.campaign.id:
+            raise InvalidInput(FORGED)
+        units = responsible_unit_ids(session, crit)
+        item = session.get(ScoreItem, crit.item_id)
+        assessment = queries.assessment_of(session, crit.id)  # type: ignore[arg-type]
+        if verb == "open":
+            check(member=env.member, action=Action.view_item)
+            member = env.member
+            unit_id = member.unit_id if member and member.unit_id in units else (units[0] if len(units) == 1 else None)
+            return Answer("", outs=[criterion_out(session, env, req, crit, unit_id)])
+        if verb == "ev":
+            unit_id = claim_unit(session, env, crit)
+            label = f"{queries.unit_name(session, unit_id)} · 细则 {item.no if item else '?'}.{crit.no}"
+            return Answer("请回复提示消息发送文件", outs=[evidence_prompt_out(label, Subject(SubjectKind.criterion, crit.id, crit.campaign_id, unit_id), req)])
+        if verb == "claim":
+            return Answer("已申报", outs=[claim(session, env, req, crit, None, version=btn.version)])
+        check(member=env.member, action=Action.review)
+        expect_version(btn.version, assessment.version if assessment else 0)
+        if assessment is None or assessment.state != AssessmentState.claimed:
+            raise Conflict("这条细则当前没有待审核的申报（可能已处理过），本次操作未生效。")
+        label = f"{queries.unit_name(session, assessment.unit_id)} · 细则 {item.no if item else '?'}.{crit.no}"
+        subject = Subject(SubjectKind.criterion, crit.id, crit.campaign_id, assessment.unit_id)
+        if verb == "ok":
+            progress.verify_criterion(session=session, criterion_id=crit.id, actor=env.actor, now=req.now, expected_version=assessment.version)
+            return approved(session, env, req, label, subject, chat_id, message_id, shown, crit.campaign_id, assessment.unit_id)
+        return ask_reason(session, env, req, label, subject, chat_id, message_id)
+    if kind == "e":
+
+        ev = session.get(Evidence, btn.id)
+        if ev is None or ev.campaign_id != env.campaign.id:
+            raise InvalidInput(FORGED)
+        check(member=env.member, action=Action.review)
+        if ev.state != EvidenceState.submitted:
+            raise Conflict("这份证明材料已处理过，本次操作未生效。")
+        label = f"{queries.unit_name(session, ev.unit_id)} · 证明材料《{ev.file_name}》"
+        subject = Subject(SubjectKind.evidence, ev.id, ev.campaign_id, ev.unit_id)
+        if verb == "ok":
+            accept_evidence(session, evidence_id=ev.id, actor=env.actor, now=req.now)  # type: ignore[arg-type]
+            return approved(session, env, req, label, subject, chat_id, message_id, shown, ev.campaign_id, ev.unit_id)
+        return ask_reason(session, env, req, label, subject, chat_id, message_id)
+    raise InvalidInput(FORGED)
+
