@@ -211,12 +211,13 @@ def _locked(session: Session, evidence_id: int) -> Evidence | None:
                         .execution_options(populate_existing=True)).first()
 
 
-def _reviewable(session: Session, evidence_id: int, campaign_id: int | None) -> Evidence:
+def reviewable_evidence(session: Session, *, evidence_id: int, campaign_id: int | None) -> Evidence:
+    """The file, locked, if the coordinator may review it now (submitted, not withdrawn)."""
     row = _locked(session, evidence_id)
     if row is None or (campaign_id is not None and row.campaign_id != campaign_id):
         raise NotFound(f"没有找到证明材料 #{evidence_id}。")
     if row.state != EvidenceState.submitted:
-        raise Conflict("这份证明材料已经审核过或已撤回，无需重复操作。")
+        raise Conflict("这份证明材料已处理过（已审核或已撤回），本次操作未生效。")
     return row
 
 
@@ -225,7 +226,7 @@ def accept_evidence(
     campaign_id: int | None = None,
 ) -> Evidence:
     """The coordinator accepts a submitted file."""
-    row = _reviewable(session, evidence_id, campaign_id)
+    row = reviewable_evidence(session, evidence_id=evidence_id, campaign_id=campaign_id)
     before = snapshot(row, EVIDENCE_FIELDS)
     row.state = EvidenceState.accepted
     row.review_reason = None
@@ -248,7 +249,7 @@ def return_evidence(
         raise InvalidInput("请写明退回原因。")
     if len(reason) > MAX_CAPTION_CHARS:
         raise InvalidInput(f"退回原因太长，请控制在 {MAX_CAPTION_CHARS} 字以内。")
-    row = _reviewable(session, evidence_id, campaign_id)
+    row = reviewable_evidence(session, evidence_id=evidence_id, campaign_id=campaign_id)
     before = snapshot(row, EVIDENCE_FIELDS)
     row.state = EvidenceState.returned
     row.review_reason = reason

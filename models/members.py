@@ -93,6 +93,28 @@ def active_campaigns(session: Session) -> list[Campaign]:
     )
 
 
+def binding_for_group(
+    session: Session, *, telegram_user_id: int, preferred_slug: str = ""
+) -> tuple[Campaign | None, Member | None]:
+    """For /bindgroup in a group bound to no campaign: the campaign and the sender's membership.
+
+    The campaign is one the sender coordinates (the deployment's ``preferred_slug`` when they
+    coordinate several). With none, the campaign is None and the membership is their best one
+    anywhere (an active one first), so that a liaison is refused as a liaison, not as a stranger.
+    """
+    campaign: Campaign | None = None
+    member: Member | None = None
+    for c in active_campaigns(session):
+        assert c.id is not None
+        found = get_member(session, campaign_id=c.id, telegram_user_id=telegram_user_id)
+        if found is not None and found.active and found.role == Role.coordinator:
+            if campaign is None or c.slug == preferred_slug:
+                campaign, member = c, found
+        elif found is not None and campaign is None and (member is None or (found.active and not member.active)):
+            member = found
+    return campaign, member
+
+
 def default_campaign(session: Session, *, slug: str = "") -> Campaign | None:
     """The campaign of this deployment: ``slug`` if given, else the first active one."""
     if slug:

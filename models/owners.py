@@ -56,3 +56,17 @@ def responsible_unit_ids(session: Session, criterion: Criterion, item: ScoreItem
         return owing_unit_ids(criterion_units=own, item_units=(), all_members=False, member_units=())
     item = item if item is not None else session.get(ScoreItem, criterion.item_id)
     return item_unit_ids(session, item) if item is not None else []
+
+
+def acting_unit(owing: list[int], *, member_unit_id: int | None, about_unit_id: int | None = None) -> int | None:
+    """The unit a person acts for on a thing owed by ``owing`` (a claim, a file, a card).
+
+    Their own unit when it owes it; else the unit the message they answered was about, when
+    that one owes it; else the only owing unit; else None (several units, none of them theirs:
+    the caller asks which, or refuses).
+    """
+    if member_unit_id is not None and member_unit_id in owing:
+        return member_unit_id
+    if about_unit_id is not None and about_unit_id in owing:
+        return about_unit_id
+    return owing[0] if len(owing) == 1 else None

@@ -200,6 +200,22 @@ def submit_assignment(
                              actor=actor, now=now)
 
 
+def reviewable_assignment(
+    *, session: Session, assignment_id: int, expected_version: int | None, verb: str = "审核",
+) -> Assignment:
+    """The assignment, locked, if the coordinator may review it now (submitted, at that version).
+
+    The one check behind approving and returning; the bot also calls it before it asks for a
+    reason to return (the return itself is written when the reason arrives).
+    """
+    a, task = _lock_assignment(session, assignment_id)
+    _expect(expected_version, a.version)
+    if a.state != AssignmentState.submitted:
+        raise Conflict(f"{_label(session, a, task)}当前是“{STATE_NAMES[a.state]}”，"
+                       f"只有已提交的任务才能{verb}。")
+    return a
+
+
 def approve_assignment(
     *,
     session: Session,
@@ -210,11 +226,8 @@ def approve_assignment(
 ) -> Assignment:
     """The coordinator accepts a submitted assignment."""
     _check_now(now)
-    a, task = _lock_assignment(session, assignment_id)
-    _expect(expected_version, a.version)
-    if a.state != AssignmentState.submitted:
-        raise Conflict(f"{_label(session, a, task)}当前是“{STATE_NAMES[a.state]}”，"
-                       "只有已提交的任务才能审核通过。")
+    a = reviewable_assignment(session=session, assignment_id=assignment_id,
+                              expected_version=expected_version, verb="审核通过")
     before = snapshot(a, ASSIGNMENT_FIELDS)
     a.state = AssignmentState.approved
     a.approved_at = now
@@ -234,11 +247,8 @@ def return_assignment(
     """The coordinator sends a submitted assignment back (in_progress) with a reason."""
     _check_now(now)
     why = _text(reason, "退回原因", required=True)
-    a, task = _lock_assignment(session, assignment_id)
-    _expect(expected_version, a.version)
-    if a.state != AssignmentState.submitted:
-        raise Conflict(f"{_label(session, a, task)}当前是“{STATE_NAMES[a.state]}”，"
-                       "只有已提交的任务才能退回。")
+    a = reviewable_assignment(session=session, assignment_id=assignment_id,
+                              expected_version=expected_version, verb="退回")
     before = snapshot(a, ASSIGNMENT_FIELDS)
     a.state = AssignmentState.in_progress
     a.return_reason = why
@@ -387,8 +397,9 @@ def claim_criterion(
                              now=now)
 
 
-def _claimed(session: Session, criterion_id: int, expected_version: int | None,
-             verb: str) -> tuple[Assessment, Criterion, ScoreItem]:
+def reviewable_claim(*, session: Session, criterion_id: int, expected_version: int | None,
+                     verb: str = "审核") -> tuple[Assessment, Criterion, ScoreItem]:
+    """The claim on a criterion, locked, if the coordinator may review it now (claimed, at that version)."""
     crit, item = _lock_criterion(session, criterion_id)
     a = _assessment(session, criterion_id)
     _expect(expected_version, a.version if a is not None else 0)
@@ -409,7 +420,8 @@ def verify_criterion(
 ) -> Assessment:
     """The coordinator accepts a claim: the criterion's points are verified (核定)."""
     _check_now(now)
-    a, crit, item = _claimed(session, criterion_id, expected_version, "确认达标")
+    a, crit, item = reviewable_claim(session=session, criterion_id=criterion_id,
+                                     expected_version=expected_version, verb="确认达标")
     if crit.not_attainable:  # pragma: no cover - set_not_attainable refuses claimed criteria
         raise Conflict(f"{_clabel(item, crit)}已标为本区无法达到。")
     before = snapshot(a, ASSESSMENT_FIELDS)
@@ -433,7 +445,8 @@ def reject_criterion(
     """The coordinator rejects a claim, with a reason the unit will read."""
     _check_now(now)
     why = _text(reason, "驳回原因", required=True)
-    a, _crit, _item = _claimed(session, criterion_id, expected_version, "驳回")
+    a, _crit, _item = reviewable_claim(session=session, criterion_id=criterion_id,
+                                         expected_version=expected_version, verb="驳回")
     before = snapshot(a, ASSESSMENT_FIELDS)
     a.state = AssessmentState.rejected
     a.reason = why

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from models.members import binding_for_group
 from models.tables import AuditLog, Chat, Invite, Role
-from tests.harness import TOKEN
+from tests.harness import TOKEN, Harness
 
 
 async def test_bootstrap_bind_and_invite(harness):
@@ -231,3 +232,19 @@ async def test_a_chat_that_speaks_again_is_reachable_again(harness):
         assert chat.reachable and chat.unreachable_reason is None
         member = s.exec(select(Member).where(Member.telegram_user_id == li.id)).one()
         assert member.reachable and member.unreachable_reason is None
+
+
+async def test_an_unbound_group_is_bound_to_the_campaign_its_sender_coordinates(harness: Harness) -> None:
+    """models.members.binding_for_group: the one rule /bindgroup asks in a group bound to nothing."""
+    second_id, coord_a, _group_a, coord_b = await harness.second_campaign()
+    liaison = await harness.liaison("王五", "区财政局", coordinator=coord_a)
+    with harness.db() as s:
+        campaign, member = binding_for_group(s, telegram_user_id=coord_b.id)
+        assert campaign is not None and campaign.id == second_id
+        assert member is not None and member.role == Role.coordinator
+        campaign, member = binding_for_group(s, telegram_user_id=coord_a.id)
+        assert campaign is not None and campaign.id == harness.campaign_id
+        # A liaison coordinates nothing: no campaign, but their membership (refused as a liaison).
+        campaign, member = binding_for_group(s, telegram_user_id=liaison.id)
+        assert campaign is None and member is not None and member.role == Role.liaison
+        assert binding_for_group(s, telegram_user_id=4242424242) == (None, None)

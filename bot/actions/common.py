@@ -54,12 +54,6 @@ def button_version(version: int | None) -> Iterator[None]:
         raise Conflict(STALE_BUTTON) from None
 
 
-def expect_version(version: int | None, current: int) -> None:
-    """Before a review prompt (the domain writes only when the reason arrives): a stale button."""
-    if version is not None and version != current:
-        raise Conflict(STALE_BUTTON)
-
-
 def replied_row(session: Session, env: Env, reply_to: int | None) -> BotMessage | None:
     if reply_to is None:
         return None

@@ -70,15 +70,8 @@ def bind_group(session: Session, env: Env, req: Req) -> Out:
     campaign = env.campaign
     member = env.member
     if campaign is None:
-        # An unbound group: the sender's own campaign, if they coordinate one; else their
-        # membership anywhere, so that a liaison is refused as a liaison, not as a stranger.
-        for c in members.active_campaigns(session):
-            found = members.get_member(session, campaign_id=c.id, telegram_user_id=env.user.id)  # type: ignore[arg-type]
-            if found is not None and found.active and found.role == Role.coordinator:
-                if campaign is None or c.slug == req.settings.campaign.slug:
-                    campaign, member = c, found
-            elif found is not None and campaign is None and (member is None or (found.active and not member.active)):
-                member = found
+        campaign, member = members.binding_for_group(
+            session, telegram_user_id=env.user.id, preferred_slug=req.settings.campaign.slug)
     check(member=member, action=Action.bind_group)
     assert campaign is not None and member is not None
     env.campaign, env.member = campaign, member

@@ -15,7 +15,7 @@ from models import progress
 from models.errors import InvalidInput, NotFound
 from models.evidence import check_upload, submit_evidence
 from models.members import Env
-from models.owners import responsible_unit_ids
+from models.owners import acting_unit, responsible_unit_ids
 from models.permissions import Action, check
 from models.tables import Assignment, Criterion, ScoreItem, SubjectKind, Task
 
@@ -25,12 +25,10 @@ def responsible_assignment(session: Session, env: Env, task: Task, action: Actio
     assignments = queries.assignments_of_task(session, task.id)  # type: ignore[arg-type]
     units = [a.unit_id for a in assignments]
     check(member=env.member, action=action, responsible_unit_ids=units)
-    member = member_of(env)
+    unit_id = acting_unit(units, member_unit_id=member_of(env).unit_id)
     for a in assignments:
-        if a.unit_id == member.unit_id:
+        if unit_id is not None and a.unit_id == unit_id:
             return a
-    if len(assignments) == 1:
-        return assignments[0]
     names = "、".join(queries.unit_name(session, u) for u in units)
     raise InvalidInput(f"任务{task.no}有多个责任单位（{names}）。请回复该单位的任务消息进行操作。")
 
@@ -88,11 +86,9 @@ def done_cmd(session: Session, env: Env, req: Req, task_no: int) -> Out:
 def claim_unit(session: Session, env: Env, crit: Criterion) -> int:
     units = responsible_unit_ids(session, crit)
     check(member=env.member, action=Action.claim_criterion, responsible_unit_ids=units)
-    member = member_of(env)
-    if member.unit_id in units:
-        return member.unit_id  # type: ignore[return-value]
-    if len(units) == 1:
-        return units[0]
+    unit_id = acting_unit(units, member_unit_id=member_of(env).unit_id)
+    if unit_id is not None:
+        return unit_id
     item = session.get(ScoreItem, crit.item_id)
     raise InvalidInput(f"细则 {item.no if item else '?'}.{crit.no} 有多个责任单位，请由相应单位的联络员申报。")
 
@@ -165,8 +161,7 @@ def file_target(
             raise NotFound("没有找到这条细则。")
         units = responsible_unit_ids(session, crit)
         check(member=env.member, action=Action.upload_evidence, responsible_unit_ids=units)
-        member = member_of(env)
-        unit_id = member.unit_id if member.unit_id in units else (row.unit_id if row.unit_id in units else (units[0] if len(units) == 1 else None))
+        unit_id = acting_unit(units, member_unit_id=member_of(env).unit_id, about_unit_id=row.unit_id)
         item = session.get(ScoreItem, crit.item_id)
         label = f"{queries.unit_name(session, unit_id)} · 细则 {item.no if item else '?'}.{crit.no}"
         target = dict(item_id=crit.item_id, criterion_id=crit.id)

@@ -13,14 +13,12 @@ from bot.callbacks import button
 from bot.context import Answer, Out, Subject
 from bot.parsing import check_reason
 from models import progress
-from models.errors import Conflict, NotFound, PermissionDenied
+from models.errors import NotFound, PermissionDenied
 from models.evidence import return_evidence, target_label
 from models.members import Env
 from models.messages import lookup, remember, target_of
 from models.permissions import Action, check
 from models.tables import (
-    AssessmentState,
-    AssignmentState,
     BotMessage,
     Criterion,
     Evidence,
@@ -89,22 +87,18 @@ def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, te
     if kind == SubjectKind.assignment:
         a = checked_assignment(session, env, ident, Action.review)
         task = session.get(Task, a.task_id)
-        if a.state != AssignmentState.submitted:
-            raise Conflict("这项任务当前不是“已提交”状态（可能已处理过），本次退回未生效。")
         progress.return_assignment(session=session, assignment_id=a.id, actor=env.actor, now=req.now,
-             reason=reason, expected_version=a.version)
-        session.flush()
+                                   reason=reason)
         label = f"{queries.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
         unit_id, campaign_id = a.unit_id, a.campaign_id
         subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
     elif kind == SubjectKind.criterion:
         crit = session.get(Criterion, ident)
-        assessment = queries.assessment_of(session, ident)
-        if crit is None or assessment is None or assessment.state != AssessmentState.claimed:
-            raise Conflict("这条细则当前没有待审核的申报（可能已处理过），本次退回未生效。")
+        if crit is None:
+            raise NotFound("没有找到这条细则。")
         same_campaign(env, crit.campaign_id, "这条细则")
-        progress.reject_criterion(session=session, criterion_id=crit.id, actor=env.actor, now=req.now,
-             reason=reason, expected_version=assessment.version)
+        assessment = progress.reject_criterion(session=session, criterion_id=crit.id, actor=env.actor,
+                                               now=req.now, reason=reason)
         item = session.get(ScoreItem, crit.item_id)
         unit_id, campaign_id = assessment.unit_id, crit.campaign_id
         label = f"{queries.unit_name(session, unit_id)} · 细则 {item.no if item else '?'}.{crit.no}"

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from bot import queries
 from bot.actions.cards import assignment_out, criterion_out, evidence_prompt_out
-from bot.actions.common import Req, expect_version, replied_row
+from bot.actions.common import Req, button_version, replied_row
 from bot.actions.reporting import (
     checked_assignment,
     claim,
@@ -19,18 +19,15 @@ from bot.callbacks import FORGED, Button
 from bot.context import Answer, Out, Subject
 from bot.parsing import Done, is_claim, parse_report
 from models import progress
-from models.errors import Conflict, InvalidInput, NotFound
-from models.evidence import accept_evidence
+from models.errors import InvalidInput, NotFound
+from models.evidence import accept_evidence, reviewable_evidence
 from models.members import Env
-from models.owners import responsible_unit_ids
+from models.owners import acting_unit, responsible_unit_ids
 from models.permissions import Action, check
 from models.tables import (
-    AssessmentState,
     Assignment,
-    AssignmentState,
     Criterion,
     Evidence,
-    EvidenceState,
     ScoreItem,
     SubjectKind,
     Task,
@@ -97,14 +94,16 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
             out = report(session, env, req, a, Done(), version=btn.version)
             return Answer("已提交", outs=[out])
         check(member=env.member, action=Action.review)
-        expect_version(btn.version, a.version)
-        if a.state != AssignmentState.submitted:
-            raise Conflict("这项任务已处理过（不是“已提交”状态），本次操作未生效。")
         task = session.get(Task, a.task_id)
         label = f"{queries.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
         subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
+        with button_version(btn.version):
+            if verb == "ok":
+                progress.approve_assignment(session=session, assignment_id=a.id, actor=env.actor, now=req.now,
+                                            expected_version=btn.version)
+            else:
+                progress.reviewable_assignment(session=session, assignment_id=a.id, expected_version=btn.version)
         if verb == "ok":
-            progress.approve_assignment(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=a.version)
             return approved(session, env, req, label, subject, chat_id, message_id, shown, a.campaign_id, a.unit_id)
         return ask_reason(session, env, req, label, subject, chat_id, message_id)
     if kind == "c":
@@ -113,11 +112,9 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
             raise InvalidInput(FORGED)
         units = responsible_unit_ids(session, crit)
         item = session.get(ScoreItem, crit.item_id)
-        assessment = queries.assessment_of(session, crit.id)  # type: ignore[arg-type]
         if verb == "open":
             check(member=env.member, action=Action.view_item)
-            member = env.member
-            unit_id = member.unit_id if member and member.unit_id in units else (units[0] if len(units) == 1 else None)
+            unit_id = acting_unit(units, member_unit_id=env.member.unit_id if env.member else None)
             return Answer("", outs=[criterion_out(session, env, req, crit, unit_id)])
         if verb == "ev":
             unit_id = claim_unit(session, env, crit)
@@ -126,27 +123,30 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         if verb == "claim":
             return Answer("已申报", outs=[claim(session, env, req, crit, None, version=btn.version)])
         check(member=env.member, action=Action.review)
-        expect_version(btn.version, assessment.version if assessment else 0)
-        if assessment is None or assessment.state != AssessmentState.claimed:
-            raise Conflict("这条细则当前没有待审核的申报（可能已处理过），本次操作未生效。")
+        with button_version(btn.version):
+            if verb == "ok":
+                assessment = progress.verify_criterion(session=session, criterion_id=crit.id, actor=env.actor,
+                                                       now=req.now, expected_version=btn.version)
+            else:
+                assessment, _, _ = progress.reviewable_claim(session=session, criterion_id=crit.id,
+                                                             expected_version=btn.version)
         label = f"{queries.unit_name(session, assessment.unit_id)} · 细则 {item.no if item else '?'}.{crit.no}"
         subject = Subject(SubjectKind.criterion, crit.id, crit.campaign_id, assessment.unit_id)
         if verb == "ok":
-            progress.verify_criterion(session=session, criterion_id=crit.id, actor=env.actor, now=req.now, expected_version=assessment.version)
             return approved(session, env, req, label, subject, chat_id, message_id, shown, crit.campaign_id, assessment.unit_id)
         return ask_reason(session, env, req, label, subject, chat_id, message_id)
     if kind == "e":
-
         ev = session.get(Evidence, btn.id)
         if ev is None or ev.campaign_id != env.campaign.id:
             raise InvalidInput(FORGED)
         check(member=env.member, action=Action.review)
-        if ev.state != EvidenceState.submitted:
-            raise Conflict("这份证明材料已处理过，本次操作未生效。")
+        if verb == "ok":
+            ev = accept_evidence(session, evidence_id=btn.id, actor=env.actor, now=req.now)
+        else:
+            ev = reviewable_evidence(session, evidence_id=btn.id, campaign_id=env.campaign.id)
         label = f"{queries.unit_name(session, ev.unit_id)} · 证明材料《{ev.file_name}》"
         subject = Subject(SubjectKind.evidence, ev.id, ev.campaign_id, ev.unit_id)
         if verb == "ok":
-            accept_evidence(session, evidence_id=ev.id, actor=env.actor, now=req.now)  # type: ignore[arg-type]
             return approved(session, env, req, label, subject, chat_id, message_id, shown, ev.campaign_id, ev.unit_id)
         return ask_reason(session, env, req, label, subject, chat_id, message_id)
     raise InvalidInput(FORGED)
