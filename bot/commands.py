@@ -21,7 +21,7 @@ from bot import handlers as h
 from bot import nudges
 from bot.context import QcContext
 from models.members import ROLE_LABELS
-from models.permissions import Action, Role, allowed, role_of
+from models.permissions import Action, Standing, allowed, standing_of
 
 Handler = Callable[[Update, Any], Awaitable[None]]
 
@@ -47,9 +47,9 @@ class Command:
     #: Shown in menus (False: works, but only /help mentions it).
     in_menu: bool = True
 
-    def roles(self) -> frozenset[Role]:
+    def roles(self) -> frozenset[Standing]:
         """Who may use it: from the permission table."""
-        return frozenset(role for role in Role if allowed(role, self.action))
+        return frozenset(role for role in Standing if allowed(role, self.action))
 
 
 async def on_help(update: Update, context: QcContext) -> None:
@@ -57,7 +57,7 @@ async def on_help(update: Update, context: QcContext) -> None:
     from models.members import resolve  # noqa: F401  (resolved through in_env)
 
     def text(session, env) -> str:  # noqa: ANN001
-        return help_text(role_of(env.member), private=not env.is_group)
+        return help_text(standing_of(env.member), private=not env.is_group)
 
     body = await context.in_env(update, text)
     await update.effective_message.reply_text(body, do_quote=True)
@@ -121,7 +121,7 @@ def scoped(cmd: Command) -> Handler:
     return handler
 
 
-def commands_for(role: Role, scope: Scope, *, menu: bool = True) -> list[Command]:
+def commands_for(role: Standing, scope: Scope, *, menu: bool = True) -> list[Command]:
     """The commands ``role`` may use in ``scope``, in list order."""
     return [
         c for c in COMMANDS
@@ -129,7 +129,7 @@ def commands_for(role: Role, scope: Scope, *, menu: bool = True) -> list[Command
     ]
 
 
-def menu(role: Role, scope: Scope) -> list[BotCommand]:
+def menu(role: Standing, scope: Scope) -> list[BotCommand]:
     """The menu (setMyCommands) for ``role`` in ``scope``."""
     return [BotCommand(c.name, c.description) for c in commands_for(role, scope)]
 
@@ -144,13 +144,13 @@ REPLY_HELP = (
 )
 
 
-def help_text(role: Role, *, private: bool) -> str:
+def help_text(role: Standing, *, private: bool) -> str:
     """/help for ``role``: commands here, then those that work in the other kind of chat."""
     here, there = (Scope.private, Scope.group) if private else (Scope.group, Scope.private)
-    label = {Role.stranger: "访客", Role.removed: "已移出的成员", Role.liaison_responsible: ROLE_LABELS["liaison"],
-             Role.liaison_other: ROLE_LABELS["liaison"]}.get(role, ROLE_LABELS.get(role.value, role.value))  # type: ignore[call-overload]
+    label = {Standing.stranger: "访客", Standing.removed: "已移出的成员", Standing.liaison_responsible: ROLE_LABELS["liaison"],
+             Standing.liaison_other: ROLE_LABELS["liaison"]}.get(role, ROLE_LABELS.get(role.value, role.value))  # type: ignore[call-overload]
     lines = [f"你的身份：{label}", ""]
-    if role in (Role.stranger, Role.removed):
+    if role in (Standing.stranger, Standing.removed):
         lines.append("请点击协调员发给你的邀请链接加入（或在私聊中发送 /start 邀请码）。")
     local = commands_for(role, here, menu=False)
     elsewhere = [c for c in commands_for(role, there, menu=False) if c not in local]
@@ -159,8 +159,8 @@ def help_text(role: Role, *, private: bool) -> str:
         lines.append("")
         lines.append("仅在私聊中可用：" if there == Scope.private else "仅在工作群中可用：")
         lines += [f"/{c.name} — {c.description}" for c in elsewhere]
-    if role in (Role.liaison_responsible, Role.coordinator):
+    if role in (Standing.liaison_responsible, Standing.coordinator):
         lines += ["", REPLY_HELP]
-    if role == Role.leader:
+    if role == Standing.leader:
         lines += ["", "领导账号为只读：可以查看进度和得分，不能修改。"]
     return "\n".join(lines)

@@ -41,6 +41,7 @@ from models.export import (
 )
 from models.members import Env
 from models.permissions import Action, check
+from models.status import campaign_status
 from models.tables import Evidence
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ async def send_status_chart(update: Update, context: QcContext) -> None:
     """Send the /status picture to the chat of ``update`` (after the /status text).
 
     Silently does nothing when the asker may not see the status (the text
-    handler already said why) or the status module is not installed.
+    handler already said why).
     """
     message = update.effective_message
     if message is None:
@@ -213,8 +214,6 @@ async def send_status_chart(update: Update, context: QcContext) -> None:
     yellow = context.settings.campaign.yellow_working_days
 
     def data(session: Session, env: Env) -> ChartData:
-        from models.status import campaign_status
-
         check(member=env.member, action=Action.view_status)
         status = campaign_status(session=session, campaign_id=env.campaign_id, today=today,
                                  yellow_working_days=yellow)
@@ -222,7 +221,7 @@ async def send_status_chart(update: Update, context: QcContext) -> None:
 
     try:
         chart = await context.in_env(update, data)
-    except (DomainError, ImportError):
+    except DomainError:
         return
     png = await asyncio.to_thread(render_chart, chart)
     await context.bot.send_photo(message.chat_id, png, caption="📊 各类别得分与各单位任务完成情况")

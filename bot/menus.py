@@ -44,16 +44,15 @@ from telegram.ext import Application
 from bot.commands import Scope, menu
 from infra.db import read_only
 from models import members as mm
-from models.permissions import Role as PermRole
-from models.permissions import role_of
+from models.permissions import Standing, standing_of
 from models.tables import Campaign, Chat, ChatKind, Member, Role
 
 log = logging.getLogger(__name__)
 
 #: The roles with a menu of their own; everybody else sees the defaults.
-OWN_MENU = frozenset({PermRole.coordinator, PermRole.leader})
+OWN_MENU = frozenset({Standing.coordinator, Standing.leader})
 #: Who shows in the default menus (private chats and groups).
-DEFAULT_ROLE = PermRole.liaison_responsible
+DEFAULT_ROLE = Standing.liaison_responsible
 #: Memberships that may have had a menu of their own (liaisons never had one).
 MENU_MEMBER_ROLES = (Role.coordinator, Role.leader)
 #: Waiting after the Bot API could not be reached, before trying again (longer each time).
@@ -116,7 +115,7 @@ Job = Defaults | Everything | CampaignMenus | PersonMenus | GroupMenus
 
 def _own_menu(member: Member | None, scope: Scope) -> tuple[BotCommand, ...] | None:
     """The menu of ``member`` in ``scope`` when their role has one, else None (defaults)."""
-    role = role_of(member)
+    role = standing_of(member)
     return tuple(menu(role, scope)) if role in OWN_MENU else None
 
 

@@ -17,6 +17,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.callbacks import FORGED
 from models.errors import DomainError
 from models.messages import remember
 from models.permissions import Action, check
@@ -26,7 +27,7 @@ from scheduler.snooze import parse_callback, snooze_from_button, task_card_from_
 
 log = logging.getLogger(__name__)
 CALLBACK_PATTERN = r"^qcn:"
-FORGED = "这个按钮无效或已过期。"
+
 
 
 def _now(context: ContextTypes.DEFAULT_TYPE) -> Any:

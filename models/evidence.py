@@ -147,46 +147,60 @@ def safe_file_name(name: str | None, *, fallback: str) -> str:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A stored file handed in as evidence: whose, for which target, and the file itself."""
+
+    campaign_id: int
+    unit_id: int | None
+    member_id: int | None
+    sha256: str
+    size: int
+    mime_type: str | None
+    original_name: str | None
+    task_id: int | None = None
+    item_id: int | None = None
+    criterion_id: int | None = None
+    caption: str | None = None
+    telegram_file_id: str | None = None
+    telegram_file_unique_id: str | None = None
+
+    @property
+    def target(self) -> tuple[int | None, int | None, int | None]:
+        return (self.task_id, self.item_id, self.criterion_id)
+
+
 def add_evidence(
     session: Session,
+    upload: Upload,
     *,
-    campaign_id: int,
-    unit_id: int | None,
-    member_id: int | None,
-    sha256: str,
-    size: int,
-    mime_type: str | None,
-    original_name: str | None,
     actor: Actor,
     now: datetime,
-    task_id: int | None = None,
-    item_id: int | None = None,
-    criterion_id: int | None = None,
-    caption: str | None = None,
-    telegram_file_id: str | None = None,
-    telegram_file_unique_id: str | None = None,
 ) -> Evidence:
     """The metadata row of a stored file (the bytes are already under storage.dir)."""
-    if task_id is None and item_id is None and criterion_id is None:
+    u = upload
+    if u.target == (None, None, None):
         raise InvalidInput("证明材料必须对应一项任务或评分细则。")
+    caption = u.caption
     if caption and len(caption) > MAX_CAPTION_CHARS:
         raise InvalidInput(f"说明文字太长（{len(caption)} 字），请控制在 {MAX_CAPTION_CHARS} 字以内。")
-    ext = mimetypes.guess_extension(mime_type or "") or ""
+    ext = mimetypes.guess_extension(u.mime_type or "") or ""
+    original_name = u.original_name
     row = Evidence(
-        campaign_id=campaign_id, task_id=task_id, item_id=item_id, criterion_id=criterion_id,
-        unit_id=unit_id, member_id=member_id, sha256=sha256, size=size, mime_type=mime_type,
+        campaign_id=u.campaign_id, task_id=u.task_id, item_id=u.item_id, criterion_id=u.criterion_id,
+        unit_id=u.unit_id, member_id=u.member_id, sha256=u.sha256, size=u.size, mime_type=u.mime_type,
         file_name=safe_file_name(original_name, fallback=f"证明材料{ext}"),
         # PostgreSQL text cannot hold NUL: what people typed keeps everything but that.
         original_name=(original_name or None) and original_name.replace("\x00", "")[:1024] or None,
         caption=caption.replace("\x00", "") if caption else caption,
-        telegram_file_id=telegram_file_id, telegram_file_unique_id=telegram_file_unique_id,
+        telegram_file_id=u.telegram_file_id, telegram_file_unique_id=u.telegram_file_unique_id,
         created_at=now,
     )
     session.add(row)
     session.flush()
     record(
         session=session, actor=actor, action="evidence.add", entity="evidence",
-        entity_id=row.id, at=now, campaign_id=campaign_id,
+        entity_id=row.id, at=now, campaign_id=u.campaign_id,
         after=snapshot(row, ("task_id", "item_id", "criterion_id", "unit_id", "sha256", "size",
                              "mime_type", "file_name", "state")),
     )
@@ -353,22 +367,10 @@ def known_blob(
 
 def submit_evidence(
     session: Session,
+    upload: Upload,
     *,
-    campaign_id: int,
-    unit_id: int | None,
-    member_id: int | None,
-    sha256: str,
-    size: int,
-    mime_type: str | None,
-    original_name: str | None,
     actor: Actor,
     now: datetime,
-    task_id: int | None = None,
-    item_id: int | None = None,
-    criterion_id: int | None = None,
-    caption: str | None = None,
-    telegram_file_id: str | None = None,
-    telegram_file_unique_id: str | None = None,
 ) -> Submission:
     """:func:`add_evidence`, aware of the same file handed in before.
 
@@ -377,25 +379,20 @@ def submit_evidence(
     """
     # The same file handed in twice at once must be added once: hand-ins to one target queue
     # on its row (PostgreSQL runs the two transactions side by side; SQLite's are serial).
-    for model, ident in ((Task, task_id), (ScoreItem, item_id), (Criterion, criterion_id)):
+    u = upload
+    for model, ident in ((Task, u.task_id), (ScoreItem, u.item_id), (Criterion, u.criterion_id)):
         if ident is not None:
             session.exec(select(model).where(model.id == ident).with_for_update()).first()  # type: ignore[attr-defined]
-    earlier = same_file(session, campaign_id=campaign_id, sha256=sha256)
-    target = (task_id, item_id, criterion_id)
-    here = target_label(session, task_id=task_id, item_id=item_id, criterion_id=criterion_id)
+    earlier = same_file(session, campaign_id=u.campaign_id, sha256=u.sha256)
+    here = target_label(session, task_id=u.task_id, item_id=u.item_id, criterion_id=u.criterion_id)
     for row in earlier:
-        if (row.task_id, row.item_id, row.criterion_id) == target:
+        if (row.task_id, row.item_id, row.criterion_id) == u.target:
             when = row.created_at.strftime("%Y-%m-%d")
             return Submission(
                 evidence=row, created=False,
                 warning=f"这份文件已于 {when} 作为{here}的证明材料提交过（#{row.id}），无需重复提交。",
             )
-    row = add_evidence(
-        session, campaign_id=campaign_id, unit_id=unit_id, member_id=member_id, sha256=sha256,
-        size=size, mime_type=mime_type, original_name=original_name, actor=actor, now=now,
-        task_id=task_id, item_id=item_id, criterion_id=criterion_id, caption=caption,
-        telegram_file_id=telegram_file_id, telegram_file_unique_id=telegram_file_unique_id,
-    )
+    row = add_evidence(session, u, actor=actor, now=now)
     if not earlier:
         return Submission(evidence=row, created=True)
     labels: list[str] = []
@@ -410,8 +407,8 @@ def submit_evidence(
     )
     record(
         session=session, actor=actor, action="evidence.reuse", entity="evidence",
-        entity_id=row.id, at=now, campaign_id=campaign_id,
-        after={"sha256": sha256, "also_filed_as": [o.id for o in earlier]},
+        entity_id=row.id, at=now, campaign_id=u.campaign_id,
+        after={"sha256": u.sha256, "also_filed_as": [o.id for o in earlier]},
         note=warning,
     )
     return Submission(evidence=row, created=True, also_filed_for=tuple(earlier), warning=warning)

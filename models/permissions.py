@@ -5,7 +5,8 @@ with the acting member and, for unit-scoped actions, the units responsible for
 the thing being acted on. The table is data so that a permission-matrix test can
 iterate over every (role, action) pair.
 
-Roles here are *situational*: a liaison is "of the responsible unit" or "of
+A person's :class:`Standing` is their role *in one request* (``models.tables.Role`` is the role
+they hold in the campaign): a liaison is "of the responsible unit" or "of
 another unit" relative to the task, assignment or criterion at hand. For actions
 that are not about a unit's work (``responsible_unit_required`` is false) both
 liaison roles always have the same rights (a test checks this).
@@ -17,12 +18,11 @@ from collections.abc import Collection
 from enum import StrEnum
 
 from models.errors import PermissionDenied
-from models.tables import Member
-from models.tables import Role as MemberRole
+from models.tables import Member, Role
 
 
-class Role(StrEnum):
-    """The role of a person relative to one request."""
+class Standing(StrEnum):
+    """A person's standing in one request: their campaign role, seen against the thing at hand."""
 
     stranger = "stranger"
     liaison_responsible = "liaison_responsible"
@@ -60,23 +60,23 @@ class Action(StrEnum):
     nudge_settings = "nudge_settings"
 
 
-EVERYONE: frozenset[Role] = frozenset(Role)
-LIAISONS: frozenset[Role] = frozenset({Role.liaison_responsible, Role.liaison_other})
-READERS: frozenset[Role] = LIAISONS | {Role.leader, Role.coordinator}
-COORDINATOR: frozenset[Role] = frozenset({Role.coordinator})
-UNIT_WORK: frozenset[Role] = frozenset({Role.liaison_responsible, Role.coordinator})
+EVERYONE: frozenset[Standing] = frozenset(Standing)
+LIAISONS: frozenset[Standing] = frozenset({Standing.liaison_responsible, Standing.liaison_other})
+READERS: frozenset[Standing] = LIAISONS | {Standing.leader, Standing.coordinator}
+COORDINATOR: frozenset[Standing] = frozenset({Standing.coordinator})
+UNIT_WORK: frozenset[Standing] = frozenset({Standing.liaison_responsible, Standing.coordinator})
 
 #: The table: which roles may perform each action.
-PERMISSIONS: dict[Action, frozenset[Role]] = {
+PERMISSIONS: dict[Action, frozenset[Standing]] = {
     Action.help: EVERYONE,
     Action.whoami: EVERYONE,
     # A stranger or a removed member joins through an invite; members already have a role.
-    Action.redeem_invite: frozenset({Role.stranger, Role.removed}),
-    Action.view_status: frozenset({Role.leader, Role.coordinator}),
+    Action.redeem_invite: frozenset({Standing.stranger, Standing.removed}),
+    Action.view_status: frozenset({Standing.leader, Standing.coordinator}),
     Action.view_unit: READERS,
     Action.view_task: READERS,
     Action.view_item: READERS,
-    Action.my_tasks: LIAISONS | {Role.coordinator},
+    Action.my_tasks: LIAISONS | {Standing.coordinator},
     Action.report_progress: UNIT_WORK,
     Action.submit: UNIT_WORK,
     Action.upload_evidence: UNIT_WORK,
@@ -87,7 +87,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.list_members: COORDINATOR,
     Action.remove_member: COORDINATOR,
     Action.extend_deadline: COORDINATOR,
-    Action.export: COORDINATOR | {Role.leader},
+    Action.export: COORDINATOR | {Standing.leader},
     Action.nudge_settings: LIAISONS,
 }
 
@@ -100,51 +100,51 @@ RESPONSIBLE_UNIT_REQUIRED: dict[Action, bool] = {
 
 
 #: What a refused person reads, by role (the action's name is added when useful).
-_REFUSALS: dict[Role, str] = {
-    Role.stranger: "你还不是本活动的成员，不能使用此功能。请向协调员（区市场监管局）索取邀请链接。",
-    Role.removed: "你已被移出本活动，不能再使用此功能。如有疑问请联系协调员。",
-    Role.leader: "领导账号为只读，不能进行此操作。",
-    Role.liaison_other: "这项工作不属于你的单位，不能代为填报。",
-    Role.liaison_responsible: "只有协调员（领导小组办公室）可以进行此操作。",
-    Role.coordinator: "协调员不能进行此操作。",
+_REFUSALS: dict[Standing, str] = {
+    Standing.stranger: "你还不是本活动的成员，不能使用此功能。请向协调员（区市场监管局）索取邀请链接。",
+    Standing.removed: "你已被移出本活动，不能再使用此功能。如有疑问请联系协调员。",
+    Standing.leader: "领导账号为只读，不能进行此操作。",
+    Standing.liaison_other: "这项工作不属于你的单位，不能代为填报。",
+    Standing.liaison_responsible: "只有协调员（领导小组办公室）可以进行此操作。",
+    Standing.coordinator: "协调员不能进行此操作。",
 }
 
 
-def role_of(member: Member | None, responsible_unit_ids: Collection[int] | None = None) -> Role:
+def standing_of(member: Member | None, responsible_unit_ids: Collection[int] | None = None) -> Standing:
     """The situational role of ``member`` for a request about ``responsible_unit_ids``.
 
     ``responsible_unit_ids=None`` means the request is not about a unit's work; a
     liaison then counts as ``liaison_responsible`` (their own context).
     """
     if member is None:
-        return Role.stranger
+        return Standing.stranger
     if not member.active:
-        return Role.removed
-    if member.role == MemberRole.coordinator:
-        return Role.coordinator
-    if member.role == MemberRole.leader:
-        return Role.leader
+        return Standing.removed
+    if member.role == Role.coordinator:
+        return Standing.coordinator
+    if member.role == Role.leader:
+        return Standing.leader
     if responsible_unit_ids is None:
-        return Role.liaison_responsible
+        return Standing.liaison_responsible
     if member.unit_id is not None and member.unit_id in set(responsible_unit_ids):
-        return Role.liaison_responsible
-    return Role.liaison_other
+        return Standing.liaison_responsible
+    return Standing.liaison_other
 
 
-def allowed(role: Role, action: Action) -> bool:
+def allowed(role: Standing, action: Action) -> bool:
     """Whether the table lets ``role`` perform ``action``."""
     return role in PERMISSIONS[action]
 
 
-def refusal_message(role: Role, action: Action) -> str:
+def refusal_message(role: Standing, action: Action) -> str:
     """The Chinese explanation given to ``role`` when ``action`` is refused."""
-    if role == Role.liaison_responsible and action == Action.view_status:
+    if role == Standing.liaison_responsible and action == Action.view_status:
         return "全区总体进度仅协调员和领导可查看；请用 /mytasks 查看本单位的任务。"
-    if role == Role.coordinator and action == Action.nudge_settings:
+    if role == Standing.coordinator and action == Action.nudge_settings:
         return "私聊提醒供各单位联络员使用；协调员会直接收到逾期督办消息，无需设置。"
-    if role == Role.coordinator and action == Action.redeem_invite:
+    if role == Standing.coordinator and action == Action.redeem_invite:
         return "你已是本活动的协调员，无需再使用邀请链接。"
-    if role in (Role.liaison_responsible, Role.liaison_other, Role.leader) and (
+    if role in (Standing.liaison_responsible, Standing.liaison_other, Standing.leader) and (
         action == Action.redeem_invite
     ):
         return "你已是本活动的成员。如需更换单位或身份，请联系协调员先将你移出。"
@@ -156,7 +156,7 @@ def check(
     member: Member | None,
     action: Action,
     responsible_unit_ids: Collection[int] | None = None,
-) -> Role:
+) -> Standing:
     """Raise :class:`PermissionDenied` unless ``member`` may perform ``action``.
 
     For actions with ``RESPONSIBLE_UNIT_REQUIRED``, ``responsible_unit_ids`` must be
@@ -164,7 +164,7 @@ def check(
     """
     if RESPONSIBLE_UNIT_REQUIRED[action] and responsible_unit_ids is None:
         raise ValueError(f"{action} needs responsible_unit_ids")
-    role = role_of(member, responsible_unit_ids if RESPONSIBLE_UNIT_REQUIRED[action] else None)
+    role = standing_of(member, responsible_unit_ids if RESPONSIBLE_UNIT_REQUIRED[action] else None)
     if not allowed(role, action):
         raise PermissionDenied(refusal_message(role, action))
     return role

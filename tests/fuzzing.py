@@ -44,7 +44,7 @@ import models.tables as t
 from bot.app import build_application, running
 from bot.polling import PROCESS
 from infra.db import make_engine, read_only
-from models.permissions import PERMISSIONS, Action, allowed, role_of
+from models.permissions import PERMISSIONS, Action, allowed, standing_of
 from standin import BotApiStandin
 from tests.dbutil import fresh_database_url
 
@@ -451,7 +451,7 @@ def _judge(result: WriteCheck, s: Session, a: t.AuditLog, member: t.Member | Non
         result.fail(f"audit #{a.id}: unknown audit action {a.action!r} (add it to AUDIT_ACTIONS)")
         return
     unit = _unit_of_entity(s, a)
-    role = role_of(member, [unit] if unit is not None else None)
+    role = standing_of(member, [unit] if unit is not None else None)
     if not allowed(role, perm):
         result.fail(f"audit #{a.id} {a.action} by {role} (member {a.actor_member_id}, "
                     f"user {a.actor_telegram_id}) on {a.entity} {a.entity_id}: "

@@ -22,7 +22,7 @@ from bot.commands import Scope, menu
 from bot.demo import add_demo_member
 from infra.config import Settings
 from infra.db import transaction
-from models.permissions import Role as PermRole
+from models.permissions import Standing
 from models.tables import Campaign, Chat, ChatKind, Role
 from standin import BotApiStandin
 from tests.harness import FakeClock, Harness
@@ -30,7 +30,7 @@ from tests.harness import FakeClock, Harness
 MENU_METHODS = ("setmycommands", "deletemycommands")
 
 
-def names(role: PermRole, scope: Scope) -> list[str]:
+def names(role: Standing, scope: Scope) -> list[str]:
     return [c.command for c in menu(role, scope)]
 
 
@@ -121,12 +121,12 @@ async def test_updates_are_answered_while_the_menus_are_still_being_sent(
             await settle(app)
             await standin.wait_idle()
             # Once released, every scope got its menu from the one list.
-            assert menu_of(standin, {"type": "all_private_chats"}) == names(PermRole.liaison_responsible, Scope.private)
-            assert menu_of(standin, {"type": "all_group_chats"}) == names(PermRole.liaison_responsible, Scope.group)
-            assert menu_of(standin, private(coord.id)) == names(PermRole.coordinator, Scope.private)
-            assert menu_of(standin, private(leader.id)) == names(PermRole.leader, Scope.private)
-            assert menu_of(standin, in_group(group.id, coord.id)) == names(PermRole.coordinator, Scope.group)
-            assert menu_of(standin, in_group(group.id, leader.id)) == names(PermRole.leader, Scope.group)
+            assert menu_of(standin, {"type": "all_private_chats"}) == names(Standing.liaison_responsible, Scope.private)
+            assert menu_of(standin, {"type": "all_group_chats"}) == names(Standing.liaison_responsible, Scope.group)
+            assert menu_of(standin, private(coord.id)) == names(Standing.coordinator, Scope.private)
+            assert menu_of(standin, private(leader.id)) == names(Standing.leader, Scope.private)
+            assert menu_of(standin, in_group(group.id, coord.id)) == names(Standing.coordinator, Scope.group)
+            assert menu_of(standin, in_group(group.id, leader.id)) == names(Standing.leader, Scope.group)
             assert all(c.status == 200 for c in menu_calls(standin))
 
 
@@ -176,8 +176,8 @@ async def test_a_join_refreshes_only_the_scopes_of_who_joined(harness: Harness) 
     w = await _second_campaign(harness)
     coord_b, group_b = w["coord_b"], w["group_b"]
     # The one group B's coordinator bound: its coordinator's menu there, nobody else's.
-    assert menu_of(harness.api, in_group(group_b.id, coord_b.id)) == names(PermRole.coordinator, Scope.group)
-    assert menu_of(harness.api, private(coord_b.id)) == names(PermRole.coordinator, Scope.private)
+    assert menu_of(harness.api, in_group(group_b.id, coord_b.id)) == names(Standing.coordinator, Scope.group)
+    assert menu_of(harness.api, private(coord_b.id)) == names(Standing.coordinator, Scope.private)
 
     since = len(harness.api.calls)
     [msg] = await harness.say(coord_b, coord_b, "/invite leader")
@@ -191,8 +191,8 @@ async def test_a_join_refreshes_only_the_scopes_of_who_joined(harness: Harness) 
     assert {c.method for c in calls} == {"setMyCommands"}
     assert sorted(_scopes(calls), key=_key) == sorted(
         [private(leader.id), in_group(group_b.id, leader.id)], key=_key)
-    assert menu_of(harness.api, private(leader.id)) == names(PermRole.leader, Scope.private)
-    assert menu_of(harness.api, in_group(group_b.id, leader.id)) == names(PermRole.leader, Scope.group)
+    assert menu_of(harness.api, private(leader.id)) == names(Standing.leader, Scope.private)
+    assert menu_of(harness.api, in_group(group_b.id, leader.id)) == names(Standing.leader, Scope.group)
     # Campaign A's people and group were not touched.
     assert not [s for s in _scopes(calls) if w["coord_a"].id in (s.get("chat_id"), s.get("user_id"))
                 or s.get("chat_id") == w["group_a"].id]
@@ -209,7 +209,7 @@ async def test_a_join_refreshes_only_the_scopes_of_who_joined(harness: Harness) 
         [private(leader.id), in_group(group_b.id, leader.id)], key=_key)
     assert menu_of(harness.api, private(leader.id)) is None
     assert menu_of(harness.api, in_group(group_b.id, leader.id)) is None
-    assert menu_of(harness.api, private(coord_b.id)) == names(PermRole.coordinator, Scope.private)
+    assert menu_of(harness.api, private(coord_b.id)) == names(Standing.coordinator, Scope.private)
 
 
 async def test_binding_a_group_refreshes_only_that_group(harness: Harness) -> None:
@@ -226,7 +226,7 @@ async def test_binding_a_group_refreshes_only_that_group(harness: Harness) -> No
     calls = menu_calls(harness.api, since)
     assert sorted(_scopes(calls), key=_key) == sorted(
         [in_group(group.id, coord_a.id), in_group(group.id, leader.id)], key=_key)
-    assert menu_of(harness.api, in_group(group.id, leader.id)) == names(PermRole.leader, Scope.group)
+    assert menu_of(harness.api, in_group(group.id, leader.id)) == names(Standing.leader, Scope.group)
 
 
 async def test_a_liaison_who_coordinates_elsewhere_keeps_the_menu_their_private_chat_resolves_to(
@@ -242,6 +242,6 @@ async def test_a_liaison_who_coordinates_elsewhere_keeps_the_menu_their_private_
     assert "欢迎" in welcome["text"]
     await settle(harness.app)
     await harness.idle()
-    assert menu_of(harness.api, private(coord_a.id)) == names(PermRole.coordinator, Scope.private)
-    assert menu_of(harness.api, in_group(w["group_a"].id, coord_a.id)) == names(PermRole.coordinator, Scope.group)
+    assert menu_of(harness.api, private(coord_a.id)) == names(Standing.coordinator, Scope.private)
+    assert menu_of(harness.api, in_group(w["group_a"].id, coord_a.id)) == names(Standing.coordinator, Scope.group)
     assert menu_of(harness.api, in_group(w["group_b"].id, coord_a.id)) is None

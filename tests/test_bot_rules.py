@@ -24,13 +24,12 @@ from models.permissions import (
     PERMISSIONS,
     RESPONSIBLE_UNIT_REQUIRED,
     Action,
-    Role,
+    Standing,
     check,
     refusal_message,
-    role_of,
+    standing_of,
 )
-from models.tables import Member
-from models.tables import Role as MemberRole
+from models.tables import Member, Role
 
 # ------------------------------------------------------------------ permissions
 
@@ -43,13 +42,13 @@ def test_every_action_has_a_rule_and_a_flag():
 def test_liaison_roles_agree_where_no_unit_is_involved():
     for action, roles in PERMISSIONS.items():
         if not RESPONSIBLE_UNIT_REQUIRED[action]:
-            assert (Role.liaison_responsible in roles) == (Role.liaison_other in roles), action
+            assert (Standing.liaison_responsible in roles) == (Standing.liaison_other in roles), action
 
 
 def test_unit_work_is_for_the_responsible_liaison_and_coordinator_only():
     for action, needed in RESPONSIBLE_UNIT_REQUIRED.items():
         if needed:
-            assert PERMISSIONS[action] == {Role.liaison_responsible, Role.coordinator}
+            assert PERMISSIONS[action] == {Standing.liaison_responsible, Standing.coordinator}
 
 
 def test_leaders_and_removed_members_never_write():
@@ -57,43 +56,43 @@ def test_leaders_and_removed_members_never_write():
                                              Action.view_status, Action.view_unit, Action.view_task,
                                              Action.view_item, Action.export, Action.my_tasks}}
     for action in writes:
-        assert Role.leader not in PERMISSIONS[action], action
-        assert Role.removed not in PERMISSIONS[action], action
-        assert Role.stranger not in PERMISSIONS[action], action
+        assert Standing.leader not in PERMISSIONS[action], action
+        assert Standing.removed not in PERMISSIONS[action], action
+        assert Standing.stranger not in PERMISSIONS[action], action
 
 
-def _member(role: MemberRole, unit_id: int | None = None, active: bool = True) -> Member:
+def _member(role: Role, unit_id: int | None = None, active: bool = True) -> Member:
     return Member(campaign_id=1, telegram_user_id=7, role=role, unit_id=unit_id, active=active)
 
 
 @pytest.mark.parametrize(
     ("member", "units", "expected"),
     [
-        (None, [1], Role.stranger),
-        (_member(MemberRole.liaison, 1, active=False), [1], Role.removed),
-        (_member(MemberRole.liaison, 1), [1, 2], Role.liaison_responsible),
-        (_member(MemberRole.liaison, 3), [1, 2], Role.liaison_other),
-        (_member(MemberRole.leader), [1], Role.leader),
-        (_member(MemberRole.coordinator), [1], Role.coordinator),
+        (None, [1], Standing.stranger),
+        (_member(Role.liaison, 1, active=False), [1], Standing.removed),
+        (_member(Role.liaison, 1), [1, 2], Standing.liaison_responsible),
+        (_member(Role.liaison, 3), [1, 2], Standing.liaison_other),
+        (_member(Role.leader), [1], Standing.leader),
+        (_member(Role.coordinator), [1], Standing.coordinator),
     ],
 )
-def test_role_of(member, units, expected):
-    assert role_of(member, units) == expected
+def test_standing_of(member, units, expected):
+    assert standing_of(member, units) == expected
 
 
 def test_check_matrix_matches_the_table():
     cases = {
-        Role.stranger: None,
-        Role.removed: _member(MemberRole.liaison, 1, active=False),
-        Role.liaison_responsible: _member(MemberRole.liaison, 1),
-        Role.liaison_other: _member(MemberRole.liaison, 2),
-        Role.leader: _member(MemberRole.leader),
-        Role.coordinator: _member(MemberRole.coordinator),
+        Standing.stranger: None,
+        Standing.removed: _member(Role.liaison, 1, active=False),
+        Standing.liaison_responsible: _member(Role.liaison, 1),
+        Standing.liaison_other: _member(Role.liaison, 2),
+        Standing.leader: _member(Role.leader),
+        Standing.coordinator: _member(Role.coordinator),
     }
     for action in Action:
         for role, member in cases.items():
             units = [1] if RESPONSIBLE_UNIT_REQUIRED[action] else None
-            if role == Role.liaison_other and not RESPONSIBLE_UNIT_REQUIRED[action]:
+            if role == Standing.liaison_other and not RESPONSIBLE_UNIT_REQUIRED[action]:
                 continue  # without a unit in question, every liaison is "responsible"
             if role in PERMISSIONS[action]:
                 assert check(member=member, action=action, responsible_unit_ids=units) == role
@@ -106,7 +105,7 @@ def test_check_matrix_matches_the_table():
 
 def test_unit_scoped_check_needs_the_units():
     with pytest.raises(ValueError):
-        check(member=_member(MemberRole.coordinator), action=Action.submit)
+        check(member=_member(Role.coordinator), action=Action.submit)
 
 
 # ------------------------------------------------------------------ parsing
@@ -231,7 +230,7 @@ def test_command_list_is_consistent():
 
 
 def test_menus_and_help_follow_the_permission_table():
-    for role in Role:
+    for role in Standing:
         for scope in Scope:
             listed = {b.command for b in menu(role, scope)}
             allowed = {c.name for c in commands_for(role, scope)}
@@ -239,7 +238,7 @@ def test_menus_and_help_follow_the_permission_table():
             text = help_text(role, private=scope == Scope.private)
             for name in allowed:
                 assert f"/{name}" in text
-    coordinator_private = {b.command for b in menu(Role.coordinator, Scope.private)}
+    coordinator_private = {b.command for b in menu(Standing.coordinator, Scope.private)}
     assert {"review", "invite", "members", "status"} <= coordinator_private
-    assert "review" not in {b.command for b in menu(Role.leader, Scope.private)}
-    assert "bindgroup" in {b.command for b in menu(Role.coordinator, Scope.group)}
+    assert "review" not in {b.command for b in menu(Standing.leader, Scope.private)}
+    assert "bindgroup" in {b.command for b in menu(Standing.coordinator, Scope.group)}

@@ -13,6 +13,7 @@ from infra.files import blob_path, store_blob
 from models.audit import Actor
 from models.errors import Conflict, InvalidInput, PermissionDenied
 from models.evidence import (
+    Upload,
     check_content,
     check_upload,
     known_blob,
@@ -73,10 +74,10 @@ def store(tmp_path: Path) -> Path:
 def _submit(session: Session, w: dict, data: bytes, tmp: Path, **target: int | None):
     sha, _ = store_blob(tmp, data)
     return submit_evidence(
-        session, campaign_id=w["cid"], unit_id=w["liaison"].unit_id, member_id=w["liaison"].id,
-        sha256=sha, size=len(data), mime_type=PDF, original_name="会议纪要.pdf",
+        session, Upload(campaign_id=w["cid"], unit_id=w["liaison"].unit_id, member_id=w["liaison"].id,
+                        sha256=sha, size=len(data), mime_type=PDF, original_name="会议纪要.pdf",
+                        telegram_file_unique_id="AgAD-" + sha[:8], **target),
         actor=Actor(kind="telegram", member_id=w["liaison"].id), now=NOW,
-        telegram_file_unique_id="AgAD-" + sha[:8], **target,
     )
 
 

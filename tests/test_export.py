@@ -18,6 +18,7 @@ from infra.files import store_blob
 from models.audit import Actor
 from models.errors import InvalidInput
 from models.evidence import (
+    Upload,
     accept_evidence,
     return_evidence,
     submit_evidence,
@@ -128,10 +129,10 @@ class World:
     def add(self, data: bytes, name: str, *, mime: str = PDF, **target: int) -> Evidence:
         sha, _ = store_blob(self.store, data)
         sub = submit_evidence(
-            self.session, campaign_id=self.cid, unit_id=self.liaison.unit_id,
-            member_id=self.liaison.id, sha256=sha, size=len(data), mime_type=mime,
-            original_name=name, actor=Actor(kind="telegram", member_id=self.liaison.id), now=NOW,
-            **target,
+            self.session, Upload(campaign_id=self.cid, unit_id=self.liaison.unit_id,
+                                 member_id=self.liaison.id, sha256=sha, size=len(data), mime_type=mime,
+                                 original_name=name, **target),
+            actor=Actor(kind="telegram", member_id=self.liaison.id), now=NOW,
         )
         return sub.evidence
 

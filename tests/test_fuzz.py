@@ -18,7 +18,7 @@ built sequentially first), so ``--fuzz-seed S --fuzz-updates N`` replays a run's
 interleaving of concurrent handlers is not replayed.
 
 Who is "the unit's liaison" depends on the thing at hand: the write check judges each
-audited write by the actor's situational role for that entity (``role_of``). The coordinator
+audited write by the actor's situational role for that entity (``standing_of``). The coordinator
 may remove only a spare member who never acts, and no valid invite is in play, so the
 cast keeps its roles through the run.
 

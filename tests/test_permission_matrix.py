@@ -18,7 +18,7 @@ whole module, in the module's event loop; a cell costs a round trip, not a start
 
 Roles are situational: the target of unit work is 区市场监管局's, so its liaison is "of the
 responsible unit" and 区财政局's liaison "of another unit"; where no unit is involved both
-liaisons are the same role, as ``role_of`` says. A stranger who redeems an invite, or a
+liaisons are the same role, as ``standing_of`` says. A stranger who redeems an invite, or a
 removed member who does, is a fresh person for that cell.
 """
 
@@ -44,17 +44,16 @@ from infra.files import store_blob
 from models import members as mm
 from models.audit import Actor
 from models.errors import InvalidInput
-from models.evidence import add_evidence
+from models.evidence import Upload, add_evidence
 from models.permissions import (
     PERMISSIONS,
     RESPONSIBLE_UNIT_REQUIRED,
     Action,
-    Role,
+    Standing,
     allowed,
     refusal_message,
 )
-from models.tables import Assignment, Member, Task, Unit
-from models.tables import Role as MemberRole
+from models.tables import Assignment, Member, Role, Task, Unit
 from scheduler import run_once
 from scheduler.snooze import parse_callback
 from standin import SimChat, SimUser
@@ -174,10 +173,10 @@ def button_rows() -> list[Row]:
 ROWS = command_rows() + button_rows()
 
 
-def expected_role(role: Role, action: Action) -> Role:
-    """The role ``role_of`` gives: without a unit in question every liaison is "responsible"."""
-    if role == Role.liaison_other and not RESPONSIBLE_UNIT_REQUIRED[action]:
-        return Role.liaison_responsible
+def expected_role(role: Standing, action: Action) -> Standing:
+    """The role ``standing_of`` gives: without a unit in question every liaison is "responsible"."""
+    if role == Standing.liaison_other and not RESPONSIBLE_UNIT_REQUIRED[action]:
+        return Standing.liaison_responsible
     return role
 
 
@@ -210,7 +209,7 @@ async def test_every_command_and_button_has_a_row_and_every_row_a_command_or_but
 class World:
     h: Harness
     group: SimChat
-    people: dict[Role, SimUser]
+    people: dict[Standing, SimUser]
     setup_coordinator: SimUser
     setup_liaison: SimUser
     buttons: dict[str, tuple[JsonDict, str]] = field(default_factory=dict)  # name -> (message, data)
@@ -262,17 +261,17 @@ async def world(module_harness: Harness) -> World:
     coord0 = await h.coordinator("王主任")
     group = await h.bound_group(coord0)
     h.clock.set(MONDAY)
-    people: dict[Role, SimUser] = {Role.stranger: api.make_user("路人甲", "passerby")}
+    people: dict[Standing, SimUser] = {Standing.stranger: api.make_user("路人甲", "passerby")}
     for role, name, kind, unit in [
-        (Role.liaison_responsible, "监管小李", "liaison", UNIT),
-        (Role.liaison_other, "财政小王", "liaison", OTHER_UNIT),
-        (Role.leader, "孙区长", "leader", None),
-        (Role.coordinator, "协调员乙", "coordinator", None),
-        (Role.removed, "前联络员赵", "liaison", UNIT),
+        (Standing.liaison_responsible, "监管小李", "liaison", UNIT),
+        (Standing.liaison_other, "财政小王", "liaison", OTHER_UNIT),
+        (Standing.leader, "孙区长", "leader", None),
+        (Standing.coordinator, "协调员乙", "coordinator", None),
+        (Standing.removed, "前联络员赵", "liaison", UNIT),
     ]:
         people[role] = api.make_user(name, f"u{role.value}")
         add(h, people[role], kind, unit)
-    remove(h, people[Role.removed])
+    remove(h, people[Standing.removed])
     setup = api.make_user("监管老张", "setupzhang")
     add(h, setup, "liaison", UNIT)
     w = World(h=h, group=group, people=people, setup_coordinator=coord0, setup_liaison=setup)
@@ -363,7 +362,7 @@ class Cell:
 def _new_invite(h: Harness) -> str:
     with transaction(h.engine) as s:
         unit = s.exec(select(Unit).where(Unit.name == UNIT)).one()
-        invite = mm.create_invite(s, campaign_id=h.campaign_id, role=MemberRole.liaison, unit_id=unit.id,
+        invite = mm.create_invite(s, campaign_id=h.campaign_id, role=Role.liaison, unit_id=unit.id,
                                   created_by=None, actor=Actor.cli(), now=h.clock(), ttl_hours=72)
         return invite.token
 
@@ -376,23 +375,24 @@ def _new_evidence(h: Harness, uploader: SimUser) -> int:
         member = s.exec(select(Member).where(Member.telegram_user_id == uploader.id)).first()
         unit = s.exec(select(Unit).where(Unit.name == UNIT)).one()
         task = s.exec(select(Task).where(Task.no == 9)).one()
-        ev = add_evidence(s, campaign_id=h.campaign_id, unit_id=unit.id, member_id=member.id if member else None,
-                          sha256=sha, size=len(data), mime_type="application/pdf", original_name="撤回测试.pdf",
-                          actor=Actor.cli(), now=h.clock(), task_id=task.id)
+        ev = add_evidence(s, Upload(campaign_id=h.campaign_id, unit_id=unit.id,  # type: ignore[arg-type]
+                                    member_id=member.id if member else None, sha256=sha, size=len(data),
+                                    mime_type="application/pdf", original_name="撤回测试.pdf", task_id=task.id),
+                          actor=Actor.cli(), now=h.clock())
         return ev.id  # type: ignore[return-value]
 
 
-async def prepare(w: World, row: Row, role: Role) -> Cell:
+async def prepare(w: World, row: Row, role: Standing) -> Cell:
     """Who does the cell's thing, where, and how; targets made before the snapshot."""
     h, api = w.h, w.h.api
     user = w.people[role]
-    if row.name == "/start <invite>" and role in (Role.stranger, Role.removed):
+    if row.name == "/start <invite>" and role in (Standing.stranger, Standing.removed):
         user = w.fresh("新人")
-        if role == Role.removed:
+        if role == Standing.removed:
             add(h, user, "liaison", UNIT)
             remove(h, user)
     if row.is_button:
-        key = f"{row.name}/coordinator" if role == Role.coordinator and f"{row.name}/coordinator" in w.buttons else row.name
+        key = f"{row.name}/coordinator" if role == Standing.coordinator and f"{row.name}/coordinator" in w.buttons else row.name
         message, data = w.buttons[key]
         live = api.message(w.group, message["message_id"])
         assert live is not None
@@ -408,11 +408,11 @@ async def prepare(w: World, row: Row, role: Role) -> Cell:
     elif name == "progress":
         arg = "2 40 起草中"
     elif name == "done":
-        arg = "6" if role == Role.coordinator else "4"
+        arg = "6" if role == Standing.coordinator else "4"
     elif name == "evidence":
         arg = "2"
     elif name == "claim":
-        arg = "8.2" if role == Role.coordinator else "8.1"
+        arg = "8.2" if role == Standing.coordinator else "8.1"
     elif name in ("unit", "invite"):
         arg = UNIT
     elif name == "task":
@@ -427,7 +427,7 @@ async def prepare(w: World, row: Row, role: Role) -> Cell:
         add(h, spare, "liaison", OTHER_UNIT)
         arg = str(spare.id)
     elif name == "withdraw":
-        arg = str(_new_evidence(h, user if role == Role.liaison_responsible else w.setup_liaison))
+        arg = str(_new_evidence(h, user if role == Standing.liaison_responsible else w.setup_liaison))
     elif name == "export":
         arg = "台账"
     elif name == "nudges":
@@ -451,11 +451,11 @@ async def prepare(w: World, row: Row, role: Role) -> Cell:
     return Cell(user, chat, say)
 
 
-CELLS = [pytest.param(row, role, id=f"{row.name}|{role.value}") for row in ROWS for role in Role]
+CELLS = [pytest.param(row, role, id=f"{row.name}|{role.value}") for row in ROWS for role in Standing]
 
 
 @pytest.mark.parametrize(("row", "role"), CELLS)
-async def test_cell(world: World, row: Row, role: Role) -> None:
+async def test_cell(world: World, row: Row, role: Standing) -> None:
     w, h, api = world, world.h, world.h.api
     cell = await prepare(w, row, role)
     await settle(api, h.app)

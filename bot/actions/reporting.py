@@ -13,7 +13,7 @@ from bot.context import Out, Subject
 from bot.parsing import Done, Note, Progress, Report, check_note
 from models import progress
 from models.errors import InvalidInput, NotFound
-from models.evidence import check_upload, submit_evidence
+from models.evidence import Upload, check_upload, submit_evidence
 from models.members import Env
 from models.owners import acting_unit, responsible_unit_ids
 from models.permissions import Action, check
@@ -190,13 +190,14 @@ def file_stored(
     original_name: str | None, caption: str | None, file_id: str, file_unique_id: str,
 ) -> Out:
     """Record a downloaded, stored file as evidence; one line saying so."""
-    sub = submit_evidence(
-        session, campaign_id=t.campaign_id, unit_id=t.unit_id, member_id=t.member_id, sha256=sha256,
-        size=size, mime_type=t.mime_type, original_name=original_name, actor=env.actor, now=req.now,
+    upload = Upload(
+        campaign_id=t.campaign_id, unit_id=t.unit_id, member_id=t.member_id, sha256=sha256,
+        size=size, mime_type=t.mime_type, original_name=original_name,
         task_id=t.task_id, item_id=t.item_id, criterion_id=t.criterion_id,
         caption=check_note(caption, what="文件说明"), telegram_file_id=file_id,
         telegram_file_unique_id=file_unique_id,
     )
+    sub = submit_evidence(session, upload, actor=env.actor, now=req.now)
     ev = sub.evidence
     if not sub.created:
         line = f"ℹ️ {render.esc(t.label)} 已有同一份文件《{render.esc(ev.file_name)}》，无需重复提交。"
