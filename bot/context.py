@@ -11,7 +11,6 @@ short Chinese answer; nothing was written.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from models.errors import DomainError
 from models.members import ChatInfo, Env, UserInfo, resolve
 from models.messages import remember
 from models.tables import SubjectKind
+from models.wording import esc
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,10 +97,6 @@ class Answer:
     alert: bool = False
     outs: list[Out] = field(default_factory=list)
 
-
-def esc(text: object) -> str:
-    """HTML-escape user-provided text before echoing it (parse_mode is HTML everywhere)."""
-    return html.escape(str(text), quote=False)
 
 
 def chat_info(update: Update) -> ChatInfo:

@@ -26,23 +26,23 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 from telegram import Update
 
-from bot.context import Out, QcContext, esc
+from bot.context import Out, QcContext
+from models import wording
 from models.audit import record
-from models.charts import ChartData, chart_data_from_status, render_chart
 from models.errors import DomainError, InvalidInput
 from models.evidence import ACTIVE_STATES, target_label, withdraw_evidence
-from models.export import (
-    DossierResult,
-    Ledger,
-    ledger_file_name,
-    load_ledger,
-    write_dossier,
-    write_ledger_xlsx,
-)
 from models.members import Env
 from models.permissions import Action, check
 from models.status import campaign_status
 from models.tables import Evidence
+from reports.charts import ChartData, chart_data_from_status, render_chart
+from reports.dossier import DossierResult, write_dossier
+from reports.ledger import (
+    Ledger,
+    ledger_file_name,
+    load_ledger,
+    write_ledger_xlsx,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ async def on_export(update: Update, context: QcContext) -> None:
         with built.xlsx.open("rb") as fh:
             await context.bot.send_document(
                 chat_id, fh, filename=built.xlsx.name, write_timeout=UPLOAD_TIMEOUT,
-                caption=f"📒 台账（{esc(today.isoformat())}）：自评表、任务表、单位汇总、材料清单、操作日志。"
+                caption=f"📒 台账（{wording.full_date(today)}）：自评表、任务表、单位汇总、材料清单、操作日志。"
                         f"可直接打印（A4 横向）。",
             )
         if built.dossier is None:
@@ -171,7 +171,7 @@ def _my_files(session: Session, env: Env) -> Out:
     for ev in rows:
         where = target_label(session, task_id=ev.task_id, item_id=ev.item_id,
                              criterion_id=ev.criterion_id)
-        lines.append(f"#{ev.id} {esc(where)}《{esc(ev.file_name)}》")
+        lines.append(f"#{ev.id} {wording.esc(where)}《{wording.esc(ev.file_name)}》")
     return Out("\n".join(lines))
 
 
@@ -192,7 +192,7 @@ async def on_withdraw(update: Update, context: QcContext) -> None:
     def do(session: Session, env: Env) -> Out:
         ev = withdraw_evidence(session, evidence_id=number, member=env.member, actor=env.actor,
                                now=now, campaign_id=env.campaign_id, reason=reason)
-        return Out(f"↩️ 已撤回证明材料 #{ev.id}《{esc(ev.file_name)}》。"
+        return Out(f"↩️ 已撤回证明材料 #{ev.id}《{wording.esc(ev.file_name)}》。"
                    f"文件仍保留在档案和操作日志中，不再列入台账和材料包。")
 
     await context.act(update, do)

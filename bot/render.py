@@ -1,9 +1,9 @@
-"""How the bot words things (Simplified Chinese, HTML). User text is always escaped."""
+"""The bot's cards and state labels (Simplified Chinese, HTML). The wording helpers
+(dates, points, escaping) are ``models.wording``'s; user text is always escaped."""
 
 from __future__ import annotations
 
-import html
-from datetime import date, datetime
+from datetime import date
 
 from models.labels import ASSESSMENT_NAMES, EVIDENCE_NAMES, STATE_NAMES
 from models.tables import (
@@ -13,10 +13,10 @@ from models.tables import (
     AssignmentState,
     Criterion,
     Evidence,
-    Member,
     ScoreItem,
     Task,
 )
+from models.wording import esc, full_date, points, short, size
 
 ASSIGNMENT_STATES = {**STATE_NAMES, AssignmentState.submitted: "已提交，待审核"}
 ASSESSMENT_STATES = {
@@ -27,34 +27,18 @@ ASSESSMENT_STATES = {
 EVIDENCE_STATES = EVIDENCE_NAMES
 
 
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=False)
 
 
-def short(text: str, limit: int = 40) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def day(d: date | None) -> str:
-    return f"{d.year}年{d.month}月{d.day}日" if d else "未定"
 
 
-def md(d: date | None) -> str:
-    return f"{d.month}月{d.day}日" if d else "无期限"
 
 
-def when(dt: datetime, tz) -> str:  # noqa: ANN001 - a tzinfo
-    local = dt.astimezone(tz)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
-def points(x: float) -> str:
-    return f"{x:g}"
 
 
-def size(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB" if n >= 100 * 1024 else f"{max(1, n // 1024)} KB"
 
 
 def deadline_note(deadline: date | None, today: date) -> str:
@@ -70,9 +54,6 @@ def deadline_note(deadline: date | None, today: date) -> str:
     return ""
 
 
-def mention(member: Member) -> str:
-    name = esc(member.display_name or member.username or member.telegram_user_id)
-    return f'<a href="tg://user?id={member.telegram_user_id}">{name}</a>'
 
 
 def assignment_state(a: Assignment) -> str:
@@ -86,7 +67,7 @@ def assignment_card(a: Assignment, task: Task, unit_name: str, today: date) -> s
     lines = [
         f"<b>任务{task.no}</b>（{esc(unit_name)}）",
         esc(task.title),
-        f"截止：{day(task.deadline)}{deadline_note(task.deadline, today)}",
+        f"截止：{full_date(task.deadline)}{deadline_note(task.deadline, today)}",
         f"状态：{ASSIGNMENT_STATES.get(a.state, str(a.state))} · 进度 {a.percent}%",
     ]
     if a.note:
@@ -111,7 +92,7 @@ def criterion_card(
     lines = [head, esc(crit.text)]
     if unit_name:
         lines.append(f"责任单位：{esc(unit_name)}")
-    lines.append(f"截止：{day(item.deadline)}{deadline_note(item.deadline, today)}")
+    lines.append(f"截止：{full_date(item.deadline)}{deadline_note(item.deadline, today)}")
     lines.append(f"状态：{ASSESSMENT_STATES.get(state, str(state))}")
     if assessment is not None and assessment.reason and state == AssessmentState.rejected:
         lines.append(f"↩️ 未通过原因：{esc(assessment.reason)}")

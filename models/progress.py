@@ -66,6 +66,7 @@ from models.tables import (
     Task,
     Unit,
 )
+from models.wording import full_date
 
 ASSIGNMENT_FIELDS = ("state", "percent", "note", "return_reason", "version")
 ASSESSMENT_FIELDS = ("state", "unit_id", "claim_note", "reason", "version")
@@ -257,9 +258,6 @@ def return_assignment(
                              actor=actor, now=now, note=why)
 
 
-def _cn_day(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
 
 def change_deadline(
     *, session: Session, task_id: int, new: date, actor: Actor, now: datetime, today: date
@@ -277,13 +275,13 @@ def change_deadline(
     if task is None:
         raise NotFound("没有找到这项任务。")
     if new == task.deadline:
-        raise InvalidInput(f"任务{task.no}的完成时限已经是 {_cn_day(new)}。")
+        raise InvalidInput(f"任务{task.no}的完成时限已经是 {full_date(new)}。")
     if new < today:
-        raise InvalidInput(f"新的完成时限 {_cn_day(new)} 早于今天，请检查日期。")
+        raise InvalidInput(f"新的完成时限 {full_date(new)} 早于今天，请检查日期。")
     last = session.exec(select(func.max(Phase.end_date)).where(Phase.campaign_id == task.campaign_id)).first()
     if last is not None and new > last:
         raise InvalidInput(
-            f"新的完成时限 {_cn_day(new)} 晚于验收阶段结束（{_cn_day(last)}），请检查日期。"
+            f"新的完成时限 {full_date(new)} 晚于验收阶段结束（{full_date(last)}），请检查日期。"
         )
     old = task.deadline
     before = snapshot(task, ("deadline",))

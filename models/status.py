@@ -6,7 +6,7 @@ with the pure rules of :mod:`models.scoring` and of this module. The drill-downs
 (:func:`unit_view`, :func:`item_view`, :func:`task_view`) are cut from that same
 object. :func:`province_overview` reads every active campaign at once, with fixed
 queries too, and computes only its one line per campaign, with the same rules.
-Rendering is :mod:`models.report`'s.
+Rendering is :mod:`reports.text`'s.
 
 Rules of this module
 --------------------

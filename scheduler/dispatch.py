@@ -17,7 +17,7 @@ outcome in its own transaction:
 The weekly digest is followed by the /status chart (``scheduler.digest_chart``), best
 effort: the charts go out after every text of the run, so a chart never delays a
 nudge. Each is rendered once its digest went out, one at a time, in a worker process
-(:class:`models.charts.ChartProcess`): matplotlib's ~0.3 s of CPU per chart would
+(:class:`reports.charts.ChartProcess`): matplotlib's ~0.3 s of CPU per chart would
 otherwise hold the GIL and starve the event loop that sends and paces the texts (109
 digests rendered in a thread on a province's Monday: 91 % → 70–76 % of 30/s, and the
 stalls between the Pacer counting a request and its leaving brought 429s).
@@ -49,9 +49,9 @@ from telegram.error import (
 
 from infra.config import SchedulerConfig
 from infra.db import read_only
-from models.charts import ChartData, ChartProcess, chart_data_from_status
 from models.status import campaign_status
 from models.tables import Campaign, OutboxState, SubjectKind
+from reports.charts import ChartData, ChartProcess, chart_data_from_status
 from scheduler import outbox
 from scheduler.outbox import Batch
 from scheduler.pacing import Pacer

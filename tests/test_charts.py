@@ -8,13 +8,12 @@ import struct
 import warnings
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import matplotlib as mpl
 import pytest
 from matplotlib import font_manager
 
-from models.charts import (
+from reports.charts import (
     CategoryBar,
     ChartData,
     UnitBar,
@@ -113,29 +112,6 @@ def test_empty_data_still_renders() -> None:
     assert data[:8] == PNG_MAGIC
 
 
-def test_chart_data_from_a_status_like_object() -> None:
-    from models.tables import AssignmentState
-
-    status = SimpleNamespace(
-        campaign=SimpleNamespace(name="测试区"),
-        today=date(2021, 9, 1),
-        categories=[SimpleNamespace(name="质量基础", verified=2.0, claimed=3.5, max_points=20.0)],
-        assignments=[
-            SimpleNamespace(unit_name="区委办", state=AssignmentState.approved),
-            SimpleNamespace(unit_name="区委办", state=AssignmentState.in_progress),
-            SimpleNamespace(unit_name="区财政局", state="not_started"),
-        ],
-    )
-    data = chart_data_from_status(status)
-    assert data.title == "测试区"
-    assert data.categories == [CategoryBar("质量基础", 2.0, 3.5, 20.0)]
-    assert data.units == [
-        UnitBar("区委办", approved=1, in_progress=1),
-        UnitBar("区财政局", not_started=1),
-    ]
-    assert render_status_chart(status)[:8] == PNG_MAGIC
-
-
 @pytest.mark.parametrize("n_units", [1, 40])
 def test_height_grows_with_rows(n_units: int) -> None:
     units = [UnitBar(f"单位{i}", approved=1) for i in range(n_units)]
@@ -191,7 +167,7 @@ def test_render_leaves_no_figure_behind() -> None:
 
 
 def test_chart_data_survives_json() -> None:
-    from models.charts import chart_data_from_json, chart_data_to_json
+    from reports.charts import chart_data_from_json, chart_data_to_json
 
     data = sample()
     back = chart_data_from_json(json.loads(json.dumps(chart_data_to_json(data))))
@@ -202,7 +178,7 @@ def test_chart_data_survives_json() -> None:
 
 
 def test_worker_protocol_answers_each_line(tmp_path: Path) -> None:
-    from models.charts import chart_data_to_json, serve
+    from reports.charts import chart_data_to_json, serve
 
     good = tmp_path / "a.png"
     requests = [
@@ -220,7 +196,7 @@ def test_worker_protocol_answers_each_line(tmp_path: Path) -> None:
 
 
 async def test_chart_process_renders_in_its_own_process() -> None:
-    from models.charts import ChartProcess, ChartWorkerError
+    from reports.charts import ChartProcess, ChartWorkerError
 
     worker = ChartProcess()
     try:
@@ -243,7 +219,7 @@ async def test_chart_process_renders_in_its_own_process() -> None:
 
 
 async def test_the_worker_removes_the_files_when_its_parent_is_gone() -> None:
-    from models.charts import ChartProcess
+    from reports.charts import ChartProcess
 
     worker = ChartProcess()
     png = await worker.render(sample())

@@ -24,7 +24,23 @@ from models.evidence import (
     submit_evidence,
     withdraw_evidence,
 )
-from models.export import (
+from models.seed import import_seed, load_seed
+from models.tables import (
+    Assessment,
+    AssessmentState,
+    Assignment,
+    AssignmentState,
+    Criterion,
+    Evidence,
+    EvidenceState,
+    Member,
+    Role,
+    ScoreItem,
+    Task,
+    Unit,
+)
+from reports.dossier import write_dossier
+from reports.ledger import (
     AUDIT_HEADERS,
     FILE_HEADERS,
     SCORE_HEADERS,
@@ -40,23 +56,7 @@ from models.export import (
     clean_segment,
     collect_ledger,
     ledger_file_name,
-    write_dossier,
     write_ledger_xlsx,
-)
-from models.seed import import_seed, load_seed
-from models.tables import (
-    Assessment,
-    AssessmentState,
-    Assignment,
-    AssignmentState,
-    Criterion,
-    Evidence,
-    EvidenceState,
-    Member,
-    Role,
-    ScoreItem,
-    Task,
-    Unit,
 )
 from tests.conftest import SEED_PATH
 

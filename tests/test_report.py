@@ -14,24 +14,6 @@ from hypothesis import strategies as st
 from sqlmodel import Session, SQLModel
 
 from infra.db import make_engine
-from models.report import (
-    MAX_MESSAGE,
-    Pre,
-    category_table,
-    day,
-    left,
-    nos,
-    pad,
-    paginate,
-    pts,
-    render_item,
-    render_overview,
-    render_status,
-    render_task,
-    render_unit,
-    tg_len,
-    width,
-)
 from models.status import (
     CampaignStatus,
     campaign_status,
@@ -41,6 +23,24 @@ from models.status import (
     unit_view,
 )
 from models.tables import AssignmentState, OutboxState
+from models.wording import points as pts
+from reports.text import (
+    MAX_MESSAGE,
+    Pre,
+    category_table,
+    day,
+    left,
+    nos,
+    pad,
+    paginate,
+    render_item,
+    render_overview,
+    render_status,
+    render_task,
+    render_unit,
+    tg_len,
+    width,
+)
 from tests.dbutil import fresh_database_url
 from tests.factories import CampaignBuilder, by_name, seeded_campaign
 

@@ -462,7 +462,7 @@ async def test_a_failing_chart_never_fails_the_texts(
 ) -> None:
     import sys
 
-    from models.charts import ChartProcess
+    from reports.charts import ChartProcess
 
     groups = _three_campaigns(engine, api)
     # The worker dies at once: each chart is logged as not sent, every text still goes out.
@@ -480,7 +480,7 @@ async def test_a_hanging_chart_worker_is_given_up_after_the_texts(
 ) -> None:
     import sys
 
-    from models.charts import ChartProcess
+    from reports.charts import ChartProcess
     dispatch_module = importlib.import_module("scheduler.dispatch")  # the package exports the function
 
     groups = _three_campaigns(engine, api)

@@ -8,6 +8,7 @@ from bot import queries, render
 from bot.actions.common import Req
 from bot.callbacks import button
 from bot.context import Out, Subject
+from models import wording
 from models.evidence import allowed_labels
 from models.members import Env
 from models.tables import (
@@ -58,7 +59,7 @@ def evidence_prompt_out(label: str, subject: Subject, req: Req) -> Out:
 
     s = req.settings.storage
     return Out(
-        f"📎 请<b>回复本消息</b>发送 {render.esc(label)} 的证明材料（{allowed_labels(s.allowed_types)}，"
+        f"📎 请<b>回复本消息</b>发送 {wording.esc(label)} 的证明材料（{allowed_labels(s.allowed_types)}，"
         f"每个文件不超过 {s.max_file_mb} MB）。可以发送多个文件，每个都回复本消息。",
         subject=subject, force_reply=True, placeholder="回复文件",
     )

@@ -9,10 +9,10 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
-from bot import queries, render
+from bot import queries
 from bot.context import Out, Subject
 from infra.config import Settings
-from models import members
+from models import members, wording
 from models.errors import Conflict, NotFound, PermissionDenied, StaleVersion
 from models.members import Env
 from models.messages import lookup
@@ -71,6 +71,6 @@ def notify_unit(session: Session, campaign_id: int, unit_id: int | None, text: s
                 if m.private_chat_id and m.reachable]
     if liaisons:
         return [Out(text, chat_id=m.private_chat_id, subject=subject) for m in liaisons]
-    return [Out(f"【{render.esc(queries.unit_name(session, unit_id))}】{text}", chat_id=c.telegram_chat_id, subject=subject)
+    return [Out(f"【{wording.esc(queries.unit_name(session, unit_id))}】{text}", chat_id=c.telegram_chat_id, subject=subject)
             for c in members.bound_groups(session, campaign_id)]
 

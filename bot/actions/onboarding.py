@@ -5,10 +5,9 @@ from __future__ import annotations
 from sqlmodel import Session
 from telegram.helpers import create_deep_linked_url
 
-from bot import render
 from bot.actions.common import Req
 from bot.context import Menus, Out
-from models import members
+from models import members, wording
 from models.errors import InvalidInput
 from models.members import Env
 from models.permissions import Action, check
@@ -25,8 +24,8 @@ def whoami(session: Session, env: Env, req: Req) -> Out:
     status = "（已被移出）" if not m.active else ""
     campaign = env.campaign.name if env.campaign else ""
     return Out(
-        f"👤 {render.esc(members.member_label(session, m))}{status}\n"
-        f"活动：{render.esc(campaign)}\nTelegram ID：<code>{env.user.id}</code>"
+        f"👤 {wording.esc(members.member_label(session, m))}{status}\n"
+        f"活动：{wording.esc(campaign)}\nTelegram ID：<code>{env.user.id}</code>"
     )
 
 
@@ -46,13 +45,13 @@ def start(session: Session, env: Env, req: Req, payload: str | None) -> Out:
             Role.liaison: "发送 /mytasks 查看本单位的任务。以后直接回复我发的任务消息即可填报进度。",
             Role.leader: "领导账号为只读。发送 /status 查看全区进度。",
         }
-        return Out(f"✅ 欢迎！你已加入，身份：{render.esc(label)}\n{tips.get(member.role, '')}",
+        return Out(f"✅ 欢迎！你已加入，身份：{wording.esc(label)}\n{tips.get(member.role, '')}",
                    menus=Menus(user_id=env.user.id))
     # A member's private chat may be new to us (one added from the command line): their menus.
     mine = Menus(user_id=env.user.id) if env.member is not None else None
     if env.member is not None and env.member.active:
         return Out(
-            f"你好，{render.esc(env.member.display_name)}！你的身份：{render.esc(members.member_label(session, env.member))}。\n"
+            f"你好，{wording.esc(env.member.display_name)}！你的身份：{wording.esc(members.member_label(session, env.member))}。\n"
             "发送 /help 查看可以使用的命令。",
             menus=mine,
         )
@@ -78,9 +77,9 @@ def bind_group(session: Session, env: Env, req: Req) -> Out:
     # Bound now or before: the menus of its coordinators and leaders in it (again).
     menus = Menus(group_chat_id=env.chat_info.id)
     if not members.bind_group(session, env=env, campaign_id=campaign.id, now=req.now):  # type: ignore[arg-type]
-        return Out(f"本群已绑定到“{render.esc(campaign.name)}”，无需重复绑定。", menus=menus)
+        return Out(f"本群已绑定到“{wording.esc(campaign.name)}”，无需重复绑定。", menus=menus)
     return Out(
-        f"✅ 本群已绑定到“{render.esc(campaign.name)}”。\n"
+        f"✅ 本群已绑定到“{wording.esc(campaign.name)}”。\n"
         "各单位联络员可在群里直接回复我发的任务消息填报进度，或发送 /mytasks 查看本单位的任务。",
         menus=menus,
     )
@@ -98,8 +97,8 @@ def invite(session: Session, env: Env, req: Req, text: str) -> Out:
         created_by=env.member, actor=env.actor, now=req.now, ttl_hours=ttl,
     )
     link = create_deep_linked_url(req.bot_username, inv.token)
-    who = f"{render.esc(unit.name)} 联络员" if unit else "领导（只读）"
-    expires = render.when(inv.expires_at, req.settings.campaign.tz)
+    who = f"{wording.esc(unit.name)} 联络员" if unit else "领导（只读）"
+    expires = wording.when(inv.expires_at, req.settings.campaign.tz)
     return Out(
         f"🔗 {who} 邀请链接（一次性，{expires} 前有效）：\n{link}\n\n"
         "请把链接单独发给对方；对方点击后按“开始/START”即可加入。"
@@ -113,9 +112,9 @@ def members_list(session: Session, env: Env, req: Req) -> Out:
         return Out("还没有成员。")
     lines = [f"👥 成员（{len(rows)} 人）："]
     for m in rows:
-        handle = f" @{render.esc(m.username)}" if m.username else ""
+        handle = f" @{wording.esc(m.username)}" if m.username else ""
         private = "" if m.private_chat_id else " · 未私聊"
-        lines.append(f"• {render.esc(members.member_label(session, m))}{handle} · ID <code>{m.telegram_user_id}</code>{private}")
+        lines.append(f"• {wording.esc(members.member_label(session, m))}{handle} · ID <code>{m.telegram_user_id}</code>{private}")
     lines.append("\n移除成员：/remove Telegram ID 或 @用户名")
     return Out("\n".join(lines))
 
@@ -124,6 +123,6 @@ def remove(session: Session, env: Env, req: Req, ref: str) -> Out:
     check(member=env.member, action=Action.remove_member)
     target = members.find_member(session, campaign_id=env.campaign_id, ref=ref)
     members.remove_member(session, member=target, actor=env.actor, now=req.now)
-    return Out(f"✅ 已移出：{render.esc(members.member_label(session, target))}",
+    return Out(f"✅ 已移出：{wording.esc(members.member_label(session, target))}",
                menus=Menus(user_id=target.telegram_user_id))
 

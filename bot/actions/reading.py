@@ -6,13 +6,13 @@ from datetime import date
 
 from sqlmodel import Session
 
-import models.report
 import models.status
+import reports.text
 from bot import queries, render
 from bot.actions.common import Req, member_of
 from bot.callbacks import button
 from bot.context import Out, Subject
-from models import members
+from models import members, wording
 from models.errors import InvalidInput
 from models.members import Env
 from models.permissions import Action, check
@@ -30,19 +30,19 @@ def my_tasks(session: Session, env: Env, req: Req) -> Out:
     unit = queries.unit_name(session, member.unit_id)
     entries: list[tuple[date, str, tuple[str, str]]] = []
     for a, task in queries.open_assignments(session, unit_id=member.unit_id):
-        line = (f"任务{task.no} · {render.md(task.deadline)}截止{render.deadline_note(task.deadline, req.today)}"
-                f" · {render.assignment_state(a)}\n   {render.esc(render.short(task.title, 36))}")
+        line = (f"任务{task.no} · {wording.month_day(task.deadline)}截止{render.deadline_note(task.deadline, req.today)}"
+                f" · {render.assignment_state(a)}\n   {wording.esc(wording.short(task.title, 36))}")
         entries.append((task.deadline, line, (f"任务{task.no}", button("a", "open", a.id))))  # type: ignore[arg-type]
     for crit, item, assessment in queries.open_criteria(session, campaign_id=env.campaign_id, unit_id=member.unit_id):
         state = assessment.state if assessment else AssessmentState.none
-        line = (f"细则{item.no}.{crit.no} · {render.md(item.deadline)}截止{render.deadline_note(item.deadline, req.today)}"
-                f" · {render.ASSESSMENT_STATES[state]}\n   {render.esc(render.short(crit.text, 36))}")
+        line = (f"细则{item.no}.{crit.no} · {wording.month_day(item.deadline)}截止{render.deadline_note(item.deadline, req.today)}"
+                f" · {render.ASSESSMENT_STATES[state]}\n   {wording.esc(wording.short(crit.text, 36))}")
         entries.append((item.deadline or date.max, line, (f"细则{item.no}.{crit.no}", button("c", "open", crit.id))))  # type: ignore[arg-type]
     if not entries:
-        return Out(f"🎉 {render.esc(unit)} 目前没有待办的任务和细则。")
+        return Out(f"🎉 {wording.esc(unit)} 目前没有待办的任务和细则。")
     entries.sort(key=lambda e: e[0])
     shown = entries[:MYTASKS_LIMIT]
-    lines = [f"📋 <b>{render.esc(unit)}</b> 的待办（{len(entries)} 项，按截止日期排序）："]
+    lines = [f"📋 <b>{wording.esc(unit)}</b> 的待办（{len(entries)} 项，按截止日期排序）："]
     lines += [f"{i}. {line}" for i, (_, line, _) in enumerate(shown, 1)]
     if len(entries) > len(shown):
         lines.append(f"……另有 {len(entries) - len(shown)} 项未列出。")
@@ -57,7 +57,7 @@ def task_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     check(member=env.member, action=Action.view_task)
     task = queries.task_by_no(session, campaign_id=env.campaign_id, no=no)
     st = campaign_status_of(session, env, req)
-    chunks = models.report.render_task(models.status.task_view(st, task.no))
+    chunks = reports.text.render_task(models.status.task_view(st, task.no))
     chunks[-1] += "\n\n👉 联络员可直接回复本消息填报本单位的进度。"
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
     outs[-1].subject = Subject(SubjectKind.task, task.id, task.campaign_id)
@@ -80,7 +80,7 @@ def status(session: Session, env: Env, req: Req) -> list[Out]:
     """/status: the campaign against the official score, in ≤4096-character chunks."""
     check(member=env.member, action=Action.view_status)
     st = campaign_status_of(session, env, req)
-    chunks = models.report.render_status(st)
+    chunks = reports.text.render_status(st)
     return [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
 
 
@@ -89,7 +89,7 @@ def unit_status(session: Session, env: Env, req: Req, text: str) -> list[Out]:
     unit = unit_of(session, env, text)
     st = campaign_status_of(session, env, req)
     view = models.status.unit_view(st, unit.id)
-    return [Out(c, quote=(i == 0)) for i, c in enumerate(models.report.render_unit(view))]
+    return [Out(c, quote=(i == 0)) for i, c in enumerate(reports.text.render_unit(view))]
 
 
 def item_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
@@ -97,7 +97,7 @@ def item_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     check(member=env.member, action=Action.view_item)
     item = queries.item_by_no(session, campaign_id=env.campaign_id, no=no)
     st = campaign_status_of(session, env, req)
-    chunks = models.report.render_item(models.status.item_view(st, item.no))
+    chunks = reports.text.render_item(models.status.item_view(st, item.no))
     subject = Subject(SubjectKind.item, item.id, item.campaign_id)
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
     outs[-1].subject = subject

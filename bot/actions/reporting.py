@@ -11,7 +11,7 @@ from bot.actions.cards import evidence_prompt_out
 from bot.actions.common import Req, button_version, member_of, replied_row, same_campaign
 from bot.context import Out, Subject
 from bot.parsing import Done, Note, Progress, Report, check_note
-from models import progress
+from models import progress, wording
 from models.errors import InvalidInput, NotFound
 from models.evidence import Upload, check_upload, submit_evidence
 from models.members import Env
@@ -56,16 +56,16 @@ def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *,
     with button_version(version):
         if isinstance(what, Done):
             a = progress.submit_assignment(**common)
-            line = f"✅ {render.esc(unit)} · 任务{task.no} 已提交完成 → {render.assignment_state(a)}"
+            line = f"✅ {wording.esc(unit)} · 任务{task.no} 已提交完成 → {render.assignment_state(a)}"
         elif isinstance(what, Progress):
             a = progress.set_progress(percent=what.percent, note=what.note, **common)
-            line = f"✅ {render.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {render.assignment_state(a)}"
+            line = f"✅ {wording.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {render.assignment_state(a)}"
             if before != a.percent:
-                line = f"✅ {render.esc(unit)} · 任务{task.no} 进度 {before}% → {a.percent}%（{render.ASSIGNMENT_STATES[a.state]}）"
+                line = f"✅ {wording.esc(unit)} · 任务{task.no} 进度 {before}% → {a.percent}%（{render.ASSIGNMENT_STATES[a.state]}）"
         else:
             assert isinstance(what, Note)
             a = progress.set_progress(percent=None, note=what.text, **common)
-            line = f"📝 {render.esc(unit)} · 任务{task.no} 已记录进展说明（{render.assignment_state(a)}，进度 {a.percent}%）"
+            line = f"📝 {wording.esc(unit)} · 任务{task.no} 已记录进展说明（{render.assignment_state(a)}，进度 {a.percent}%）"
     return Out(line, subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id))
 
 
@@ -103,7 +103,7 @@ def claim(session: Session, env: Env, req: Req, crit: Criterion, note: str | Non
         progress.claim_criterion(session=session, criterion_id=crit.id, unit_id=unit_id, actor=env.actor,
                            now=req.now, note=check_note(note), expected_version=version)
     return Out(
-        f"✋ {render.esc(queries.unit_name(session, unit_id))} · 细则 {item.no}.{crit.no}（{render.points(crit.points)}分）已申报达标 → 待协调员审核",
+        f"✋ {wording.esc(queries.unit_name(session, unit_id))} · 细则 {item.no}.{crit.no}（{wording.points(crit.points)}分）已申报达标 → 待协调员审核",
         subject=Subject(SubjectKind.criterion, crit.id, crit.campaign_id, unit_id),
     )
 
@@ -200,10 +200,10 @@ def file_stored(
     sub = submit_evidence(session, upload, actor=env.actor, now=req.now)
     ev = sub.evidence
     if not sub.created:
-        line = f"ℹ️ {render.esc(t.label)} 已有同一份文件《{render.esc(ev.file_name)}》，无需重复提交。"
+        line = f"ℹ️ {wording.esc(t.label)} 已有同一份文件《{wording.esc(ev.file_name)}》，无需重复提交。"
     else:
-        line = f"📎 已收到 {render.esc(t.label)} 的证明材料《{render.esc(ev.file_name)}》（{render.size(ev.size)}）→ 待协调员审核"
+        line = f"📎 已收到 {wording.esc(t.label)} 的证明材料《{wording.esc(ev.file_name)}》（{wording.size(ev.size)}）→ 待协调员审核"
     if sub.warning:
-        line += f"\n⚠️ {render.esc(sub.warning)}"
+        line += f"\n⚠️ {wording.esc(sub.warning)}"
     return Out(line, subject=t.subject)
 

@@ -12,7 +12,7 @@ from bot.actions.reporting import checked_assignment
 from bot.callbacks import button
 from bot.context import Answer, Out, Subject
 from bot.parsing import check_reason
-from models import progress
+from models import progress, wording
 from models.errors import NotFound, PermissionDenied
 from models.evidence import return_evidence, target_label
 from models.members import Env
@@ -41,10 +41,10 @@ def review(session: Session, env: Env, req: Req) -> list[Out]:
     for a in assignments:
         task = session.get(Task, a.task_id)
         assert task is not None
-        text = (f"📥 <b>任务{task.no}</b> · {render.esc(queries.unit_name(session, a.unit_id))} 报告完成（进度 {a.percent}%）\n"
-                f"{render.esc(render.short(task.title, 80))}")
+        text = (f"📥 <b>任务{task.no}</b> · {wording.esc(queries.unit_name(session, a.unit_id))} 报告完成（进度 {a.percent}%）\n"
+                f"{wording.esc(wording.short(task.title, 80))}")
         if a.note:
-            text += f"\n进展说明：{render.esc(render.short(a.note, 200))}"
+            text += f"\n进展说明：{wording.esc(wording.short(a.note, 200))}"
         outs.append(Out(text, buttons=[[("✅ 通过", button("a", "ok", a.id, a.version)), ("↩️ 退回", button("a", "rt", a.id, a.version))]],  # type: ignore[arg-type]
                         subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id), quote=False))
     for s in claims:
@@ -52,17 +52,17 @@ def review(session: Session, env: Env, req: Req) -> list[Out]:
         item = session.get(ScoreItem, crit.item_id) if crit else None
         if crit is None or item is None:
             continue
-        text = (f"✋ <b>细则 {item.no}.{crit.no}</b>（{render.points(crit.points)}分）· {render.esc(queries.unit_name(session, s.unit_id))} 申报达标\n"
-                f"{render.esc(render.short(crit.text, 120))}")
+        text = (f"✋ <b>细则 {item.no}.{crit.no}</b>（{wording.points(crit.points)}分）· {wording.esc(queries.unit_name(session, s.unit_id))} 申报达标\n"
+                f"{wording.esc(wording.short(crit.text, 120))}")
         if s.claim_note:
-            text += f"\n说明：{render.esc(render.short(s.claim_note, 200))}"
+            text += f"\n说明：{wording.esc(wording.short(s.claim_note, 200))}"
         outs.append(Out(text, buttons=[[("✅ 通过", button("c", "ok", crit.id, s.version)), ("↩️ 退回", button("c", "rt", crit.id, s.version))]],  # type: ignore[arg-type]
                         subject=Subject(SubjectKind.criterion, crit.id, crit.campaign_id, s.unit_id), quote=False))
     for ev in evidence:
         target = target_label(session, task_id=ev.task_id, item_id=ev.item_id, criterion_id=ev.criterion_id)
         text = render.evidence_line(ev, target, queries.unit_name(session, ev.unit_id))
         if ev.caption:
-            text += f"\n说明：{render.esc(render.short(ev.caption, 200))}"
+            text += f"\n说明：{wording.esc(wording.short(ev.caption, 200))}"
         outs.append(Out(text, buttons=[[("✅ 通过", button("e", "ok", ev.id, 0)), ("↩️ 退回", button("e", "rt", ev.id, 0))]],  # type: ignore[arg-type]
                         subject=Subject(SubjectKind.evidence, ev.id, ev.campaign_id, ev.unit_id), quote=False,
                         document=ev.telegram_file_id))
@@ -115,12 +115,12 @@ def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, te
         subject = Subject(SubjectKind.evidence, ev.id, ev.campaign_id, unit_id)
     else:
         raise NotFound("这条提示对应的事项无法退回。")
-    line = f"↩️ 已退回 {render.esc(label)}：{render.esc(reason)}"
+    line = f"↩️ 已退回 {wording.esc(label)}：{wording.esc(reason)}"
     outs = [
         Out(line),
-        Out(f"{line}\n（{render.esc(member.display_name)} · {render.when(req.now, req.settings.campaign.tz)}）", edit=edit),
+        Out(f"{line}\n（{wording.esc(member.display_name)} · {wording.when(req.now, req.settings.campaign.tz)}）", edit=edit),
     ]
-    outs += notify_unit(session, campaign_id, unit_id, f"↩️ {render.esc(label)} 被退回，原因：{render.esc(reason)}\n请修改后重新提交（回复本消息即可）。", subject)
+    outs += notify_unit(session, campaign_id, unit_id, f"↩️ {wording.esc(label)} 被退回，原因：{wording.esc(reason)}\n请修改后重新提交（回复本消息即可）。", subject)
     return outs
 
 
@@ -131,16 +131,16 @@ def deadline(session: Session, env: Env, req: Req, task_no: int, new: date) -> O
     task, old = progress.change_deadline(session=session, task_id=task.id, new=new, actor=env.actor,  # type: ignore[arg-type]
                                 now=req.now, today=req.today)
     verb = "延长" if new > old else "提前"
-    return Out(f"📅 任务{task.no} 完成时限已{verb}：{render.day(old)} → {render.day(new)}（原计划 {render.day(task.planned_deadline)}）",
+    return Out(f"📅 任务{task.no} 完成时限已{verb}：{wording.full_date(old)} → {wording.full_date(new)}（原计划 {wording.full_date(task.planned_deadline)}）",
                subject=Subject(SubjectKind.task, task.id, task.campaign_id))
 
 
 def approved(session: Session, env: Env, req: Req, label: str, subject: Subject, chat_id: int, message_id: int,
               shown: str, campaign_id: int, unit_id: int | None) -> Answer:
     who = env.member.display_name if env.member else ""
-    stamp = f"✅ 已通过（{render.esc(who)} · {render.when(req.now, req.settings.campaign.tz)}）"
+    stamp = f"✅ 已通过（{wording.esc(who)} · {wording.when(req.now, req.settings.campaign.tz)}）"
     outs = [Out(f"{shown}\n\n{stamp}", edit=(chat_id, message_id), subject=subject)]
-    outs += notify_unit(session, campaign_id, unit_id, f"✅ {render.esc(label)} 已审核通过。", subject)
+    outs += notify_unit(session, campaign_id, unit_id, f"✅ {wording.esc(label)} 已审核通过。", subject)
     return Answer("已通过", outs=outs)
 
 
@@ -152,7 +152,7 @@ def ask_reason(session: Session, env: Env, req: Req, label: str, subject: Subjec
                        kind=subject.kind, subject_id=subject.id, unit_id=subject.unit_id, now=req.now)
     member = member_of(env)
     prompt = Out(
-        f"{render.mention(member)}，请<b>回复本消息</b>写明退回 {render.esc(label)} 的原因（对方会收到）：",
+        f"{wording.mention(member)}，请<b>回复本消息</b>写明退回 {wording.esc(label)} 的原因（对方会收到）：",
         chat_id=chat_id, force_reply=True, placeholder="退回原因",
         subject=Subject(SubjectKind.return_reason, row.id, subject.campaign_id, subject.unit_id, for_member_id=member.id),
     )

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from infra.types import utcnow
 from models.errors import DomainError
-from models.export import (
-    ledger_file_name,
-    load_ledger,
-    write_dossier,
-    write_ledger_xlsx,
-)
 from qcbot.context import AppContext
 from qcbot.errors import CommandError
+from reports.dossier import write_dossier
+from reports.ledger import (
+    ledger_file_name,
+    load_ledger,
+    write_ledger_xlsx,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -9,9 +9,9 @@ from datetime import date
 
 from infra.db import read_only
 from infra.types import utcnow
-from models.report import render_overview
 from models.status import province_overview
 from qcbot.context import AppContext
+from reports.text import render_overview
 
 _TAG = re.compile(r"<[^>]+>")
 

@@ -44,6 +44,7 @@ from sqlmodel import select
 from infra.config import Settings, load_settings
 from infra.db import read_only
 from models.tables import Assignment, AssignmentState, Campaign, Phase, Role, Task
+from models.wording import full_date
 from qcbot import boot
 from qcbot.console import demo
 from qcbot.console.render import (
@@ -957,27 +958,24 @@ def campaign_summary(engine: Engine, *, today: date, palette: Palette) -> list[s
     lines = [palette.bold(f"活动：{name}")]
     now = next((p for p in phases if (p[2] or date.min) <= today <= p[3]), None)
     if now is not None:
-        lines.append(f"  今天是 {_day(today)}，处于第{now[0]}阶段“{now[1]}”（{_day(now[2])}—{_day(now[3])}）")
+        lines.append(f"  今天是 {full_date(today)}，处于第{now[0]}阶段“{now[1]}”（{full_date(now[2])}—{full_date(now[3])}）")
     elif phases and today > phases[-1][3]:
-        lines.append(f"  今天是 {_day(today)}：计划的各阶段都已结束（最后一天 {_day(phases[-1][3])}）。")
+        lines.append(f"  今天是 {full_date(today)}：计划的各阶段都已结束（最后一天 {full_date(phases[-1][3])}）。")
     late = [(no, d) for (no, d), state in open_rows if d < today and state != AssignmentState.submitted]
     if late:
         numbers = "、".join(str(n) for n in sorted({no for no, _ in late}))
         first = min(d for _, d in late)
-        lines.append(palette.warn(f"  已逾期：任务{numbers}（{_day(first)} 到期，已过 {(today - first).days} 天）"))
+        lines.append(palette.warn(f"  已逾期：任务{numbers}（{full_date(first)} 到期，已过 {(today - first).days} 天）"))
     upcoming = sorted({d for (_, d), _ in open_rows if d >= today})
     if upcoming:
         nxt = upcoming[0]
         count = len({no for (no, d), _ in open_rows if d == nxt})
-        lines.append(f"  下一个截止日：{_day(nxt)}（还有 {(nxt - today).days} 天），{count} 项任务")
+        lines.append(f"  下一个截止日：{full_date(nxt)}（还有 {(nxt - today).days} 天），{count} 项任务")
     waiting = sum(1 for _, state in open_rows if state == AssignmentState.submitted)
     if waiting:
         lines.append(f"  {waiting} 项任务已报告完成，等待协调员审核（协调员发送 /review）")
     return lines
 
-
-def _day(d: date | None) -> str:
-    return f"{d.year}年{d.month}月{d.day}日" if d else "?"
 
 
 # ====================================================================== main
@@ -1097,7 +1095,7 @@ def _intro(term: Terminal, engine: Engine, *, today: date, demo_db: bool, url: s
             created_at = session.exec(select(Campaign.created_at).order_by(Campaign.id)).first()
         made = created_at.astimezone().date() if created_at else today
         if (today - made).days >= 1:
-            term.print(p.dim(f"  （演示数据创建于 {_day(made)}，计划日期没有随之移动；"
+            term.print(p.dim(f"  （演示数据创建于 {full_date(made)}，计划日期没有随之移动；"
                              "qcbot console --fresh 可按今天重新开始）"))
         term.print(p.dim(f"  演示数据库：{DEMO_DB}（正式数据库不受影响）"))
     else:

@@ -1,17 +1,10 @@
-"""The acceptance dossier: the ledger (台账) workbook and the evidence ZIP.
+"""The ledger (台账): the campaign's record as one print-ready workbook, the dossier's index.
 
 ``collect_ledger`` reads one campaign into a :class:`Ledger` (plan, units,
 assignments, evidence, audit log, and the score numbers exactly as
 ``models.status.campaign_status`` reports them: nothing is re-scored here).
-``write_ledger_xlsx`` turns it into a print-ready workbook; ``write_dossier``
-packs the evidence files, one folder per score item and per task, with the
-workbook as index, split into volumes that each stay under a size limit and
-each are a complete ZIP.
-
-Names inside the ZIP come from our own data (numbers, unit names, the safe file
-name kept on the evidence row), are sanitised again and made unique; the bytes
-come from the content-addressed store by sha256. Nothing a user typed ever
-becomes a path on our file system.
+``write_ledger_xlsx`` turns it into a print-ready workbook; ``reports.dossier``
+packs the evidence files with the workbook as index.
 """
 
 from __future__ import annotations
@@ -20,13 +13,12 @@ import io
 import json
 import re
 import unicodedata
-import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
@@ -38,10 +30,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from infra.db import read_only
-from infra.files import blob_path
-from models.errors import InvalidInput, NotFound
+from models.errors import NotFound
 from models.evidence import ACTIVE_STATES
 from models.labels import EVIDENCE_NAMES, STATE_NAMES
+from models.status import CampaignStatus, campaign_status
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -118,6 +110,17 @@ AUDIT_HEADERS = ("时间", "操作人", "方式", "操作", "对象", "对象编
 # ============================================================== the ledger's data
 
 
+class ScoreLike(Protocol):
+    """A status row with score numbers (an item, a category, a criterion, a headline score)."""
+
+    @property
+    def claimed(self) -> float: ...
+    @property
+    def verified(self) -> float: ...
+    @property
+    def max_points(self) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     claimed: float
@@ -138,7 +141,7 @@ class Ledger:
     campaign: Campaign
     today: date
     generated_at: datetime
-    status: Any
+    status: CampaignStatus
     units: dict[int, Unit]
     categories: list[ScoreCategory]
     items: list[ScoreItem]
@@ -193,75 +196,23 @@ class Ledger:
         return {f.evidence.id: f.arcname for f in self.files if f.evidence.id is not None}
 
 
-# ------------------------------------------------------------------ status adapter
-# ``models.status.campaign_status`` is the one source of score numbers. These
-# helpers only read what it reports.
+# ------------------------------------------------------------------ status numbers
+# ``models.status.campaign_status`` is the one source of score numbers: read, never re-scored.
 
 
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if isinstance(obj, dict):
-            if name in obj:
-                return obj[name]
-        elif hasattr(obj, name):
-            return getattr(obj, name)
-    return default
-
-
-def _score_of(obj: Any) -> Score:
-    return Score(
-        claimed=float(_get(obj, "claimed", default=0) or 0),
-        verified=float(_get(obj, "verified", default=0) or 0),
-        max_points=float(_get(obj, "max_points", "max", default=0) or 0),
-    )
-
-
-def _scores_by_id(rows: Iterable[Any], *id_names: str) -> dict[int, Score]:
-    out: dict[int, Score] = {}
-    for row in rows or ():
-        key = _get(row, *id_names)
-        key = _get(key, "id", default=key)
-        if key is not None:
-            out[int(key)] = _score_of(row)
-    return out
+def _score_of(row: ScoreLike) -> Score:
+    return Score(claimed=row.claimed, verified=row.verified, max_points=row.max_points)
 
 
 def _read_status(ledger: Ledger) -> None:
     status = ledger.status
-    items = list(_get(status, "items", default=()) or ())
-    for cat in _get(status, "categories", default=()) or ():
-        items.extend(_get(cat, "items", default=()) or ())
-    ledger.item_scores = _scores_by_id(items, "item_id", "item")
-    ledger.category_scores = _scores_by_id(
-        _get(status, "categories", default=()) or (), "category_id", "category"
-    )
-    crits = list(_get(status, "criteria", default=()) or ())
-    for item in items:
-        crits.extend(_get(item, "criteria", default=()) or ())
-    ledger.criterion_scores = _scores_by_id(crits, "criterion_id", "criterion")
-    flags: dict[int, str] = {}
-    for a in _get(status, "assignments", default=()) or ():
-        aid = _get(a, "assignment_id", "id")
-        flag = _get(a, "light_label", default="")
-        if aid is not None and flag:
-            flags[int(aid)] = str(flag)
-    ledger.assignment_flags = flags
-    headline = _get(status, "headline")
-    base, bonus = _get(headline, "base"), _get(headline, "bonus")
-    ledger.base_score = _score_of(base) if base is not None else None
-    ledger.bonus_score = _score_of(bonus) if bonus is not None else None
-    ledger.unit_overdue = {
-        int(_get(u, "unit_id", "id")): int(_get(u, "red", default=0) or 0)
-        for u in _get(status, "units", default=()) or ()
-        if _get(u, "unit_id", "id") is not None
-    }
-
-
-def _campaign_status(session: Session, campaign_id: int, today: date, yellow_working_days: int) -> Any:
-    from models.status import campaign_status
-
-    return campaign_status(session=session, campaign_id=campaign_id, today=today,
-                           yellow_working_days=yellow_working_days)
+    ledger.item_scores = {i.item_id: _score_of(i) for i in status.items}
+    ledger.category_scores = {c.category_id: _score_of(c) for c in status.categories}
+    ledger.criterion_scores = {c.criterion_id: _score_of(c) for c in status.criteria}
+    ledger.assignment_flags = {a.assignment_id: a.light_label for a in status.assignments if a.light_label}
+    ledger.base_score = _score_of(status.headline.base)
+    ledger.bonus_score = _score_of(status.headline.bonus)
+    ledger.unit_overdue = {u.unit_id: u.red for u in status.units}
 
 
 # ----------------------------------------------------------------- dossier names
@@ -364,7 +315,7 @@ def collect_ledger(
     today: date,
     now: datetime,
     yellow_working_days: int = 5,
-    status: Any = None,
+    status: CampaignStatus | None = None,
     audit_limit: int | None = None,
 ) -> Ledger:
     """Read everything the ledger and the dossier show, in the official order."""
@@ -373,7 +324,8 @@ def collect_ledger(
         raise NotFound(f"没有找到活动 #{campaign_id}。")
     cid = campaign_id
     if status is None:
-        status = _campaign_status(session, cid, today, yellow_working_days)
+        status = campaign_status(session=session, campaign_id=cid, today=today,
+                                 yellow_working_days=yellow_working_days)
     units = {u.id: u for u in session.exec(
         select(Unit).where(Unit.campaign_id == cid).order_by(col(Unit.sort_order), col(Unit.id)))}
     categories = list(session.exec(
@@ -899,158 +851,3 @@ def ledger_xlsx_bytes(ledger: Ledger) -> bytes:
 def ledger_file_name(ledger: Ledger, suffix: str = ".xlsx") -> str:
     c = ledger.campaign
     return clean_segment(f"{c.district or c.slug}_质量强区台账_{ledger.today:%Y%m%d}{suffix}")
-
-
-# ======================================================================== dossier
-
-#: Types already compressed: stored as they are (deflating them costs time, gains nothing).
-_STORED_TYPES = {
-    "image/jpeg", "image/png", "image/webp", "application/zip",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-}
-# Local header (30) + data descriptor (24) + central entry (46) + room for extras.
-_ENTRY_OVERHEAD = 30 + 24 + 46 + 64
-_END_RECORD = 22 + 56 + 20  # end of central directory (+ zip64 records, to be safe)
-
-
-def _entry_bound(name: str, size: int, stored: bool) -> int:
-    n = len(name.encode("utf-8"))
-    # Deflate never grows data by more than 5 bytes per 16 KiB block (+ a few).
-    data = size if stored else size + 5 * (size // 16384 + 1) + 16
-    return _ENTRY_OVERHEAD + 2 * n + data
-
-
-@dataclass(frozen=True, slots=True)
-class DossierResult:
-    """The ZIP volumes written (each a complete archive) and what they hold."""
-
-    paths: tuple[Path, ...]
-    file_count: int
-    total_bytes: int
-
-    @property
-    def split(self) -> bool:
-        return len(self.paths) > 1
-
-
-class _Volume:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fh = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self.zf = zipfile.ZipFile(self.fh, "w", compression=zipfile.ZIP_DEFLATED,
-                                  compresslevel=6, allowZip64=True)
-        self.count = 0
-
-    def add(self, name: str, data: bytes, stored: bool, when: datetime | None) -> None:
-        info = zipfile.ZipInfo(name, date_time=(when.timetuple()[:6] if when else (2021, 1, 1, 0, 0, 0)))
-        info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
-        self.zf.writestr(info, data)
-        self.count += 1
-
-    def folder(self, name: str, when: datetime | None) -> None:
-        info = zipfile.ZipInfo(name.rstrip("/") + "/",
-                               date_time=(when.timetuple()[:6] if when else (2021, 1, 1, 0, 0, 0)))
-        info.external_attr = (0o40755 << 16) | 0x10
-        self.zf.writestr(info, b"")
-
-    def close(self) -> None:
-        self.zf.close()
-        self.fh.close()
-
-
-def part_path(base: Path, index: int, total: int) -> Path:
-    """``X.zip`` for a single volume; ``X_第1部分（共3部分）.zip`` for parts."""
-    if total <= 1:
-        return base.with_suffix(".zip")
-    return base.with_name(f"{base.stem}_第{index}部分（共{total}部分）.zip")
-
-
-def write_dossier(
-    ledger: Ledger,
-    *,
-    storage_dir: Path,
-    out: Path,
-    part_limit: int | None = DEFAULT_PART_BYTES,
-) -> DossierResult:
-    """Write the dossier ZIP(s) next to ``out`` (its suffix becomes .zip).
-
-    Every volume holds the ledger workbook (the index) and a share of the
-    evidence files, in the dossier's order; each is a valid ZIP of at most
-    ``part_limit`` bytes (None: one archive, however large).
-    """
-    index = ledger_xlsx_bytes(ledger)
-    index_name = ledger_file_name(ledger)
-    readme = _readme(ledger).encode("utf-8")
-    fixed = [(index_name, index, False), ("说明.txt", readme, False)]
-    folders = list(dict.fromkeys([*ledger.folders, *(f.arcname.rsplit("/", 1)[0] for f in ledger.files)]))
-    fixed_bound = (sum(_entry_bound(n, len(d), s) for n, d, s in fixed)
-                   + sum(_entry_bound(n + "/", 0, True) for n in folders) + _END_RECORD)
-    entries: list[tuple[str, Path, int, bool, datetime | None]] = []
-    for f in ledger.files:
-        ev = f.evidence
-        path = blob_path(storage_dir, ev.sha256)
-        if not path.is_file():
-            raise NotFound(f"证明材料 #{ev.id}（{ev.file_name}）的文件不在存储目录中，无法打包。")
-        entries.append((f.arcname, path, path.stat().st_size, (ev.mime_type or "") in _STORED_TYPES,
-                        ev.created_at.astimezone(ledger.tz) if ev.created_at else None))
-    if part_limit is not None:
-        biggest = max((_entry_bound(n, s, st) for n, _, s, st, _ in entries), default=0)
-        if fixed_bound + biggest > part_limit:
-            raise InvalidInput(
-                f"分卷上限 {part_limit / 1e6:.1f} MB 太小：最大的一份材料加上台账就有 "
-                f"{(fixed_bound + biggest) / 1e6:.1f} MB。请调大分卷上限。"
-            )
-    # Plan the volumes by bounds first, so each part's name can say how many there are.
-    plan: list[list[int]] = [[]]
-    used = fixed_bound
-    for i, (name, _, size, stored, _) in enumerate(entries):
-        need = _entry_bound(name, size, stored)
-        if part_limit is not None and plan[-1] and used + need > part_limit:
-            plan.append([])
-            used = fixed_bound
-        plan[-1].append(i)
-        used += need
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (part_path(out, 1, 1), *out.parent.glob(f"{out.stem}_第*部分（共*部分）.zip")):
-        stale.unlink(missing_ok=True)
-    paths: list[Path] = []
-    total = len(plan)
-    for k, chunk in enumerate(plan, start=1):
-        vol = _Volume(part_path(out, k, total))
-        try:
-            stamp = ledger.generated_at.astimezone(ledger.tz)
-            for name, data, stored in fixed:
-                vol.add(name, data, stored, stamp)
-            # Every volume shows the whole structure; an empty folder is a missing piece.
-            for name in folders:
-                vol.folder(name, stamp)
-            for i in chunk:
-                name, path, _, stored, when = entries[i]
-                vol.add(name, path.read_bytes(), stored, when)
-        finally:
-            vol.close()
-        if part_limit is not None and vol.path.stat().st_size > part_limit:  # pragma: no cover
-            raise RuntimeError(f"{vol.path.name} exceeds {part_limit} bytes")
-        paths.append(vol.path)
-    return DossierResult(paths=tuple(paths), file_count=len(entries),
-                         total_bytes=sum(p.stat().st_size for p in paths))
-
-
-def _readme(ledger: Ledger) -> str:
-    c = ledger.campaign
-    lines = [
-        f"{c.name} 创建验收证明材料",
-        f"依据：{c.doc_number or ''} {c.doc_title or ''}".rstrip(),
-        f"统计日期：{ledger.today.isoformat()}　导出时间：{ledger.local(ledger.generated_at)}",
-        "",
-        f"《{ledger_file_name(ledger)}》是本材料包的索引：“自评表”按评分表顺序列出每项得分和证明材料，",
-        "“材料清单”列出每份材料的来源、上传人、时间和 SHA-256 校验值。",
-        "文件夹“01_组织保障”等对应评分表的评分项，“任务01_…”对应“六个一”任务；",
-        "文件名为“细则序号_责任单位_原文件名”。",
-        "材料较多时分为几个压缩包，每个都可单独解压，均附有完整台账。",
-    ]
-    return "\r\n".join(lines) + "\r\n"

@@ -12,7 +12,7 @@ A figure is a web of reference cycles (figure, canvas, axes, artists, the Agg
 renderer's buffers): :func:`render_chart` collects it before returning, so a
 chart leaves no garbage behind for the next full collection (~1.3 MB each).
 
-``python -m models.charts`` is a chart worker process (:func:`serve`), and
+``python -m reports.charts`` is a chart worker process (:func:`serve`), and
 :class:`ChartProcess` its asynchronous client: a caller that must keep its event
 loop responsive (the scheduler's dispatch) renders there, off its own GIL and
 out of its own heap.
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -43,6 +43,9 @@ matplotlib.use("Agg", force=False)
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+if TYPE_CHECKING:  # the chart worker process stays free of the database layer
+    from models.status import CampaignStatus
 
 #: Environment variable naming another CJK font file (OTF/TTF) to use instead.
 FONT_ENV = "QCBOT_CJK_FONT"
@@ -153,59 +156,22 @@ _STATE_LABELS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return default
+def chart_data_from_status(status: CampaignStatus) -> ChartData:
+    """The chart of a campaign's status: its categories' points and its units' tasks by state.
 
-
-def _state_value(state: Any) -> str:
-    return str(getattr(state, "value", state))
-
-
-def chart_data_from_status(status: Any) -> ChartData:
-    """Turn a ``models.status.campaign_status`` result into chart data.
-
-    Reads the numbers as the status reports them; nothing is recomputed here.
+    Reads the numbers as :func:`models.status.campaign_status` reports them; nothing is
+    recomputed here. Units without tasks are left out; the units keep the status's order.
     """
-    campaign = _get(status, "campaign")
-    name = _get(campaign, "name", default=None) or _get(status, "campaign_name", default="") or ""
-    today = _get(status, "today", "as_of", default=None)
     categories = [
-        CategoryBar(
-            name=str(_get(c, "name", default="")),
-            verified=float(_get(c, "verified", default=0) or 0),
-            claimed=float(_get(c, "claimed", default=0) or 0),
-            max_points=float(_get(c, "max_points", "max", default=0) or 0),
-        )
-        for c in _get(status, "categories", default=()) or ()
+        CategoryBar(name=c.name, verified=c.verified, claimed=c.claimed, max_points=c.max_points)
+        for c in status.categories
     ]
-    summaries = [
-        UnitBar(name=str(_get(u, "name", default="")),
-                **{key: int(_get(u, key, default=0) or 0) for key, _, _ in _STATE_LABELS})
-        for u in _get(status, "units", default=()) or ()
-        if all(_get(u, key) is not None for key, _, _ in _STATE_LABELS)
+    units = [
+        UnitBar(name=u.name, **{key: getattr(u, key) for key, _, _ in _STATE_LABELS})
+        for u in status.units
     ]
-    if summaries:
-        # The status's own per-unit counts, in the units' order; units without tasks left out.
-        units = [u for u in summaries if u.total]
-        return ChartData(title=str(name), categories=categories, units=units, as_of=today)
-    counts: dict[str, dict[str, int]] = {}
-    order: list[str] = []
-    for a in _get(status, "assignments", default=()) or ():
-        unit = str(_get(a, "unit_name", "unit", default="") or "")
-        unit = str(_get(unit, "name", default=unit)) if not isinstance(unit, str) else unit
-        if unit not in counts:
-            counts[unit] = {key: 0 for key, _, _ in _STATE_LABELS}
-            order.append(unit)
-        state = _state_value(_get(a, "state", default="not_started"))
-        if state in counts[unit]:
-            counts[unit][state] += 1
-    units = [UnitBar(name=u, **counts[u]) for u in order]
-    return ChartData(title=str(name), categories=categories, units=units, as_of=today)
+    return ChartData(title=status.campaign.name, categories=categories,
+                     units=[u for u in units if u.total], as_of=status.today)
 
 
 # ------------------------------------------------------------------------ drawing
@@ -295,7 +261,7 @@ def render_chart(data: ChartData, *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def render_status_chart(status: Any) -> bytes:
+def render_status_chart(status: CampaignStatus) -> bytes:
     """The /status picture (and the weekly digest's) as PNG bytes."""
     return render_chart(chart_data_from_status(status))
 
@@ -367,7 +333,7 @@ class ChartWorkerError(RuntimeError):
 
 
 class ChartProcess:
-    """A chart worker process (``python -m models.charts``), started on first use.
+    """A chart worker process (``python -m reports.charts``), started on first use.
 
     Renders one chart at a time (callers queue on a lock), in its own process: matplotlib's
     ~0.3 s of CPU per chart does not hold the caller's GIL, and its memory is the
@@ -390,7 +356,7 @@ class ChartProcess:
 
     @staticmethod
     def command(directory: str) -> list[str]:
-        return [sys.executable, "-m", "models.charts", directory]
+        return [sys.executable, "-m", "reports.charts", directory]
 
     async def _start(self, directory: str) -> asyncio.subprocess.Process:
         env = dict(os.environ)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from models.labels import ASSESSMENT_NAMES, STATE_NAMES
-from models.scoring import format_points
 from models.status import (
     LABEL_LATE_REVIEW,
     LIGHT_ICONS,
@@ -40,6 +39,7 @@ from models.status import (
     phase_label,
 )
 from models.tables import AssessmentState, AssignmentState
+from models.wording import day, esc, full_date, month_day, points, short
 
 MAX_MESSAGE = 4096
 #: How many gaps /status lists.
@@ -66,26 +66,12 @@ ALL_MEMBERS = "领导小组全体成员单位"
 # ===================================================================== helpers
 
 
-def pts(x: float) -> str:
-    """Points: ``1.5``, ``2``."""
-    return format_points(x)
 
 
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=False)
 
 
-def short(text: str | None, limit: int = 40) -> str:
-    """One line of at most ``limit`` characters (before escaping)."""
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def day(d: date, today: date | None = None) -> str:
-    """``9月1日``; with the year when it differs from ``today``'s."""
-    if today is not None and d.year != today.year:
-        return f"{d.year}年{d.month}月{d.day}日"
-    return f"{d.month}月{d.day}日"
 
 
 def left(days: int | None) -> str:
@@ -230,16 +216,16 @@ def headline(st: CampaignStatus) -> list[str]:
     h = st.headline
     base, bonus = h.base, h.bonus
     lines = [
-        f"<b>当前得分</b> 已核定 <b>{pts(base.verified)}</b> / 自评 {pts(base.claimed)}"
-        f" / 满分 {pts(base.max_points)} ＋ 加分 {pts(bonus.verified)}/{pts(bonus.max_points)}"
-        + (f"（自评 {pts(bonus.claimed)}）" if bonus.claimed != bonus.verified else ""),
-        f"可得 {pts(base.attainable)} · 已失 {pts(base.lost)} · 尚可争取 {pts(base.open)}"
-        f" · 待审核 {pts(base.pending)}",
+        f"<b>当前得分</b> 已核定 <b>{points(base.verified)}</b> / 自评 {points(base.claimed)}"
+        f" / 满分 {points(base.max_points)} ＋ 加分 {points(bonus.verified)}/{points(bonus.max_points)}"
+        + (f"（自评 {points(bonus.claimed)}）" if bonus.claimed != bonus.verified else ""),
+        f"可得 {points(base.attainable)} · 已失 {points(base.lost)} · 尚可争取 {points(base.open)}"
+        f" · 待审核 {points(base.pending)}",
     ]
     if base.lost_late:
-        lines.append(f"其中逾期失分 {pts(base.lost_late)}（补报后仍可挽回）")
+        lines.append(f"其中逾期失分 {points(base.lost_late)}（补报后仍可挽回）")
     if base.pending or bonus.pending:
-        lines.append(f"若已申报的全部核定：基本分 {pts(base.claimed)}，加分 {pts(bonus.claimed)}")
+        lines.append(f"若已申报的全部核定：基本分 {points(base.claimed)}，加分 {points(bonus.claimed)}")
     return lines
 
 
@@ -282,18 +268,18 @@ def category_table(st: CampaignStatus) -> Pre:
             + pad("满分", 5, right=True)]
 
     def row(label: str, verified: float, claimed: float, mx: float, extra: str = "") -> str:
-        return (pad(clip(label, name_cols), name_cols) + pad(pts(verified), 5, right=True)
-                + pad(pts(claimed), 5, right=True) + pad(pts(mx), 5, right=True) + extra)
+        return (pad(clip(label, name_cols), name_cols) + pad(points(verified), 5, right=True)
+                + pad(points(claimed), 5, right=True) + pad(points(mx), 5, right=True) + extra)
 
     for c in st.categories:
         if not c.is_bonus:
             rows.append(row(c.name, c.verified, c.claimed, c.max_points,
-                            f" 可得{pts(c.attainable)}" if c.attainable != c.max_points else ""))
+                            f" 可得{points(c.attainable)}" if c.attainable != c.max_points else ""))
     rows.append(row("基本分合计", st.base.verified, st.base.claimed, st.base.max_points))
     for c in st.categories:
         if c.is_bonus:
             rows.append(row(c.name, c.verified, c.claimed, c.max_points,
-                            f" 可得{pts(c.attainable)}" if c.attainable != c.max_points else ""))
+                            f" 可得{points(c.attainable)}" if c.attainable != c.max_points else ""))
     return Pre(tuple(rows))
 
 
@@ -319,7 +305,7 @@ def assignment_line(a: AssignmentStatus, today: date, *, unit: bool = True,
 def gap_line(n: int, g: Gap, today: date) -> str:
     when = f"{day(g.deadline, today)}（{left(g.days_left)}）" if g.deadline else "无截止日期"
     owing = ALL_MEMBERS if g.all_members else names(g.units, 3)
-    line = (f"{n}. 评分项{g.item_no} {esc(short(g.title, 12))} <b>{pts(g.points)}分</b> · {when}"
+    line = (f"{n}. 评分项{g.item_no} {esc(short(g.title, 12))} <b>{points(g.points)}分</b> · {when}"
             f" · {owing}")
     if g.missing_evidence:
         line += f" · 缺材料：细则{nos(g.missing_evidence)}"
@@ -337,7 +323,7 @@ def criterion_line(c: CriterionStatus, *, with_units: bool = False, text_limit: 
             state += f"（{esc(c.claimed_by.name)}）"
         if c.state == AssessmentState.rejected and c.reason:
             state += f"：{esc(short(c.reason, 60))}"
-    line = f"{c.label} {esc(short(c.text, text_limit))}（{pts(c.points)}分）{state}"
+    line = f"{c.label} {esc(short(c.text, text_limit))}（{points(c.points)}分）{state}"
     if c.evidence_count:
         line += f" 📎{c.evidence_count}"
     elif not c.not_attainable and c.state != AssessmentState.verified:
@@ -366,7 +352,7 @@ def render_status(status: CampaignStatus) -> list[str]:
     today = st.today
     blocks: list[Block] = [
         f"<b>📊 {esc(st.campaign.name)}</b>",
-        f"截至 {day(today)}（{today.year}年）",
+        f"截至{full_date(today)}",
         *phase_line(st.phase),
         "",
         *headline(st),
@@ -378,14 +364,14 @@ def render_status(status: CampaignStatus) -> list[str]:
            f"{left(t.days_left)}）：{names(a.unit_name for a in t.late_units)}"
            for t in st.overdue_tasks]
     red += [f"🔴 评分项{i.no} {esc(short(i.title, 12))}（{day(i.deadline, today)}到期，"
-            f"逾期失分 {pts(i.score.lost_late)}）：{_owners(i)}"
+            f"逾期失分 {points(i.score.lost_late)}）：{_owners(i)}"
             for i in st.overdue_items if i.deadline is not None]
     if red:
         blocks += ["", f"<b>🔴 逾期（{len(red)}）</b>", *_capped(red)]
     soon = [f"🟡 任务{a.task_no} {esc(short(a.task_title, 18))} · {esc(a.unit_name)}"
             f"（{day(a.deadline, today)}截止，剩{a.working_days_left}个工作日）"
             for a in st.due_soon]
-    soon += [f"🟡 评分项{i.no} {esc(short(i.title, 12))} 尚可争取 {pts(i.open)}分"
+    soon += [f"🟡 评分项{i.no} {esc(short(i.title, 12))} 尚可争取 {points(i.open)}分"
              f"（{day(i.deadline, today)}到期，剩{i.working_days_left}个工作日）：{_owners(i)}"
              for i in st.due_soon_items if i.deadline is not None]
     if soon:
@@ -397,14 +383,14 @@ def render_status(status: CampaignStatus) -> list[str]:
     if st.gaps:
         top = st.gaps[:TOP_GAPS]
         blocks += ["", f"<b>🎯 最值得争取的分（共 {len(st.gaps)} 项，"
-                       f"{pts(sum(g.points for g in st.gaps))} 分）</b>",
+                       f"{points(sum(g.points for g in st.gaps))} 分）</b>",
                    *[gap_line(n, g, today) for n, g in enumerate(top, start=1)]]
         if len(st.gaps) > len(top):
             blocks.append(f"……另有 {len(st.gaps) - len(top)} 项，见 /unit 或 /item")
     if st.bonus_unclaimed:
         blocks += ["", "<b>➕ 加分项未申报</b>：评分项"
                    + nos([i.no for i in st.bonus_unclaimed])
-                   + f"（可得 {pts(sum(i.possible for i in st.bonus_unclaimed))} 分）"]
+                   + f"（可得 {points(sum(i.possible for i in st.bonus_unclaimed))} 分）"]
     if st.unowned_criteria:
         blocks += ["", "<b>⚠️ 无责任单位的细则</b>："
                    + "、".join(c.label for c in st.unowned_criteria) + "（请协调员指定或放弃）"]
@@ -417,7 +403,7 @@ def render_unit(view: UnitView) -> list[str]:
     """/unit: one unit's tasks, the criteria it owes and its points at stake."""
     u, today = view.unit, view.today
     blocks: list[Block] = [
-        f"<b>🏢 {esc(u.name)}</b>（截至 {day(today)}）",
+        f"<b>🏢 {esc(u.name)}</b>（截至 {month_day(today)}）",
         f"任务 {u.assignments} 项：已通过 {u.approved} · 已提交 {u.submitted} · 进行中 {u.in_progress}"
         f" · 未开始 {u.not_started}" + (f" · 🔴{u.red}" if u.red else "")
         + (f" · 🟡{u.yellow}" if u.yellow else ""),
@@ -432,7 +418,7 @@ def render_unit(view: UnitView) -> list[str]:
         blocks += ["", "<b>负责的评分细则</b>"]
         blocks += [criterion_line(c) for c in view.criteria]
     if view.gaps:
-        blocks += ["", f"<b>🎯 尚可争取 {pts(u.points_at_stake)} 分</b>"]
+        blocks += ["", f"<b>🎯 尚可争取 {points(u.points_at_stake)} 分</b>"]
         blocks += [gap_line(n, g, today) for n, g in enumerate(view.gaps, start=1)]
     elif not view.assignments and not view.criteria:
         blocks += ["", "该单位目前没有承担任务或评分细则。"]
@@ -449,8 +435,8 @@ def render_item(view: ItemView) -> list[str]:
     blocks: list[Block] = [
         f"<b>评分项 {i.no} · {esc(i.title)}</b>（{esc(i.category_name)}"
         + ("，加分项" if i.is_bonus else "") + "）",
-        f"满分 {pts(i.max_points)} · 可得 {pts(i.attainable)} · 已核定 <b>{pts(i.verified)}</b>"
-        f" · 自评 {pts(i.claimed)}" + (f" · 已失 {pts(i.lost)}" if i.lost else ""),
+        f"满分 {points(i.max_points)} · 可得 {points(i.attainable)} · 已核定 <b>{points(i.verified)}</b>"
+        f" · 自评 {points(i.claimed)}" + (f" · 已失 {points(i.lost)}" if i.lost else ""),
         f"{icon} 截止 {when}" + (f"（{i.light_label}）" if i.light_label else ""),
         f"责任单位：{ALL_MEMBERS if i.all_members else names(i.units, 8)}",
         "",
@@ -462,12 +448,12 @@ def render_item(view: ItemView) -> list[str]:
             line += f" · {names(c.units, 3)}"
         blocks.append(line)
     if i.attainable < i.max_points:
-        blocks.append(f"注：细则合计最多 {pts(i.attainable)} 分，低于本项分数 {pts(i.max_points)} 分。")
+        blocks.append(f"注：细则合计最多 {points(i.attainable)} 分，低于本项分数 {points(i.max_points)} 分。")
     if i.evidence_count:
         blocks.append(f"📎 本项另有 {i.evidence_count} 份材料未指定细则")
     if view.gap is not None:
         g = view.gap
-        blocks.append(f"🎯 尚可争取 {pts(g.points)} 分"
+        blocks.append(f"🎯 尚可争取 {points(g.points)} 分"
                       + (f"，缺材料：细则{nos(g.missing_evidence)}" if g.missing_evidence else ""))
     if i.note:
         blocks += ["", f"说明：{esc(short(i.note, 300))}"]
@@ -500,7 +486,7 @@ def render_task(view: TaskView) -> list[str]:
 def render_overview(lines: Sequence[OverviewLine], *, today: date | None = None) -> list[str]:
     """One line per campaign (a city's districts)."""
     when = today or (lines[0].phase.today if lines else None)
-    blocks: list[Block] = ["<b>🗺 各区创建进度</b>" + (f"（截至 {day(when)}）" if when else "")]
+    blocks: list[Block] = ["<b>🗺 各区创建进度</b>" + (f"（截至 {month_day(when)}）" if when else "")]
     if not lines:
         blocks.append("（暂无进行中的创建活动）")
     for line in lines:
@@ -509,8 +495,8 @@ def render_overview(lines: Sequence[OverviewLine], *, today: date | None = None)
         stage = phase_label(ph.current.no) if ph.current is not None else {
             "before": "未开始", "after": "已结束", "between": "阶段间隙"}.get(ph.state, "")
         text = (f"{icon} <b>{esc(line.campaign.district or line.campaign.name)}</b>"
-                f" 核定 {pts(line.base.verified)} / 自评 {pts(line.base.claimed)}"
-                f" / {pts(line.base.max_points)} ＋ 加分 {pts(line.bonus.verified)}"
+                f" 核定 {points(line.base.verified)} / 自评 {points(line.base.claimed)}"
+                f" / {points(line.base.max_points)} ＋ 加分 {points(line.bonus.verified)}"
                 f" · 任务 {line.tasks_done}/{line.tasks_total}"
                 f" · 逾期 {line.overdue_assignments}")
         if stage:

@@ -1,0 +1,84 @@
+"""How the product words things in Chinese: dates, points, sizes, names. The ONE home of these helpers.
+
+Every message, report and document formats through here (the domain's error texts too, which is
+why it sits at the ``models`` level). The rules:
+
+* A date is ``2026年12月2日`` (:func:`full_date`) or, where the year goes without saying,
+  ``12月2日`` (:func:`month_day`); :func:`day` chooses by the year of "today". Never ``2026-12-02``
+  in text meant for people.
+* A moment is ``12月2日 09:30`` in the campaign's time zone (:func:`when`).
+* Points are ``1.5``, ``2`` (:func:`points`), followed by 分 in the text.
+* Text a person typed is HTML-escaped (:func:`esc`) before it goes into a message (parse mode HTML).
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date, datetime, tzinfo
+
+from models.scoring import format_points
+from models.tables import Member
+
+WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+#: Said where a date is unknown.
+NO_DATE = "未定"
+
+
+def esc(text: object) -> str:
+    """HTML-escape text before it goes into a message (parse mode HTML everywhere)."""
+    return html.escape(str(text), quote=False)
+
+
+def short(text: str | None, limit: int = 40) -> str:
+    """One line of at most ``limit`` characters (before escaping), ``…`` where cut."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def full_date(d: date | None, *, weekday: bool = False) -> str:
+    """``2026年12月2日`` (``（周三）`` after it with ``weekday``); ``未定`` for no date."""
+    if d is None:
+        return NO_DATE
+    text = f"{d.year}年{d.month}月{d.day}日"
+    return text + f"（{WEEKDAYS[d.weekday()]}）" if weekday else text
+
+
+def month_day(d: date | None, *, weekday: bool = False) -> str:
+    """``12月2日`` (the year goes without saying); ``未定`` for no date."""
+    if d is None:
+        return NO_DATE
+    text = f"{d.month}月{d.day}日"
+    return text + f"（{WEEKDAYS[d.weekday()]}）" if weekday else text
+
+
+def day(d: date | None, today: date | None = None, *, weekday: bool = False) -> str:
+    """``12月2日`` in ``today``'s year, ``2027年1月5日`` in another (or with no ``today``)."""
+    if d is not None and today is not None and d.year == today.year:
+        return month_day(d, weekday=weekday)
+    return full_date(d, weekday=weekday)
+
+
+def when(moment: datetime, tz: tzinfo) -> str:
+    """A moment as people read it in the campaign's zone: ``12月2日 09:30``."""
+    local = moment.astimezone(tz)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def points(x: float) -> str:
+    """Points without a needless ``.0``: ``1.5``, ``2``."""
+    return format_points(x)
+
+
+def size(n: int) -> str:
+    """A file size: ``1.2 MB``, ``35 KB``."""
+    return f"{n / (1024 * 1024):.1f} MB" if n >= 100 * 1024 else f"{max(1, n // 1024)} KB"
+
+
+def member_name(member: Member) -> str:
+    """What a member is called: their name, else ``@username``, else 联络员."""
+    return member.display_name or (f"@{member.username}" if member.username else "联络员")
+
+
+def mention(member: Member) -> str:
+    """A member's name that notifies them (a ``tg://user`` link), escaped."""
+    return f'<a href="tg://user?id={member.telegram_user_id}">{esc(member_name(member))}</a>'
