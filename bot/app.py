@@ -1,7 +1,7 @@
 """The Application: built once from the configuration, the same for `make run`,
 the console and the tests (which only point ``telegram.base_url`` elsewhere).
 
-* polling by default, webhook when ``telegram.mode = "webhook"``;
+* polling by default (:mod:`bot.polling`), webhook when ``telegram.mode = "webhook"`` (:mod:`bot.webhook`);
 * ``PacedRateLimiter`` (python-telegram-bot's ``AIORateLimiter`` for Telegram's flood limits and
   retries on 429, plus the scheduler's Pacer: one budget for nudges and answers);
 * ``concurrent_updates`` from the configuration; the campaign's time zone in ``Defaults``;
@@ -22,7 +22,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 from telegram import LinkPreviewOptions, Update
@@ -298,13 +297,8 @@ def run(app: Application) -> None:
     gc.collect()
     gc.freeze()
     if tg.mode == "webhook":
-        secret = tg.webhook_secret.get_secret_value() or None
-        if not tg.webhook_url:
-            raise ValueError("telegram.mode = \"webhook\" needs telegram.webhook_url (the public HTTPS URL)")
-        app.run_webhook(
-            listen=tg.webhook_listen, port=tg.webhook_port, webhook_url=tg.webhook_url,
-            url_path=urlsplit(tg.webhook_url).path.lstrip("/"),  # serve where Telegram posts
-            secret_token=secret, allowed_updates=Update.ALL_TYPES,
-        )
+        from bot.webhook import serve_forever
+
+        asyncio.run(serve_forever(app, settings))
     else:
         app.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -63,6 +63,7 @@ class UpdateTracker:
         self._in_flight: dict[int, float] = {}  # update id -> when it was fetched
         self._seen_up_to = -1  # every id <= this was dispatched here (or let go)
         self._changed = asyncio.Event()
+        self._finished: dict[int, asyncio.Event] = {}  # update id -> set when it is done
         #: Updates a previous process already wrote for (loaded at start-up).
         self.handled_before: frozenset[int] = frozenset()
 
@@ -79,9 +80,32 @@ class UpdateTracker:
         self._seen_up_to = max(self._seen_up_to, update_id)
         return True
 
+    def take(self, update_id: int) -> bool:
+        """Webhook mode: take ``update_id`` unless it is being handled now. Telegram calls in
+        any order and calls again only what was not answered, so there is no "seen up to"."""
+        if update_id in self._in_flight:
+            return False
+        self._in_flight[update_id] = self._clock()
+        return True
+
     def done(self, update_id: int) -> None:
         self._in_flight.pop(update_id, None)
         self._changed.set()
+        finished = self._finished.pop(update_id, None)
+        if finished is not None:
+            finished.set()
+
+    async def until_done(self, update_id: int, *, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until ``update_id`` is not being handled any more (True) or ``timeout`` seconds
+        passed (False): the webhook answers Telegram only then."""
+        if update_id not in self._in_flight:
+            return True
+        finished = self._finished.setdefault(update_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(finished.wait(), timeout)
+        except TimeoutError:
+            return update_id not in self._in_flight
+        return True
 
     def mine(self, update_id: int) -> bool:
         """Whether this process fetched ``update_id``."""

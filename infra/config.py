@@ -47,11 +47,14 @@ class TelegramConfig(_Section):
     webhook_url: str = ""
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # The secret Telegram sends with every webhook call: 32-256 of A-Z a-z 0-9 _ -. Empty: one
+    # is made at the first start and kept in webhook_secret_file (mode 0600).
     webhook_secret: SecretStr = SecretStr("")
+    webhook_secret_file: Path = Path("var/webhook-secret")
     # Updates handled at once (python-telegram-bot's concurrent_updates).
     concurrent_updates: int = Field(default=8, ge=1, le=256)
-    # How long an invite deep link stays valid.
-    invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 60)
+    # How long an invite deep link stays valid (at most a week: a link travels by chat apps).
+    invite_ttl_hours: int = Field(default=72, ge=1, le=7 * 24)
 
     @property
     def has_token(self) -> bool:

@@ -24,10 +24,12 @@ def atomic_writer(path: Path, *, prefix: str | None = None) -> Iterator[BinaryIO
     """Open a binary file that replaces ``path`` in one rename when the block ends.
 
     The bytes are fsynced before the rename; if the block raises, ``path`` is untouched
-    and the temporary file is removed.
+    and the temporary file is removed. The file is readable by its owner only (0600, from
+    :func:`tempfile.mkstemp`), and a directory made for it 0700: evidence, exports and
+    backups hold personal data.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -365,12 +365,17 @@ class BotApi:
 
     @api_method("setWebhook")
     async def set_webhook(self, params: Params) -> bool:
-        """Record the webhook (nothing is delivered to it); getUpdates then answers 409."""
+        """Record the webhook; the server then POSTs each update to it (getUpdates answers 409).
+
+        Like Telegram, only an HTTPS URL is accepted, except an http:// URL on the loopback
+        address (the stand-in's own tests, which have no TLS)."""
         url = params.text("url") or ""
         if not url:
             self.webhook = None
             return True
-        if not url.lower().startswith("https://"):
+        lowered = url.lower()
+        loopback = lowered.startswith(("http://127.0.0.1:", "http://localhost:", "http://[::1]:"))
+        if not (lowered.startswith("https://") or loopback):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
         if params.flag("drop_pending_updates"):
             self.updates.drop_pending()

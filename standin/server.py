@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -140,6 +141,11 @@ class BotApiStandin(SimulatedPeople):
         self._inflight: Counter[str] = Counter()
         self._last_activity = 0.0
         self._cursors: dict[int, int] = {}
+        #: Webhook deliveries: (update_id, HTTP status, or 0 for no answer), in order.
+        self.webhook_calls: list[tuple[int, int]] = []
+        #: Seconds before a webhook delivery that failed is tried again (Telegram: longer).
+        self.webhook_retry_seconds = 0.2
+        self._webhook_task: asyncio.Task[None] | None = None
 
     # ================================================================= lifecycle
 
@@ -155,6 +161,7 @@ class BotApiStandin(SimulatedPeople):
         self._runner = runner
         self._port = int(runner.addresses[0][1])
         self._last_activity = self._now()
+        self._webhook_task = asyncio.create_task(self._webhook_loop(), name="standin:webhook")
         _LOG.info("Bot API stand-in listening on %s", self.base_url)
         return self
 
@@ -164,8 +171,63 @@ class BotApiStandin(SimulatedPeople):
             return
         self._stopping.set()
         self.updates.close()
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
+            self._webhook_task = None
         runner, self._runner = self._runner, None
         await runner.cleanup()
+
+    # ================================================================= webhook
+
+    async def _webhook_loop(self) -> None:
+        """While a webhook is set, POST each pending update to it, as Telegram does: with the
+        secret in ``X-Telegram-Bot-Api-Secret-Token``; an update is confirmed when the bot
+        answers 2xx and delivered again (after ``webhook_retry_seconds``) when it does not."""
+        import aiohttp
+
+        inflight: dict[int, asyncio.Task[None]] = {}
+        async with aiohttp.ClientSession() as session:
+            try:
+                while not self._stopping.is_set():
+                    hook = self.api.webhook
+                    if hook:
+                        room = int(hook.get("max_connections") or 40) - len(inflight)
+                        for update in self.updates.for_webhook():
+                            uid = int(update["update_id"])
+                            if room <= 0:
+                                break
+                            if uid not in inflight:
+                                inflight[uid] = asyncio.create_task(self._post_to_webhook(session, hook, update))
+                                inflight[uid].add_done_callback(lambda _t, u=uid: inflight.pop(u, None))
+                                room -= 1
+                    await self.updates.changed(0.05)
+            finally:
+                for task in list(inflight.values()):
+                    task.cancel()
+
+    async def _post_to_webhook(self, session: Any, hook: JsonDict, update: JsonDict) -> None:
+        import aiohttp
+
+        uid = int(update["update_id"])
+        headers = {"Content-Type": "application/json"}
+        if hook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret_token"]
+        status = 0
+        try:
+            async with session.post(hook["url"], data=json.dumps(update, ensure_ascii=False),
+                                    headers=headers, timeout=aiohttp.ClientTimeout(total=120)) as resp:
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            status = 0
+        self.webhook_calls.append((uid, status))
+        self._last_activity = self._now()
+        if 200 <= status < 300:
+            self.updates.ack(uid)
+            self.stats.updates_fetched += 1
+        else:
+            await self._pause(self.webhook_retry_seconds)
 
     async def __aenter__(self) -> BotApiStandin:
         return await self.start()

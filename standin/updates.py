@@ -112,6 +112,26 @@ class UpdateQueue:
             self._fetched_upto = max(self._fetched_upto, self._id(batch[-1]))
         return batch
 
+    def for_webhook(self, limit: int = 100) -> list[JsonDict]:
+        """The deliverable updates in order, for a webhook delivery (nothing is confirmed)."""
+        return self._deliverable(limit)
+
+    def ack(self, update_id: int) -> bool:
+        """Confirm one update delivered by webhook (the bot answered 2xx); False if not pending."""
+        for i, update in enumerate(self._pending):
+            if self._id(update) == update_id:
+                del self._pending[i]
+                self._fetched_upto = max(self._fetched_upto, update_id)
+                return True
+        return False
+
+    async def changed(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Until an update is queued (or ``timeout`` seconds)."""
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            pass
+
     def _wake(self) -> None:
         self._wakeup.set()
         self._wakeup = asyncio.Event()
