@@ -212,7 +212,10 @@ def resolve(
                 member.display_name = user.name[:200]
             if user.username != member.username:
                 member.username = user.username
-            if chat.is_private and (member.private_chat_id != chat.id or not member.reachable):
+            # A private chat with a person has that person's id: an update that says otherwise
+            # (forged, or from a webhook caller who is not Telegram) changes no one's chat.
+            if (chat.is_private and chat.id == user.id
+                    and (member.private_chat_id != chat.id or not member.reachable)):
                 member.private_chat_id = chat.id
                 member.reachable = True
                 member.unreachable_reason = None
@@ -229,10 +232,18 @@ def bind_group(session: Session, *, env: Env, campaign_id: int, now: datetime) -
     if chat.campaign_id is not None:
         raise Conflict("本群已绑定到另一个活动，不能重复绑定。")
     before = snapshot(chat, ("campaign_id", "bound_at"))
-    chat.campaign_id = campaign_id
-    chat.bound_at = now
-    chat.ignored_notice_sent = False
-    session.flush()
+    # First one wins, in one statement (two coordinators binding the same group at once).
+    bound = session.execute(
+        sa.update(Chat)
+        .where(col(Chat.id) == chat.id, col(Chat.campaign_id).is_(None))
+        .values(campaign_id=campaign_id, bound_at=now, ignored_notice_sent=False)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(chat)
+    if bound.rowcount != 1:  # type: ignore[attr-defined]
+        if chat.campaign_id == campaign_id:
+            return False
+        raise Conflict("本群已绑定到另一个活动，不能重复绑定。")
     record(
         session=session, actor=env.actor, action="chat.bind", entity="chat", entity_id=chat.id,
         at=now, campaign_id=campaign_id, before=before,
@@ -547,14 +558,27 @@ def redeem_invite(
         raise Conflict("这个邀请链接已被使用过（每个链接只能用一次）。请向协调员重新索取。")
     if invite.expires_at <= now:
         raise Conflict("这个邀请链接已过期。请向协调员重新索取。")
+    if invite.role == Role.coordinator:
+        # Two first coordinators at once (two codes, two people): one after the other, on the
+        # campaign's row, so the second sees the first.
+        session.exec(select(Campaign).where(col(Campaign.id) == invite.campaign_id).with_for_update()).first()
     if invite.role == Role.coordinator and coordinators(session, invite.campaign_id):
         raise PermissionDenied("本活动已有协调员，初始化代码已失效。请联系现任协调员。")
     existing = get_member(session, campaign_id=invite.campaign_id, telegram_user_id=user.id)
     check(member=existing, action=Action.redeem_invite)
     actor = Actor(kind="telegram", member_id=existing.id if existing else None, telegram_id=user.id)
     before = snapshot(invite, ("used_at", "used_by_telegram_id"))
-    invite.used_at = now
-    invite.used_by_telegram_id = user.id
+    # First one wins, in one statement: of several people opening the link at once, the
+    # others find it used (PostgreSQL re-checks the WHERE after the winner commits).
+    claimed = session.execute(
+        sa.update(Invite)
+        .where(col(Invite.id) == invite.id, col(Invite.used_at).is_(None), col(Invite.revoked).is_(False))
+        .values(used_at=now, used_by_telegram_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("这个邀请链接已被使用过（每个链接只能用一次）。请向协调员重新索取。")
+    session.refresh(invite)
     member = add_member(
         session, campaign_id=invite.campaign_id, telegram_user_id=user.id, role=invite.role,
         unit_id=invite.unit_id, name=user.name, username=user.username,

@@ -32,6 +32,8 @@ from models.tables import (
     AuditLog,
     Criterion,
     Evidence,
+    Member,
+    Role,
     ScoreItem,
     Task,
     Unit,
@@ -268,3 +270,41 @@ async def test_double_taps_on_review_buttons_act_once(harness: Harness, errors: 
     check = check_writes(h.engine, before, snapshot(h.engine), sent=bot_message_keys(h.api))
     assert not check.problems, check.problems
     assert check.by_action == {"assignment.approve": 1, "criterion.verify": 1, "evidence.accept": 4}, check.by_action
+
+
+# ==================================================================== first one wins
+
+
+async def test_four_people_opening_one_invite_at_once_make_one_member(harness: Harness, errors: ErrorLog) -> None:
+    """The invite's claim is one statement (UPDATE … WHERE used_at IS NULL, row count checked)."""
+    h = harness
+    relax_flood_control(h.app)
+    coord = await h.coordinator()
+    token = (await h.invite_link(coord, UNIT)).split("start=", 1)[1]
+    people = [h.api.make_user(f"抢先{i}") for i in range(4)]
+    sent = [await h.api.send_text(p, h.api.private_chat(p), f"/start {token}") for p in people]
+    await settle(h.api, h.app)
+    answers = [_answers(h, p, [m])[0] for p, m in zip(people, sent, strict=True)]
+    assert sum("欢迎" in a for a in answers) == 1, answers
+    assert sum("已被使用过" in a for a in answers) == 3, answers
+    with h.db() as s:
+        unit = s.exec(select(Unit).where(Unit.name == UNIT)).one()
+        liaisons = s.exec(select(Member).where(Member.unit_id == unit.id, Member.role == Role.liaison)).all()
+        joined = s.exec(select(AuditLog).where(AuditLog.action == "member.join")).all()
+    assert len(liaisons) == 1 and len(joined) == 2  # the coordinator and one liaison
+    assert not errors.records, errors.report()
+
+
+async def test_four_people_sending_the_bootstrap_code_at_once_make_one_coordinator(
+    harness: Harness, errors: ErrorLog,
+) -> None:
+    h = harness
+    relax_flood_control(h.app)
+    [code] = h.app.bot_data["bootstrap_codes"]
+    people = [h.api.make_user(f"主任{i}") for i in range(4)]
+    sent = [await h.api.send_text(p, h.api.private_chat(p), f"/start {code}") for p in people]
+    await settle(h.api, h.app)
+    answers = [_answers(h, p, [m])[0] for p, m in zip(people, sent, strict=True)]
+    assert sum("欢迎" in a for a in answers) == 1, answers
+    assert h.member_count(Role.coordinator) == 1
+    assert not errors.records, errors.report()

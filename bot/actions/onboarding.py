@@ -35,7 +35,8 @@ def start(session: Session, env: Env, req: Req, payload: str | None) -> Out:
         return Out("请在与我的私聊中发送 /start。在群里可以直接回复我发的任务消息。")
     if payload:
         member = members.redeem_invite(
-            session, token=payload.strip(), user=env.user, private_chat_id=env.chat_info.id,
+            session, token=payload.strip(), user=env.user,
+            private_chat_id=env.chat_info.id if env.chat_info.id == env.user.id else None,
             now=req.now,
         )
         label = members.member_label(session, member)
