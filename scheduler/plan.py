@@ -22,6 +22,10 @@ The rules (all times in the campaign's time zone, all days working days):
   its last working day, to the group(s).
 
 A planned instant in quiet hours moves to the next allowed moment.
+
+The same rules say, at claim time, whether a row already in the outbox is still
+owed (:func:`not_owed`), and :func:`plan_alerts` plans the coordinators' alert
+about an unreachable chat. Every planned nudge is built by :meth:`Planned.each`.
 """
 
 from __future__ import annotations
