@@ -82,7 +82,7 @@ class BotThread:
             base_file_url=self.standin.base_file_url,
         )
         async with running(self.app, poll_timeout=10):
-            # As bot.app.run does before serving (qcbot run): the start-up heap out of the
+            # As bot.serve.run does before serving (qcbot run): the start-up heap out of the
             # cyclic collector's way.
             gc.collect()
             gc.freeze()

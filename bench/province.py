@@ -25,7 +25,8 @@ def fingerprint(spec: ProvinceSpec) -> str:
     """Changes when the province would come out different (spec, seeder, plan, schema)."""
     h = hashlib.sha256(json.dumps({**asdict(spec), "today": spec.today.isoformat()}, sort_keys=True).encode())
     files = [REPO / "bench" / "seeder.py", REPO / "bench" / "names.py", REPO / "data" / "seed.json",
-             REPO / "models" / "seed.py", REPO / "models" / "tables.py"]
+             REPO / "models" / "tables.py"]
+    files += sorted((REPO / "models" / "seed").glob("*.py"))
     files += sorted((REPO / "models" / "migrations" / "versions").glob("*.py"))
     for f in files:
         h.update(f.name.encode())

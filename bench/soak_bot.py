@@ -1,7 +1,7 @@
 """The bot as ``qcbot run`` starts it, with one difference: the clock.
 
 ``python -m bench.soak_bot`` builds the same application (``bot.app.build_application``
-from the configuration and its environment overrides, then ``bot.app.run``: polling,
+from the configuration and its environment overrides, then ``bot.serve.run``: polling,
 the scheduler's jobs, the rate limiter) but passes ``clock=`` so that the soak can put
 the bot on a working-day morning of the synthetic province whatever the wall clock says
 (a real run at night or on a Sunday would only hold every nudge for quiet hours):
@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 
 
 def main() -> int:
-    from bot.app import build_application, run
+    from bot.app import build_application
+    from bot.serve import run
     from infra.config import load_settings
     from infra.db import make_engine
     from infra.logging_setup import configure_logging

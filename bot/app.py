@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -282,23 +281,3 @@ async def running(app: Application, *, poll_timeout: float = 10, poll_interval: 
     finally:
         await on_stop(app)
         await app.shutdown()
-
-
-def run(app: Application) -> None:
-    """Block serving updates, polling or webhook per configuration (Ctrl-C stops cleanly)."""
-    settings: Settings = app.bot_data["settings"]
-    tg = settings.telegram
-    ptb_log = logging.getLogger("telegram.ext")
-    if not any(isinstance(f, _OneLineBootstrapFailure) for f in ptb_log.filters):
-        ptb_log.addFilter(_OneLineBootstrapFailure())
-    # Everything alive now (modules, the application) lives as long as the process: move it
-    # out of the cyclic collector's way. A full collection then scans only what handlers
-    # made since, ~25 ms instead of ~100 ms paused mid-/status (bench/, BENCHMARKS.md).
-    gc.collect()
-    gc.freeze()
-    if tg.mode == "webhook":
-        from bot.webhook import serve_forever
-
-        asyncio.run(serve_forever(app, settings))
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -20,6 +20,8 @@ Conventions (all pure, all ``datetime.date``; a ``datetime`` is reduced to its d
   ``working_days_between(d, add_working_days(d, n)) == n`` for every ``n >= 0``,
   and for ``n < 0`` when ``d`` itself is a working day.
 * :func:`next_working_day` ``(d)`` — the first working day strictly after ``d``.
+* :func:`last_working_day_on_or_before` / :func:`first_working_day_on_or_after`
+  ``(d)`` — ``d`` itself when it is a working day, else the nearest one before/after.
 """
 
 from __future__ import annotations
@@ -101,6 +103,16 @@ def previous_working_day(d: date) -> date:
     while not _is_working_day(day):
         day -= _ONE_DAY
     return day
+
+
+def last_working_day_on_or_before(d: date) -> date:
+    """``d`` when it is a working day, else the last working day before it."""
+    return d if is_working_day(d) else previous_working_day(d)
+
+
+def first_working_day_on_or_after(d: date) -> date:
+    """``d`` when it is a working day, else the first working day after it."""
+    return d if is_working_day(d) else next_working_day(d)
 
 
 def add_working_days(d: date, n: int) -> date:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,10 +88,12 @@ class Env:
 # ------------------------------------------------------------------ campaigns
 
 
-def active_campaigns(session: Session) -> list[Campaign]:
-    return list(
-        session.exec(select(Campaign).where(Campaign.active == True).order_by(Campaign.id))  # noqa: E712
-    )
+def active_campaigns(session: Session, ids: Iterable[int] | None = None) -> list[Campaign]:
+    """The active campaigns by id, or those of ``ids`` that are active."""
+    q = select(Campaign).where(Campaign.active == True).order_by(Campaign.id)  # noqa: E712
+    if ids is not None:
+        q = q.where(col(Campaign.id).in_(list(ids)))
+    return list(session.exec(q))
 
 
 def binding_for_group(

@@ -8,10 +8,10 @@ The rule (one rule, used everywhere)
 An item earns the points of its *met* sub-criteria, capped at the item's points
 (``max_points``). Criteria sharing a ``tier_group`` are alternatives (国家级 +2 /
 省级 +1): only the highest met one counts. :func:`item_score` is that rule and
-:func:`attainable_points` is the rule with every criterion met. The arithmetic
-itself lives in :func:`models.seed.criteria_points` / :func:`models.seed.item_score`
-(the seed checker uses it to report the table's inconsistencies); this module
-re-exports it, so there is exactly one implementation.
+:func:`attainable_points` is the rule with every criterion met
+(:func:`reachable_points`: every criterion not marked ``not_attainable``). The seed
+checker (:mod:`models.seed.check`) uses the same functions to report the table's
+inconsistencies, so there is exactly one implementation.
 
 How the official table's inconsistencies come out of that rule
 --------------------------------------------------------------
@@ -67,7 +67,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from models.seed import criteria_points, item_score
 from models.tables import AssessmentState
 
 __all__ = [
@@ -81,6 +80,7 @@ __all__ = [
     "criterion_scores",
     "format_points",
     "item_score",
+    "reachable_points",
     "score_item",
     "total",
 ]
@@ -96,6 +96,32 @@ class CriterionLike(Protocol):
     def tier_group(self) -> str | None: ...
 
 
+class NotAttainableLike(CriterionLike, Protocol):
+    @property
+    def not_attainable(self) -> bool: ...
+
+
+def criteria_points(criteria: Iterable[CriterionLike]) -> float:
+    """The points ``criteria`` are worth together, before the item's cap.
+
+    Criteria without a tier group add up; among criteria sharing a ``tier_group``
+    (alternatives such as 国家级 +2 / 省级 +1) only the highest counts.
+    """
+    total = 0.0
+    best: dict[str, float] = {}
+    for c in criteria:
+        if c.tier_group is None:
+            total += c.points
+        else:
+            best[c.tier_group] = max(best.get(c.tier_group, 0.0), c.points)
+    return total + sum(best.values())
+
+
+def item_score(*, max_points: float, met: Iterable[CriterionLike]) -> float:
+    """THE scoring rule: an item earns its met criteria's points, capped at its max_points."""
+    return min(max_points, criteria_points(met))
+
+
 def attainable_points(max_points: float, criteria: Iterable[CriterionLike]) -> float:
     """The most an item can earn by the table: ``min(max_points, best-case criteria sum)``.
 
@@ -103,6 +129,12 @@ def attainable_points(max_points: float, criteria: Iterable[CriterionLike]) -> f
     highest. See the module docstring for what this makes of the official table.
     """
     return item_score(max_points=max_points, met=criteria)
+
+
+def reachable_points(max_points: float, criteria: Iterable[NotAttainableLike]) -> float:
+    """Like :func:`attainable_points`, without the criteria marked ``not_attainable``."""
+    met = [c for c in criteria if not getattr(c, "not_attainable", False)]
+    return item_score(max_points=max_points, met=met)
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,8 @@ def start_bot(settings: Settings, engine: Engine) -> int:
     """Poll (or serve the webhook) until stopped; a network failure ends with one clear line."""
     from telegram.error import InvalidToken, NetworkError, TimedOut
 
-    from bot.app import build_application, run
+    from bot.app import build_application
+    from bot.serve import run
     from infra.logging_setup import configure_logging
 
     configure_logging(settings)

@@ -11,9 +11,10 @@ Public API (usable without the Application)::
 """
 
 from scheduler.dispatch import DispatchReport, dispatch
-from scheduler.outbox import SweepReport, claim, sweep
+from scheduler.outbox import claim
 from scheduler.pacing import Pacer
 from scheduler.service import SchedulerService, install, run_once
+from scheduler.sweep import SweepReport, sweep
 
 __all__ = [
     "DispatchReport",

@@ -20,255 +20,35 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from infra.config import SchedulerConfig
 from infra.db import transaction
 from models.audit import Actor, record
+from models.members import active_campaigns
 from models.messages import remember
 from models.tables import (
-    AuditLog,
     Campaign,
     Chat,
     Member,
     Outbox,
     OutboxState,
-    Role,
     SubjectKind,
 )
 from scheduler import timing
-from scheduler.plan import (
-    FINISHED,
-    Kind,
-    PlanInput,
-    Planned,
-    effective_snooze,
-    idem_key,
-    load_plan_input,
-    plan,
-)
+from scheduler.plan import load_plan_input, not_owed, plan_alerts
 from scheduler.render import Rendered, render_batch
 from scheduler.stakes import points_at_stake_by_unit
+from scheduler.sweep import materialise
 
 log = logging.getLogger(__name__)
 
 ACTOR = Actor.scheduler()
-
-
-# ------------------------------------------------------------------ materialise
-
-
-def materialise(session: Session, planned: Iterable[Planned], *, now: datetime) -> list[int]:
-    """Insert the planned nudges whose key is new; returns the ids of the new rows.
-
-    ``INSERT ... ON CONFLICT (idem_key) DO NOTHING`` on SQLite and PostgreSQL:
-    a nudge already in the outbox, whatever its state, is never added again.
-    """
-    planned = list(planned)
-    if not planned:
-        return []
-    # Skip what is surely there already (cheap: one indexed read), then let the
-    # unique key settle races with a concurrent sweep.
-    earliest = min(p.due_at for p in planned) - timedelta(days=1)
-    existing = set(
-        session.exec(
-            select(Outbox.idem_key).where(
-                col(Outbox.campaign_id).in_({p.campaign_id for p in planned}),
-                col(Outbox.due_at) >= earliest,
-            )
-        )
-    )
-    rows = [
-        {
-            "campaign_id": p.campaign_id,
-            "idem_key": p.key,
-            "telegram_chat_id": p.telegram_chat_id,
-            "member_id": p.member_id,
-            "kind": p.kind,
-            "subject": p.subject,
-            "payload": p.payload,
-            "due_at": p.due_at,
-            "state": OutboxState.pending,
-            "attempts": 0,
-            "created_at": now,
-        }
-        for p in planned
-        if p.key not in existing
-    ]
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect.name
-    table = Outbox.__table__  # type: ignore[attr-defined]
-    insert: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    # One executemany: SQLAlchemy batches it ("insertmanyvalues", RETURNING kept) with
-    # one cached compiled statement; building a 500-row VALUES per chunk cost 3x more.
-    stmt = insert.on_conflict_do_nothing(index_elements=["idem_key"]).returning(table.c.id)
-    return [int(x) for x in session.execute(stmt, rows).scalars()]
-
-
-@dataclass(slots=True)
-class SweepReport:
-    planned: int = 0
-    inserted: int = 0
-    campaigns: int = 0
-    skipped: int = 0
-
-    def __iadd__(self, other: SweepReport) -> SweepReport:
-        self.planned += other.planned
-        self.inserted += other.inserted
-        self.campaigns += other.campaigns
-        self.skipped += other.skipped
-        return self
-
-
-def active_campaigns(session: Session, campaign_ids: Iterable[int] | None = None) -> list[Campaign]:
-    q = select(Campaign).where(Campaign.active).order_by(Campaign.id)
-    if campaign_ids is not None:
-        q = q.where(col(Campaign.id).in_(list(campaign_ids)))
-    return list(session.exec(q))
-
-
-Fingerprint = tuple[Any, ...]
-
-
-def fingerprints(session: Session, campaigns: Iterable[Campaign]) -> dict[int, Fingerprint]:
-    """What a campaign's plan depends on, summarised in a few indexed reads.
-
-    Every write that matters to the plan is audited (deadlines, states, snoozes,
-    members, bindings, preferences), so the campaign's newest audit row id moves
-    when it changes; rows written without a campaign (``campaign_id IS NULL``)
-    count for every campaign. Where to reach people is bookkeeping written
-    without an audit row (a member's private chat and reachability, a group's
-    reachability), so those columns are summed per campaign as well.
-    """
-    ids = [c.id for c in campaigns if c.id is not None]
-    if not ids:
-        return {}
-    audit = AuditLog.__table__  # type: ignore[attr-defined]
-    newest = (
-        sa.select(sa.func.max(audit.c.id)).where(audit.c.campaign_id == Campaign.__table__.c.id)  # type: ignore[attr-defined]
-        .scalar_subquery()
-    )
-    last: dict[int, Any] = {
-        cid: top for cid, top in session.execute(
-            sa.select(Campaign.__table__.c.id, newest).where(Campaign.__table__.c.id.in_(ids))  # type: ignore[attr-defined]
-        )
-    }
-    unscoped = session.execute(
-        sa.select(sa.func.max(audit.c.id)).where(audit.c.campaign_id.is_(None))
-    ).scalar()
-    m = Member.__table__  # type: ignore[attr-defined]
-    people: dict[int, Any] = {
-        row[0]: tuple(row[1:])
-        for row in session.execute(
-            sa.select(
-                m.c.campaign_id,
-                sa.func.count(),
-                sa.func.sum(sa.case((m.c.reachable, 1), else_=0)),
-                sa.func.sum(sa.func.coalesce(m.c.private_chat_id, 0)),
-            ).where(m.c.campaign_id.in_(ids)).group_by(m.c.campaign_id)
-        )
-    }
-    ch = Chat.__table__  # type: ignore[attr-defined]
-    chats: dict[int, Any] = {
-        row[0]: tuple(row[1:])
-        for row in session.execute(
-            sa.select(
-                ch.c.campaign_id,
-                sa.func.count(),
-                sa.func.sum(sa.case((ch.c.reachable, 1), else_=0)),
-                sa.func.sum(ch.c.telegram_chat_id),
-            ).where(ch.c.campaign_id.in_(ids)).group_by(ch.c.campaign_id)
-        )
-    }
-    return {
-        c.id: (last.get(c.id), unscoped, c.timezone, c.created_at, people.get(c.id), chats.get(c.id))
-        for c in campaigns
-        if c.id is not None
-    }
-
-
-@dataclass(slots=True)
-class SweepMemo:
-    """What each campaign's last plan saw (kept by the scheduler between sweeps).
-
-    A campaign is planned again when its :func:`fingerprints` entry changed, when
-    a moment at which nudges fall due (``nudge_time`` / ``digest_time`` of a day,
-    moved out of quiet hours as :func:`scheduler.timing.due_instant` does) passed
-    since its last plan, when the clock went backwards, or when ``replan_every``
-    elapsed. Otherwise the plan would list exactly the nudges it listed last time,
-    all of them already in the outbox: the sweep skips the campaign.
-    """
-
-    replan_every: timedelta = timedelta(seconds=900)
-    seen: dict[int, tuple[Fingerprint, datetime]] = field(default_factory=dict)
-
-    def fresh(self, campaign: Campaign, fp: Fingerprint, *, now: datetime, config: SchedulerConfig) -> bool:
-        """Whether ``campaign``'s last plan still holds at ``now``."""
-        if self.replan_every <= timedelta(0) or campaign.id not in self.seen:
-            return False
-        last_fp, at = self.seen[campaign.id]
-        if last_fp != fp or now < at or now - at >= self.replan_every:
-            return False
-        return not _due_moment_between(campaign, at, now, config)
-
-    def remember(self, campaign_id: int, fp: Fingerprint, *, now: datetime) -> None:
-        self.seen[campaign_id] = (fp, now)
-
-
-def _due_moment_between(campaign: Campaign, since: datetime, now: datetime, config: SchedulerConfig) -> bool:
-    """Whether a moment at which a nudge of ``campaign`` can fall due lies in ``(since, now]``."""
-    tz = timing.zone(campaign.timezone)
-    first = timing.local_now(since, tz).date() - timedelta(days=2)  # quiet hours move moments forward
-    last = timing.local_now(now, tz).date()
-    day = first
-    while day <= last:
-        for moment in {config.nudge_time, config.digest_time}:
-            instant = timing.due_instant(day, moment, tz, config.quiet_start, config.quiet_end)
-            if since < instant <= now:
-                return True
-        day += timedelta(days=1)
-    return False
-
-
-def sweep(
-    *,
-    engine: Engine,
-    now: datetime,
-    config: SchedulerConfig | None = None,
-    campaign_ids: Iterable[int] | None = None,
-    memo: SweepMemo | None = None,
-) -> SweepReport:
-    """Materialise every nudge due at ``now`` into the outbox (one transaction per campaign).
-
-    With a ``memo`` (the scheduler keeps one), campaigns whose plan cannot have
-    changed since the last sweep are skipped (see :class:`SweepMemo`).
-    """
-    config = config or SchedulerConfig()
-    report = SweepReport()
-    with transaction(engine) as session:
-        campaigns = active_campaigns(session, campaign_ids)
-        prints = fingerprints(session, campaigns) if memo is not None else {}
-    for campaign in campaigns:
-        assert campaign.id is not None
-        fp = prints.get(campaign.id, ())
-        if memo is not None and memo.fresh(campaign, fp, now=now, config=config):
-            report.skipped += 1
-            continue
-        with transaction(engine) as session:
-            inp = load_plan_input(session, campaign)
-            due = plan(inp, now=now, config=config)
-            new = materialise(session, due, now=now)
-        if memo is not None:
-            memo.remember(campaign.id, fp, now=now)
-        report += SweepReport(planned=len(due), inserted=len(new), campaigns=1)
-    return report
 
 
 # ------------------------------------------------------------------------ claim
@@ -300,60 +80,6 @@ class ClaimReport:
     merged: int = 0
     held_quiet: int = 0
     held_backoff: int = 0
-
-
-def _verdict(row: Outbox, inp: PlanInput, today: date) -> tuple[OutboxState, str] | None:
-    """Why ``row`` must not be sent any more (state to put it in, and the reason), or None."""
-    chat_id = row.telegram_chat_id
-    group = next((c for c in inp.group_chats if c.telegram_chat_id == chat_id), None)
-    member = next((m for m in inp.members if m.id == row.member_id), None) if row.member_id else None
-    private_owner = next((m for m in inp.members if m.private_chat_id == chat_id), None)
-    if group is not None and not group.reachable:
-        return OutboxState.failed, f"群组无法送达：{group.unreachable_reason or '未知原因'}"
-    if group is None:
-        owner = member or private_owner
-        if owner is None:
-            return OutboxState.cancelled, "该会话已不再属于本活动"
-        if not owner.reachable:
-            return OutboxState.failed, f"私聊无法送达：{owner.unreachable_reason or '未知原因'}"
-        if owner.private_chat_id != chat_id:
-            return OutboxState.cancelled, "该成员的私聊会话已变更"
-    if member is not None and not member.active:
-        return OutboxState.cancelled, "收件人已被移出本活动"
-    payload = row.payload or {}
-    if row.kind in Kind.assignment_kinds:
-        aid = payload.get("assignment_id")
-        asg = next((a for a in inp.assignments if a.id == aid), None)
-        if asg is None or asg.retired:
-            return OutboxState.cancelled, "该单位已不再负责这项任务"
-        if asg.state in FINISHED:
-            word = "已提交" if asg.state.value == "submitted" else "已审核通过"
-            return OutboxState.cancelled, f"发送前任务{word}，无需提醒"
-        task = inp.tasks.get(asg.task_id)
-        if task is None:
-            return OutboxState.cancelled, "任务已删除"
-        planned_for = payload.get("deadline")
-        if planned_for and planned_for != task.deadline.isoformat():
-            return OutboxState.cancelled, f"截止日期已由 {planned_for} 改为 {task.deadline.isoformat()}，按新日期重新安排"
-        until = effective_snooze(inp.snoozes.get(asg.id or 0), task.deadline)
-        local_day = payload.get("local_date")
-        if row.kind == Kind.remind and until is not None and local_day and local_day <= until.isoformat():
-            return OutboxState.cancelled, f"提醒已暂缓至 {until.isoformat()}"
-        if member is not None and member.role == Role.liaison and group is None:
-            if not member.private_nudges:
-                return OutboxState.cancelled, "联络员已关闭私聊提醒"
-            if member.unit_id != asg.unit_id:
-                return OutboxState.cancelled, "联络员已不属于该单位"
-        if row.kind == Kind.escalate and member is not None and member.role != Role.coordinator:
-            return OutboxState.cancelled, "收件人已不是协调员"
-    elif row.kind in Kind.phase_kinds:
-        phase = next((p for p in inp.phases if p.id == payload.get("phase_id")), None)
-        if phase is None:
-            return OutboxState.cancelled, "工作阶段已删除"
-        date_now = phase.start_date if row.kind == Kind.phase_start else phase.end_date
-        if date_now is None or date_now.isoformat() != payload.get("date"):
-            return OutboxState.cancelled, "工作阶段日期已变更"
-    return None
 
 
 def _cancel_inactive(session: Session, campaign_ids: Iterable[int] | None) -> int:
@@ -480,7 +206,7 @@ def _claim_campaign(
     for chat_id, rows in ready.items():
         valid: list[Outbox] = []
         for row in rows + [c for r in rows for c in children.get(r.id or 0, ())]:
-            verdict = _verdict(row, inp, today)
+            verdict = not_owed(row, inp, today)
             if verdict is None:
                 valid.append(row)
                 continue
@@ -698,36 +424,10 @@ def _alert_coordinators(
     if campaign is None:
         return []
     inp = load_plan_input(session, campaign)
-    recipients: list[tuple[int, int | None]] = []
-    for m in inp.coordinators():
-        if m.private_chat_id is not None and m.reachable and m.private_chat_id != batch.chat_id:
-            recipients.append((m.private_chat_id, m.id))
-    if not recipients:
-        recipients = [(g.telegram_chat_id, None) for g in inp.reachable_groups() if g.telegram_chat_id != batch.chat_id]
-    if not recipients:
+    planned = plan_alerts(inp, failed_chat_id=batch.chat_id, target=target, reason=reason, now=now)
+    if not planned:
         log.warning("chat %s unreachable (%s) and no coordinator can be told", batch.chat_id, reason)
         return []
-    today = timing.local_now(now, inp.tz).date()
-    subject = f"chat:{batch.chat_id}"
-    planned = [
-        Planned(
-            key=idem_key(chat_id=chat_id, subject=subject, kind=Kind.alert, local_date=today),
-            campaign_id=batch.campaign_id,
-            telegram_chat_id=chat_id,
-            member_id=member_id,
-            kind=Kind.alert,
-            subject=subject,
-            local_date=today,
-            due_at=now,
-            payload={
-                "failed_chat_id": batch.chat_id,
-                "target": target,
-                "reason": reason,
-                "local_date": today.isoformat(),
-            },
-        )
-        for chat_id, member_id in recipients
-    ]
     return materialise(session, planned, now=now)
 
 

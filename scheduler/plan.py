@@ -22,6 +22,10 @@ The rules (all times in the campaign's time zone, all days working days):
   its last working day, to the group(s).
 
 A planned instant in quiet hours moves to the next allowed moment.
+
+The same rules say, at claim time, whether a row already in the outbox is still
+owed (:func:`not_owed`), and :func:`plan_alerts` plans the coordinators' alert
+about an unreachable chat. Every planned nudge is built by :meth:`Planned.each`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from infra.config import SchedulerConfig
+from models import calendar
 from models.tables import (
     Assignment,
     AssignmentState,
@@ -41,6 +46,8 @@ from models.tables import (
     Chat,
     ChatKind,
     Member,
+    Outbox,
+    OutboxState,
     Phase,
     Role,
     Snooze,
@@ -81,6 +88,47 @@ class Planned:
     local_date: date
     due_at: datetime
     payload: dict[str, Any]
+
+    @classmethod
+    def each(
+        cls,
+        recipients: Iterable[tuple[int, int | None]],
+        *,
+        campaign_id: int,
+        kind: str,
+        subject: str,
+        local_date: date,
+        due_at: datetime,
+        payload: dict[str, Any],
+        deadline: date | None = None,
+        offset: int | None = None,
+        key_date: date | None = None,
+    ) -> list[Planned]:
+        """The nudge for each recipient ``(telegram chat id, member id or None)``, keyed.
+
+        The idempotency key (:func:`idem_key`) is made of the recipient, the subject
+        (``subject@deadline`` when the nudge was planned for an assignment's
+        ``deadline``), the kind (``remind-<offset>`` for a reminder ``offset`` working
+        days before the deadline) and ``key_date``, the day the nudge is about
+        (``local_date``, the day it goes out, unless given).
+        """
+        keyed_subject = subject if deadline is None else f"{subject}@{deadline.isoformat()}"
+        keyed_kind = kind if offset is None else f"{kind}-{offset}"
+        keyed_date = local_date if key_date is None else key_date
+        return [
+            cls(
+                key=idem_key(chat_id=chat_id, subject=keyed_subject, kind=keyed_kind, local_date=keyed_date),
+                campaign_id=campaign_id,
+                telegram_chat_id=chat_id,
+                member_id=member_id,
+                kind=kind,
+                subject=subject,
+                local_date=local_date,
+                due_at=due_at,
+                payload=payload,
+            )
+            for chat_id, member_id in recipients
+        ]
 
 
 @dataclass(slots=True)
@@ -155,11 +203,55 @@ def load_plan_input(session: Session, campaign: Campaign) -> PlanInput:
     )
 
 
+# --------------------------------------------------------------------- rules
+# Each rule is asked by the planner (is this nudge owed?) and by :func:`not_owed`
+# (is this outbox row still owed?), so the two cannot disagree.
+
+
+def nth_working_day_before(deadline: date, n: int) -> date:
+    """The day of the "n working days before" nudge for ``deadline``.
+
+    ``n = 0`` is the deadline itself, or the last working day before it when the
+    deadline falls on a weekend or holiday. ``n > 0`` counts n working days back
+    from that day.
+    """
+    return calendar.add_working_days(calendar.last_working_day_on_or_before(deadline), -n)
+
+
 def effective_snooze(until: date | None, deadline: date) -> date | None:
     """A snooze never reaches the deadline, even after the deadline was moved earlier."""
     if until is None:
         return None
     return min(until, deadline - timedelta(days=1))
+
+
+def snoozed(day: date, until: date | None) -> bool:
+    """Whether a reminder on ``day`` is muted by a snooze ``until`` (an effective snooze)."""
+    return until is not None and day <= until
+
+
+def assignment_closed(asg: Assignment | None) -> str | None:
+    """Why nobody is nudged about ``asg`` any more (gone, retired, finished), or None."""
+    if asg is None or asg.retired:
+        return "该单位已不再负责这项任务"
+    if asg.state in FINISHED:
+        word = "已提交" if asg.state.value == "submitted" else "已审核通过"
+        return f"发送前任务{word}，无需提醒"
+    return None
+
+
+def liaison_declines(member: Member, unit_id: int) -> str | None:
+    """Why liaison ``member`` gets no private nudge about ``unit_id``'s work, or None."""
+    if not member.private_nudges:
+        return "联络员已关闭私聊提醒"
+    if member.unit_id != unit_id:
+        return "联络员已不属于该单位"
+    return None
+
+
+def phase_date(phase: Phase, kind: str) -> date | None:
+    """The date a phase announcement of ``kind`` is about: the phase's start or its end."""
+    return phase.start_date if kind == Kind.phase_start else phase.end_date
 
 
 # --------------------------------------------------------------------- keys
@@ -212,8 +304,9 @@ def plan(inp: PlanInput, *, now: datetime, config: SchedulerConfig) -> list[Plan
 
     groups = inp.reachable_groups()
     coordinators = inp.coordinators()
+    cid = inp.campaign_id
     for asg in inp.assignments:
-        if asg.retired or asg.state in FINISHED:
+        if assignment_closed(asg) is not None:
             continue
         task = inp.tasks.get(asg.task_id)
         if task is None or asg.id is None:
@@ -227,73 +320,43 @@ def plan(inp: PlanInput, *, now: datetime, config: SchedulerConfig) -> list[Plan
             "deadline": deadline.isoformat(),
         }
         subject = assignment_subject(asg.id)
-        keyed_subject = f"{subject}@{deadline.isoformat()}"
         unit_recipients = _unit_recipients(inp, asg.unit_id, groups)
 
         # Before the deadline (and on it).
         for n in sorted(set(config.offsets_working_days), reverse=True):
-            day = timing.nth_working_day_before(deadline, n)
-            if snoozed_until is not None and day <= snoozed_until:
+            day = nth_working_day_before(deadline, n)
+            if snoozed(day, snoozed_until):
                 continue
             instant = due_at(day, config.nudge_time)
             if not in_window(instant):
                 continue
-            kind_key = f"{Kind.remind}-{n}"
-            for chat_id, member_id in unit_recipients:
-                out.append(
-                    Planned(
-                        key=idem_key(chat_id=chat_id, subject=keyed_subject, kind=kind_key, local_date=day),
-                        campaign_id=inp.campaign_id,
-                        telegram_chat_id=chat_id,
-                        member_id=member_id,
-                        kind=Kind.remind,
-                        subject=subject,
-                        local_date=day,
-                        due_at=instant,
-                        payload={**base, "offset": n, "local_date": day.isoformat()},
-                    )
-                )
+            out.extend(Planned.each(
+                unit_recipients, campaign_id=cid, kind=Kind.remind, subject=subject,
+                deadline=deadline, offset=n, local_date=day, due_at=instant,
+                payload={**base, "offset": n, "local_date": day.isoformat()},
+            ))
 
         # After the deadline: every working day, escalating after a while.
         if deadline >= today:
             continue
         for day in window_days:
-            if day <= deadline or not timing.is_working_day(day):
+            if day <= deadline or not calendar.is_working_day(day):
                 continue
             instant = due_at(day, config.nudge_time)
             if not in_window(instant):
                 continue
-            late = timing.working_days_after(deadline, day)
+            late = calendar.working_days_between(deadline, day)
             payload = {**base, "days_overdue": late, "local_date": day.isoformat()}
-            for chat_id, member_id in unit_recipients:
-                out.append(
-                    Planned(
-                        key=idem_key(chat_id=chat_id, subject=keyed_subject, kind=Kind.overdue, local_date=day),
-                        campaign_id=inp.campaign_id,
-                        telegram_chat_id=chat_id,
-                        member_id=member_id,
-                        kind=Kind.overdue,
-                        subject=subject,
-                        local_date=day,
-                        due_at=instant,
-                        payload=payload,
-                    )
-                )
+            out.extend(Planned.each(
+                unit_recipients, campaign_id=cid, kind=Kind.overdue, subject=subject,
+                deadline=deadline, local_date=day, due_at=instant, payload=payload,
+            ))
             if late >= config.escalate_after_working_days:
-                for chat_id, member_id in _coordinator_recipients(coordinators, groups):
-                    out.append(
-                        Planned(
-                            key=idem_key(chat_id=chat_id, subject=keyed_subject, kind=Kind.escalate, local_date=day),
-                            campaign_id=inp.campaign_id,
-                            telegram_chat_id=chat_id,
-                            member_id=member_id,
-                            kind=Kind.escalate,
-                            subject=subject,
-                            local_date=day,
-                            due_at=instant,
-                            payload=payload,
-                        )
-                    )
+                out.extend(Planned.each(
+                    _coordinator_recipients(coordinators, groups), campaign_id=cid,
+                    kind=Kind.escalate, subject=subject, deadline=deadline, local_date=day,
+                    due_at=instant, payload=payload,
+                ))
 
     out.extend(_digests(inp, now=now, config=config, groups=groups, in_window=in_window))
     out.extend(_phase_announcements(inp, config=config, groups=groups, in_window=in_window, due_at=due_at))
@@ -305,9 +368,13 @@ def _unit_recipients(inp: PlanInput, unit_id: int, groups: Iterable[Chat]) -> li
     """The group chats, plus the unit's liaisons who asked for private nudges."""
     out: list[tuple[int, int | None]] = [(g.telegram_chat_id, None) for g in groups]
     for m in inp.liaisons_of(unit_id):
-        if m.private_nudges and m.private_chat_id is not None and m.reachable:
+        if liaison_declines(m, unit_id) is None and m.private_chat_id is not None and m.reachable:
             out.append((m.private_chat_id, m.id))
     return out
+
+
+def _group_recipients(groups: Iterable[Chat]) -> list[tuple[int, int | None]]:
+    return [(g.telegram_chat_id, None) for g in groups]
 
 
 def _coordinator_recipients(
@@ -339,7 +406,7 @@ def _digests(inp: PlanInput, *, now: datetime, config: SchedulerConfig, groups: 
     weekday = WEEKDAYS.index(config.digest_weekday)
     nominal = today - timedelta(days=(today.weekday() - weekday) % 7)
     for _ in range(2):
-        day = timing.first_working_day_on_or_after(nominal)
+        day = calendar.first_working_day_on_or_after(nominal)
         instant = timing.due_instant(day, config.digest_time, tz, config.quiet_start, config.quiet_end)
         if instant <= now:
             break
@@ -348,21 +415,11 @@ def _digests(inp: PlanInput, *, now: datetime, config: SchedulerConfig, groups: 
         return []
     if not in_window(instant):
         return []
-    subject = f"campaign:{inp.campaign_id}"
-    return [
-        Planned(
-            key=idem_key(chat_id=g.telegram_chat_id, subject=subject, kind=Kind.digest, local_date=nominal),
-            campaign_id=inp.campaign_id,
-            telegram_chat_id=g.telegram_chat_id,
-            member_id=None,
-            kind=Kind.digest,
-            subject=subject,
-            local_date=nominal,
-            due_at=instant,
-            payload={"week_of": nominal.isoformat(), "local_date": day.isoformat()},
-        )
-        for g in groups
-    ]
+    return Planned.each(
+        _group_recipients(groups), campaign_id=inp.campaign_id, kind=Kind.digest,
+        subject=f"campaign:{inp.campaign_id}", local_date=nominal, due_at=instant,
+        payload={"week_of": nominal.isoformat(), "local_date": day.isoformat()},
+    )
 
 
 def _phase_announcements(
@@ -370,27 +427,112 @@ def _phase_announcements(
 ) -> list[Planned]:
     out: list[Planned] = []
     for phase in inp.phases:
-        events: list[tuple[str, date, date]] = []
-        if phase.start_date is not None:
-            events.append((Kind.phase_start, phase.start_date, timing.first_working_day_on_or_after(phase.start_date)))
-        events.append((Kind.phase_end, phase.end_date, timing.last_working_day_on_or_before(phase.end_date)))
-        for kind, nominal, day in events:
+        for kind in (Kind.phase_start, Kind.phase_end):
+            nominal = phase_date(phase, kind)
+            if nominal is None:
+                continue
+            if kind == Kind.phase_start:
+                day = calendar.first_working_day_on_or_after(nominal)
+            else:
+                day = calendar.last_working_day_on_or_before(nominal)
             instant = due_at(day, config.nudge_time)
             if not in_window(instant):
                 continue
-            subject = f"phase:{phase.id}"
-            for g in groups:
-                out.append(
-                    Planned(
-                        key=idem_key(chat_id=g.telegram_chat_id, subject=subject, kind=kind, local_date=nominal),
-                        campaign_id=inp.campaign_id,
-                        telegram_chat_id=g.telegram_chat_id,
-                        member_id=None,
-                        kind=kind,
-                        subject=subject,
-                        local_date=day,
-                        due_at=instant,
-                        payload={"phase_id": phase.id, "date": nominal.isoformat(), "local_date": day.isoformat()},
-                    )
-                )
+            out.extend(Planned.each(
+                _group_recipients(groups), campaign_id=inp.campaign_id, kind=kind,
+                subject=f"phase:{phase.id}", local_date=day, key_date=nominal, due_at=instant,
+                payload={"phase_id": phase.id, "date": nominal.isoformat(), "local_date": day.isoformat()},
+            ))
     return out
+
+
+def plan_alerts(
+    inp: PlanInput, *, failed_chat_id: int, target: str, reason: str, now: datetime
+) -> list[Planned]:
+    """Tell the coordinators (their private chats, else the groups) that a chat is unreachable.
+
+    Due ``now``; nobody is told through the failed chat itself. Empty when nobody can be told.
+    """
+    recipients: list[tuple[int, int | None]] = [
+        (m.private_chat_id, m.id)
+        for m in inp.coordinators()
+        if m.private_chat_id is not None and m.reachable and m.private_chat_id != failed_chat_id
+    ]
+    if not recipients:
+        recipients = [
+            (g.telegram_chat_id, None)
+            for g in inp.reachable_groups()
+            if g.telegram_chat_id != failed_chat_id
+        ]
+    today = timing.local_now(now, inp.tz).date()
+    return Planned.each(
+        recipients, campaign_id=inp.campaign_id, kind=Kind.alert, subject=f"chat:{failed_chat_id}",
+        local_date=today, due_at=now,
+        payload={
+            "failed_chat_id": failed_chat_id,
+            "target": target,
+            "reason": reason,
+            "local_date": today.isoformat(),
+        },
+    )
+
+
+# ------------------------------------------------------------------ still owed?
+
+
+def not_owed(row: Outbox, inp: PlanInput, today: date) -> tuple[OutboxState, str] | None:
+    """Why outbox ``row`` must not be sent any more (state to put it in, and the reason), or None.
+
+    Asks the planner's rules (:func:`assignment_closed`, :func:`snoozed`,
+    :func:`liaison_declines`, :func:`phase_date`) of the row as it stands now. Time
+    does not cancel a row: one that fell due is still sent after its window.
+    """
+    chat_id = row.telegram_chat_id
+    group = next((c for c in inp.group_chats if c.telegram_chat_id == chat_id), None)
+    member = next((m for m in inp.members if m.id == row.member_id), None) if row.member_id else None
+    private_owner = next((m for m in inp.members if m.private_chat_id == chat_id), None)
+    if group is not None and not group.reachable:
+        return OutboxState.failed, f"群组无法送达：{group.unreachable_reason or '未知原因'}"
+    if group is None:
+        owner = member or private_owner
+        if owner is None:
+            return OutboxState.cancelled, "该会话已不再属于本活动"
+        if not owner.reachable:
+            return OutboxState.failed, f"私聊无法送达：{owner.unreachable_reason or '未知原因'}"
+        if owner.private_chat_id != chat_id:
+            return OutboxState.cancelled, "该成员的私聊会话已变更"
+    if member is not None and not member.active:
+        return OutboxState.cancelled, "收件人已被移出本活动"
+    payload = row.payload or {}
+    if row.kind in Kind.assignment_kinds:
+        aid = payload.get("assignment_id")
+        asg = next((a for a in inp.assignments if a.id == aid), None)
+        closed = assignment_closed(asg)
+        if closed is not None:
+            return OutboxState.cancelled, closed
+        assert asg is not None
+        task = inp.tasks.get(asg.task_id)
+        if task is None:
+            return OutboxState.cancelled, "任务已删除"
+        planned_for = payload.get("deadline")
+        if planned_for and planned_for != task.deadline.isoformat():
+            return OutboxState.cancelled, f"截止日期已由 {planned_for} 改为 {task.deadline.isoformat()}，按新日期重新安排"
+        until = effective_snooze(inp.snoozes.get(asg.id or 0), task.deadline)
+        local_day = payload.get("local_date")
+        if row.kind == Kind.remind and local_day and snoozed(date.fromisoformat(local_day), until):
+            assert until is not None
+            return OutboxState.cancelled, f"提醒已暂缓至 {until.isoformat()}"
+        if member is not None and member.role == Role.liaison and group is None:
+            declined = liaison_declines(member, asg.unit_id)
+            if declined is not None:
+                return OutboxState.cancelled, declined
+        if row.kind == Kind.escalate and member is not None and member.role != Role.coordinator:
+            return OutboxState.cancelled, "收件人已不是协调员"
+    elif row.kind in Kind.phase_kinds:
+        phase = next((p for p in inp.phases if p.id == payload.get("phase_id")), None)
+        if phase is None:
+            return OutboxState.cancelled, "工作阶段已删除"
+        date_now = phase_date(phase, row.kind)
+        if date_now is None or date_now.isoformat() != payload.get("date"):
+            return OutboxState.cancelled, "工作阶段日期已变更"
+    return None

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from infra.config import SchedulerConfig
+from models import calendar
 from models.labels import STATE_NAMES
 from models.tables import AssignmentState, Member, Outbox, SubjectKind
 from scheduler import timing
@@ -68,7 +69,7 @@ def snooze_until(today: date, days: int, deadline: date) -> date | None:
     the deadline: the nudge on the deadline day itself always goes out, so the
     cap is the day before it. ``None``: nothing left to snooze.
     """
-    target = timing.add_working_days(today, days)
+    target = calendar.add_working_days(today, days)
     until = min(target, deadline - timedelta(days=1))
     return until if until > today else None
 
@@ -112,12 +113,12 @@ def _due(deadline: date, today: date) -> str:
 def _status(today: date, deadline: date) -> tuple[int, str, str]:
     """(lateness, icon, words) of a deadline seen on ``today``."""
     if deadline < today:
-        late = timing.working_days_after(deadline, today)
+        late = calendar.working_days_between(deadline, today)
         words = f"已逾期 {late} 个工作日" if late else "已过截止日期"
         return max(late, 1), "🔴", words
     if deadline == today:
         return 0, "⏰", "今天截止"
-    left = timing.working_days_until(today, deadline)
+    left = calendar.working_days_between(today, deadline)
     return -left, "🟡", f"还剩 {left} 个工作日"
 
 
@@ -218,7 +219,7 @@ def render_batch(
                 continue
             if t.deadline < today:
                 overdue_n += 1
-            if t.deadline < today or timing.working_days_until(today, t.deadline) <= horizon:
+            if t.deadline < today or calendar.working_days_between(today, t.deadline) <= horizon:
                 listed.setdefault(a.id, False)  # type: ignore[arg-type]
         total = len(active)
         done = counts[AssignmentState.approved]

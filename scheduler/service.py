@@ -26,8 +26,8 @@ from infra.config import SchedulerConfig, Settings
 from infra.types import utcnow
 from scheduler import timing
 from scheduler.dispatch import DispatchReport, dispatch
-from scheduler.outbox import SweepMemo, SweepReport, sweep
 from scheduler.pacing import Pacer
+from scheduler.sweep import SweepMemo, SweepReport, sweep
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
+from models import calendar
 from models.audit import Actor, record
 from models.errors import Conflict, InvalidInput, NotFound
 from models.permissions import Action, check
@@ -179,7 +180,7 @@ def snooze(
         before={"until": before.isoformat() if before else None},
         after={"until": until.isoformat(), "days": days},
     )
-    note = "（已到截止日前一天，不能再往后）" if until < timing.add_working_days(today, days) else ""
+    note = "（已到截止日前一天，不能再往后）" if until < calendar.add_working_days(today, days) else ""
     return SnoozeResult(
         assignment_id, until, True,
         f"已暂缓{label}的提醒至{zh_date(until)}{note}；截止日{zh_date(task.deadline)}当天仍会提醒。",
@@ -217,11 +218,11 @@ def task_card(session: Session, *, assignment_id: int, now: datetime) -> TaskCar
     assert task is not None and campaign is not None
     today = timing.local_now(now, timing.zone(campaign.timezone)).date()
     if task.deadline < today:
-        when = f"已逾期 {timing.working_days_after(task.deadline, today)} 个工作日"
+        when = f"已逾期 {calendar.working_days_between(task.deadline, today)} 个工作日"
     elif task.deadline == today:
         when = "今天截止"
     else:
-        when = f"还剩 {timing.working_days_until(today, task.deadline)} 个工作日"
+        when = f"还剩 {calendar.working_days_between(today, task.deadline)} 个工作日"
     snoozed = session.exec(select(Snooze).where(Snooze.assignment_id == assignment_id)).first()
     lines = [
         f"📄 <b>任务{task.no}</b>（{html.escape(unit.name if unit else '')}）",

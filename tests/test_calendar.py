@@ -125,3 +125,19 @@ def test_next_working_day_is_the_first_one_after(d: date) -> None:
     assert nxt > d and is_working_day(nxt)
     assert not any(is_working_day(d + timedelta(days=i)) for i in range(1, (nxt - d).days))
     assert working_days_between(d, nxt) == 1
+
+
+def test_nearest_working_day_on_either_side() -> None:
+    # 2025-10-01..08 is the 国庆/中秋 holiday; 2025-09-28 (Sunday) and 10-11 (Saturday) are worked.
+    assert cal.last_working_day_on_or_before(date(2025, 10, 10)) == date(2025, 10, 10)
+    assert cal.last_working_day_on_or_before(date(2025, 10, 5)) == date(2025, 9, 30)
+    assert cal.first_working_day_on_or_after(date(2025, 10, 5)) == date(2025, 10, 9)
+    assert cal.first_working_day_on_or_after(date(2025, 9, 28)) == date(2025, 9, 28)
+
+
+@given(st.dates(min_value=date(2020, 1, 1), max_value=date(2026, 12, 25)))
+def test_nearest_working_day_is_a_working_day_and_nearest(day: date) -> None:
+    before, after = cal.last_working_day_on_or_before(day), cal.first_working_day_on_or_after(day)
+    assert is_working_day(before) and is_working_day(after) and before <= day <= after
+    assert working_days_between(before, day) == 0  # no working day after ``before`` up to ``day``
+    assert working_days_between(day, after) == (0 if day == after else 1)

@@ -8,10 +8,11 @@ from sqlalchemy.engine import Engine
 
 from infra.config import SchedulerConfig
 from infra.db import transaction
+from models import calendar
 from models.tables import AssignmentState, OutboxState, Phase, Snooze, Task
 from scheduler import claim, sweep, timing
-from scheduler.outbox import materialise
-from scheduler.plan import Kind, load_plan_input, plan
+from scheduler.plan import Kind, load_plan_input, nth_working_day_before, plan
+from scheduler.sweep import materialise
 from tests.test_scheduler_fixtures import at, build_world, outbox_rows, set_state
 
 NATIONAL_DAY_DEADLINE = "2025-10-10"  # Friday after the 2025-10-01..08 holiday
@@ -28,19 +29,19 @@ def _plan(engine: Engine, now: datetime, config: SchedulerConfig | None = None, 
 
 def test_working_day_offsets_around_national_day() -> None:
     deadline = date(2025, 10, 10)
-    assert timing.nth_working_day_before(deadline, 0) == deadline
-    assert timing.nth_working_day_before(deadline, 1) == date(2025, 10, 9)
+    assert nth_working_day_before(deadline, 0) == deadline
+    assert nth_working_day_before(deadline, 1) == date(2025, 10, 9)
     # 10-01..10-08 are holidays: three working days back is Monday 09-29.
-    assert timing.nth_working_day_before(deadline, 3) == date(2025, 9, 29)
+    assert nth_working_day_before(deadline, 3) == date(2025, 9, 29)
     # The adjusted working Sunday 09-28 counts as a working day.
-    assert timing.nth_working_day_before(deadline, 4) == date(2025, 9, 28)
-    assert timing.nth_working_day_before(deadline, 7) == date(2025, 9, 24)
+    assert nth_working_day_before(deadline, 4) == date(2025, 9, 28)
+    assert nth_working_day_before(deadline, 7) == date(2025, 9, 24)
     # A deadline on a holiday: "on the day" is the last working day before it.
-    assert timing.nth_working_day_before(date(2025, 10, 5), 0) == date(2025, 9, 30)
+    assert nth_working_day_before(date(2025, 10, 5), 0) == date(2025, 9, 30)
     # Saturday 10-11 is an adjusted working day: one working day overdue.
-    assert timing.working_days_after(deadline, date(2025, 10, 11)) == 1
-    assert timing.working_days_after(deadline, date(2025, 10, 12)) == 1
-    assert timing.working_days_after(deadline, date(2025, 10, 14)) == 3
+    assert calendar.working_days_between(deadline, date(2025, 10, 11)) == 1
+    assert calendar.working_days_between(deadline, date(2025, 10, 12)) == 1
+    assert calendar.working_days_between(deadline, date(2025, 10, 14)) == 3
 
 
 def test_quiet_hours_and_allowed_moments() -> None:
@@ -92,7 +93,7 @@ def test_each_offset_is_planned_once_at_nudge_time(engine: Engine) -> None:
     # Nothing falls on a holiday or a weekend that is not an adjusted working day.
     for due in seen.values():
         local = due.astimezone(timing.zone("Asia/Shanghai"))
-        assert timing.is_working_day(local.date()), local
+        assert calendar.is_working_day(local.date()), local
         assert local.time() == time(9, 0)
 
 

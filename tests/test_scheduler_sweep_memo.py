@@ -20,8 +20,8 @@ from models.audit import Actor
 from models.progress import change_deadline, set_progress, submit_assignment
 from models.tables import Campaign, Chat, Member, Outbox
 from scheduler import sweep
-from scheduler.outbox import SweepMemo
 from scheduler.prefs import set_private_nudges
+from scheduler.sweep import SweepMemo
 from tests.dbutil import fresh_database_url
 from tests.test_scheduler_fixtures import World, at, build_world
 

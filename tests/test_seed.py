@@ -19,20 +19,17 @@ from sqlmodel import select
 
 from infra.db import read_only, transaction
 from models.audit import Actor
+from models.scoring import attainable_points, criteria_points, item_score, reachable_points
 from models.seed import (
     Finding,
     ImportReport,
     SeedDoc,
     SeedError,
-    attainable_points,
     check_seed,
-    criteria_points,
     import_seed,
-    item_score,
     load_seed,
     parse_seed,
     plan_start,
-    reachable_points,
 )
 from models.tables import (
     Assessment,
@@ -363,7 +360,7 @@ def test_item_samples_by_hand(seed: SeedDoc) -> None:
     # Item 8: the platform (2) plus national (+2) or provincial (+1), at most 4.
     eight = seed.item(8)
     assert [c.tier_group for c in eight.criteria] == [None, "质检中心级别", "质检中心级别"]
-    assert attainable_points(eight) == 4
+    assert attainable_points(eight.max_points, eight.criteria) == 4
     twelve = seed.item(12)
     assert twelve.criteria[1].tier_group == twelve.criteria[2].tier_group is not None
     # Item 10: no unit, no deadline; the criteria about the 本级机构 cannot be met.
@@ -374,7 +371,8 @@ def test_item_samples_by_hand(seed: SeedDoc) -> None:
     assert [c.not_attainable for c in ten.criteria] == [False, True, True]
     assert all(c.not_attainable_reason == "区域无法定计量检定机构。" for c in ten.criteria[1:])
     assert ten.note and "第1条" in ten.note
-    assert (attainable_points(ten), reachable_points(ten)) == (4, 2)
+    assert (attainable_points(ten.max_points, ten.criteria),
+            reachable_points(ten.max_points, ten.criteria)) == (4, 2)
     # Item 14: halves; the farm-produce check belongs to 区农林水务局.
     fourteen = seed.item(14)
     assert [c.points for c in fourteen.criteria] == [1, 2, 0.5, 1.5, 2, 1]
@@ -421,10 +419,10 @@ def test_arithmetic_of_the_table(seed: SeedDoc) -> None:
     base = [i for i in seed.score_items if i.category != "加分项"]
     bonus = [i for i in seed.score_items if i.category == "加分项"]
     assert sum(i.max_points for i in base) == 102
-    assert sum(attainable_points(i) for i in base) == 100
-    assert sum(i.max_points for i in bonus) == 8 and sum(attainable_points(i) for i in bonus) == 8
+    assert sum(attainable_points(i.max_points, i.criteria) for i in base) == 100
+    assert sum(i.max_points for i in bonus) == 8 and sum(attainable_points(i.max_points, i.criteria) for i in bonus) == 8
     for no, (name, stated, items) in EXPECTED_CATEGORIES.items():
-        att = sum(attainable_points(seed.item(n)) for n in items)
+        att = sum(attainable_points(seed.item(n).max_points, seed.item(n).criteria) for n in items)
         raw = sum(seed.item(n).max_points for n in items)
         assert (raw, att) == {1: (22, 22), 2: (18, 18), 3: (46, 44), 4: (16, 16), 5: (8, 8)}[no]
         if stated is not None and no != 5:
@@ -442,11 +440,6 @@ class _C:
         self.points, self.tier_group, self.not_attainable = points, tier, na
 
 
-class _I:
-    def __init__(self, max_points: float) -> None:
-        self.max_points = max_points
-
-
 def test_item_score_rule() -> None:
     platform, national, provincial = _C(2), _C(2, "t"), _C(1, "t")
     assert item_score(max_points=4, met=[platform, national, provincial]) == 4
@@ -454,11 +447,11 @@ def test_item_score_rule() -> None:
     assert item_score(max_points=4, met=[national, provincial]) == 2
     assert item_score(max_points=3, met=[_C(3), _C(2)]) == 3  # item 28: capped
     assert item_score(max_points=4, met=[]) == 0
-    # ORM-like rows: pass criteria explicitly.
-    assert attainable_points(_I(4), [_C(1), _C(1)]) == 2  # item 19
-    assert reachable_points(_I(4), [_C(2), _C(1, na=True), _C(1, na=True)]) == 2
+    # An item's points and its criteria.
+    assert attainable_points(4, [_C(1), _C(1)]) == 2  # item 19
+    assert reachable_points(4, [_C(2), _C(1, na=True), _C(1, na=True)]) == 2
     with pytest.raises(TypeError):
-        attainable_points(_I(4))
+        attainable_points(4)  # criteria are required
 
 
 points_st = st.sampled_from([0.5, 1, 1.5, 2, 3])
@@ -476,7 +469,7 @@ def test_item_score_properties(max_points: float, crit: list[tuple[float, str | 
     full = item_score(max_points=max_points, met=cs)
     part = item_score(max_points=max_points, met=subset)
     assert 0 <= part <= full <= max_points  # capped, and meeting more never loses points
-    assert full == attainable_points(_I(max_points), cs)
+    assert full == attainable_points(max_points, cs)
     tiers = {t for _, t in crit if t}
     assert criteria_points(cs) <= sum(p for p, _ in crit)
     assert criteria_points(cs) == sum(p for p, t in crit if t is None) + sum(

@@ -25,9 +25,6 @@ from models.status import (
     Light,
     OverviewLine,
     PhaseInfo,
-    _compute,
-    _overview_line,
-    _Rows,
     assignment_light,
     campaign_status,
     item_light,
@@ -38,6 +35,8 @@ from models.status import (
     unit_view,
     worst,
 )
+from models.status.compute import _compute, _overview_line
+from models.status.load import _Rows
 from models.tables import (
     Assessment,
     AssessmentState,

@@ -73,7 +73,7 @@ def _check_idle(report: Any, *, skipped: int) -> None:  # noqa: ANN401
 
 def run_sweep(ctx: Ctx) -> list[dict[str, Any]]:
     from scheduler import sweep
-    from scheduler.outbox import SweepMemo
+    from scheduler.sweep import SweepMemo
 
     engine = make_engine(ctx.work_url)
     config = SchedulerConfig()
