@@ -38,13 +38,14 @@ from telegram.ext import (
 )
 from telegram.helpers import create_deep_linked_url
 
+from bot import gate, nudges
 from bot import handlers as h
-from bot import nudges
 from bot.commands import COMMANDS, scoped
 from bot.context import QcContext
 from bot.menus import MenuSync
 from bot.polling import PROCESS, ConfirmAfterHandlingUpdater, TrackingUpdateProcessor, UpdateTracker
 from bot.ratelimit import PacedRateLimiter
+from bot.replies import Replies
 from infra.config import Settings
 from infra.db import transaction
 from models.inbox import marked_by_others, prune_handled
@@ -108,11 +109,11 @@ class _OneLineBootstrapFailure(logging.Filter):
 def register_handlers(app: Application) -> None:
     """Every handler, in ONE place. Order matters!
 
-    group -1: the gate (unbound groups and channels stop here);
+    group -1: the gate (budgets, strangers, unbound groups and channels stop here: bot.gate);
     group 0, first match wins: commands (from COMMANDS), buttons, text replies,
     files, then unknown commands last.
     """
-    app.add_handler(TypeHandler(Update, h.gate), group=-1)
+    app.add_handler(TypeHandler(Update, gate.gate), group=-1)
 
     fresh = filters.UpdateType.MESSAGE  # edited messages never re-apply a write
     for cmd in COMMANDS:
@@ -182,6 +183,7 @@ async def on_startup(app: Application) -> None:
 async def on_stop(app: Application) -> None:
     """After stop(), before shutdown() closes the connection: end the menus' task and
     confirm the handled updates to Telegram (a clean restart does not see them again)."""
+    await app.bot_data["replies"].drain()
     await app.bot_data["menus"].stop()
     if isinstance(app.updater, ConfirmAfterHandlingUpdater) and not app.bot_data.get("confirmed"):
         app.bot_data["confirmed"] = True
@@ -247,6 +249,8 @@ def build_application(
         settings=settings, engine=engine, clock=clock or _default_clock(settings),
         startup_hooks=[], plan_changed_hooks=[],
         menus=MenuSync(app, engine=engine, slug=settings.campaign.slug),
+        guard=gate.Guard(settings.telegram),
+        replies=Replies(),
     )
     register_handlers(app)
     app.bot_data["startup_hooks"].append(lambda a: install_scheduler(a, settings=settings, engine=engine))

@@ -59,8 +59,7 @@ async def on_help(update: Update, context: QcContext) -> None:
     def text(session, env) -> str:  # noqa: ANN001
         return help_text(standing_of(env.member), private=not env.is_group)
 
-    body = await context.in_env(update, text)
-    await update.effective_message.reply_text(body, do_quote=True)
+    context.reply(update, await context.in_env(update, text))
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -112,7 +111,7 @@ def scoped(cmd: Command) -> Handler:
         here = Scope.private if chat is not None and chat.type == ChatType.PRIVATE else Scope.group
         if here not in cmd.scopes:
             (only,) = cmd.scopes
-            await update.effective_message.reply_text(_WRONG_CHAT[only].format(name=cmd.name), do_quote=True)
+            context.reply(update, _WRONG_CHAT[only].format(name=cmd.name))
             return
         await cmd.callback(update, context)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.polling import seal
+from bot.replies import Replies
 from infra.config import Settings
 from infra.db import transaction
 from models.errors import DomainError
@@ -213,21 +214,57 @@ class QcContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], di
         if result is None:
             return
         outs = [result] if isinstance(result, Out) else list(result)
-        try:
-            await self.deliver(update, outs)
-        finally:  # committed: the menus follow even if the answer could not be sent
-            for out in outs:
-                if out.menus is not None:
-                    self.refresh_menus(out.menus)
+        self.answer(update, outs)
+
+    def answer(self, update: Update, outs: Sequence[Out]) -> None:
+        """Queue ``outs`` for sending (``bot.replies``): the handler returns at once, its slot free."""
+        async def send() -> None:
+            try:
+                await self.deliver(update, outs)
+            finally:  # committed: the menus follow even if the answer could not be sent
+                for out in outs:
+                    if out.menus is not None:
+                        self.refresh_menus(out.menus)
+
+        self._replies.submit(self._chat_of(update, outs), send())
 
     async def refuse(self, update: Update, err: DomainError) -> None:
-        """Tell the user why nothing happened (bounded: a refusal may echo what they typed)."""
+        """Tell the user why nothing happened (bounded: a refusal may echo what they typed).
+
+        Queued like every answer (``bot.replies``): a refusal never holds a handler's slot."""
         message = update.effective_message
         if message is not None:
             text = err.message
             if len(text) > MAX_REFUSAL_CHARS:
                 text = text[: MAX_REFUSAL_CHARS - 1] + "…"
-            await message.reply_text(f"⚠️ {esc(text)}", do_quote=True)
+            self._replies.submit(message.chat_id, message.reply_text(f"⚠️ {esc(text)}", do_quote=True))
+
+    def reply(self, update: Update, text: str) -> None:
+        """Queue a plain quoted answer to the update's message (``bot.replies``)."""
+        message = update.effective_message
+        if message is not None:
+            self._replies.submit(message.chat_id, message.reply_text(text, do_quote=True))
+
+    def send_later(self, chat_id: int, sending: Coroutine[Any, Any, Any]) -> None:
+        """Queue any send to ``chat_id`` behind that chat's earlier answers (``bot.replies``);
+        a failure is logged, never reported to the person as a failed action."""
+        self._replies.submit(chat_id, sending)
+
+    @property
+    def _replies(self) -> Replies:
+        return self.bot_data["replies"]  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _chat_of(update: Update, outs: Sequence[Out]) -> int:
+        """The chat whose queue the answers join: the asker's (else the first one's target)."""
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+        for out in outs:
+            if out.chat_id is not None:
+                return out.chat_id
+            if out.edit is not None:
+                return out.edit[0]
+        return 0
 
     async def deliver(self, update: Update | None, outs: Sequence[Out]) -> list[Message]:
         """Send (or edit) each message, then record their subjects in one transaction."""

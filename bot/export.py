@@ -205,7 +205,8 @@ async def send_status_chart(update: Update, context: QcContext) -> None:
     """Send the /status picture to the chat of ``update`` (after the /status text).
 
     Silently does nothing when the asker may not see the status (the text
-    handler already said why).
+    handler already said why). Best effort: the picture follows the text in the chat's queue,
+    and a chart that cannot be drawn or sent is logged, not reported as a failed /status.
     """
     message = update.effective_message
     if message is None:
@@ -221,7 +222,11 @@ async def send_status_chart(update: Update, context: QcContext) -> None:
 
     try:
         chart = await context.in_env(update, data)
+        png = await asyncio.to_thread(render_chart, chart)
     except DomainError:
         return
-    png = await asyncio.to_thread(render_chart, chart)
-    await context.bot.send_photo(message.chat_id, png, caption="📊 各类别得分与各单位任务完成情况")
+    except Exception:  # the text went out: a missing picture is logged, not called a failure
+        log.exception("the /status chart could not be drawn (the text was sent)")
+        return
+    context.send_later(message.chat_id, context.bot.send_photo(
+        message.chat_id, png, caption="📊 各类别得分与各单位任务完成情况"))

@@ -14,14 +14,13 @@ import re
 import traceback
 
 from telegram import Message, Update
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ApplicationHandlerStop
 
 from bot.actions import onboarding, reading, reporting, review, routing
 from bot.actions.common import Req
 from bot.callbacks import FORGED, parse
-from bot.context import Answer, Out, QcContext, chat_info
+from bot.context import Answer, Out, QcContext
 from bot.export import send_status_chart
 from bot.parsing import (
     check_note,
@@ -36,16 +35,10 @@ from infra.files import store_blob
 from infra.logging_setup import describe_update
 from models.errors import DomainError, InvalidInput
 from models.evidence import check_content, known_blob
-from models.members import claim_ignored_notice, see_chat
 
 log = logging.getLogger(__name__)
 
-UNBOUND_NOTICE = (
-    "ℹ️ 本群尚未绑定到质量强区工作，我暂时不会处理本群的消息。\n"
-    "协调员（区市场监管局）可在本群发送 /bindgroup 完成绑定。"
-)
 ERROR_TEXT = "😥 出错了，这次操作没有完成。请稍后再试；如果问题持续，请联系协调员。"
-_BINDGROUP = re.compile(r"^/bindgroup(@\w+)?(\s|$)", re.IGNORECASE)
 
 
 def req(context: QcContext) -> Req:
@@ -73,45 +66,6 @@ def _replied_bot_message_id(update: Update, context: QcContext) -> int | None:
     if replied is None or replied.from_user is None or replied.from_user.id != context.bot.id:
         return None
     return replied.message_id
-
-
-# ==================================================================== the gate
-
-
-async def gate(update: Update, context: QcContext) -> None:
-    """Group -1: ignore chats that are not bound (saying so once per chat) and channels."""
-    chat = update.effective_chat
-    if chat is None or chat.type == ChatType.PRIVATE:
-        return
-    if chat.type == ChatType.CHANNEL:
-        raise ApplicationHandlerStop
-    msg = update.effective_message
-    if msg is not None and msg.text and _BINDGROUP.match(msg.text):
-        return
-    leaving = update.my_chat_member is not None and update.my_chat_member.new_chat_member.status in (
-        ChatMemberStatus.LEFT, ChatMemberStatus.BANNED,
-    )
-    info, now = chat_info(update), context.now()
-
-    def look(session) -> str:  # noqa: ANN001
-        row = see_chat(session, info, now=now, present=not leaving)
-        if row.campaign_id is not None:
-            return "bound"
-        if leaving or update.edited_message is not None:
-            return "quiet"
-        return "notice" if claim_ignored_notice(session, row) else "quiet"
-
-    verdict = await context.db(look)
-    if verdict == "bound":
-        return
-    if verdict == "notice":
-        try:
-            await context.bot.send_message(chat.id, UNBOUND_NOTICE)
-        except TelegramError as exc:
-            log.warning("unbound notice to %s failed: %s", chat.id, exc)
-    if update.callback_query is not None:
-        await update.callback_query.answer("本群尚未绑定，操作未生效。")
-    raise ApplicationHandlerStop
 
 
 # ================================================================= onboarding
@@ -265,7 +219,7 @@ async def on_file(update: Update, context: QcContext) -> None:
         if target is None:
             return
         if isinstance(target, Out):
-            await context.deliver(update, [target])
+            context.answer(update, [target])
             return
         sha = await context.db(
             lambda s: known_blob(s, storage_dir=storage.dir, campaign_id=target.campaign_id,
@@ -383,7 +337,8 @@ async def on_button(update: Update, context: QcContext) -> None:
         await query.answer(err.message[:200], show_alert=True)
         return
     await query.answer(answer.text[:200] or None, show_alert=answer.alert)
-    await context.deliver(update, answer.outs)
+    if answer.outs:
+        context.answer(update, answer.outs)
 
 
 # ====================================================================== misc
@@ -392,7 +347,7 @@ async def on_button(update: Update, context: QcContext) -> None:
 async def on_unknown_command(update: Update, context: QcContext) -> None:
     """A command the bot does not know (private chats only)."""
     if update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE:
-        await update.effective_message.reply_text("未知命令。发送 /help 查看你可以使用的命令。", do_quote=True)
+        context.reply(update, "未知命令。发送 /help 查看你可以使用的命令。")
 
 
 async def on_error(update: object, context: QcContext) -> None:

@@ -104,5 +104,5 @@ async def on_nudges(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except DomainError as err:
         await context.refuse(update, err)  # type: ignore[attr-defined]  # "⚠️ …", like every refusal
         return
-    await message.reply_text(result.message, do_quote=True)
+    context.reply(update, result.message)  # type: ignore[attr-defined]
 

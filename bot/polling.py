@@ -50,6 +50,8 @@ from models.inbox import audited, mark_handled
 PROCESS = uuid.uuid4().hex
 #: The update whose handling the current task (and its worker threads) belongs to.
 CURRENT_UPDATE: ContextVar[int | None] = ContextVar("qcbot_update_id", default=None)
+#: The answers the current update queued (``bot.replies``): it is handled once they were sent.
+PENDING_SENDS: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("qcbot_pending_sends", default=None)
 HANDLED_BEFORE = "这条消息在机器人重启前已经处理并记录，没有重复记录。"
 
 log = logging.getLogger(__name__)
@@ -172,6 +174,8 @@ class TrackingUpdateProcessor(SimpleUpdateProcessor):
             await coroutine
             return
         token = CURRENT_UPDATE.set(update.update_id)
+        pending: list[asyncio.Future[Any]] = []
+        sends = PENDING_SENDS.set(pending)
         try:
             if update.update_id in self.tracker.handled_before:
                 _close(coroutine)
@@ -181,7 +185,23 @@ class TrackingUpdateProcessor(SimpleUpdateProcessor):
             await coroutine
         finally:
             CURRENT_UPDATE.reset(token)
-            self.tracker.done(update.update_id)
+            PENDING_SENDS.reset(sends)
+            if pending:  # the slot is free now; the update is done when its answers are sent
+                waiter = asyncio.ensure_future(_done_when_sent(pending, self.tracker, update.update_id))
+                _WAITERS.add(waiter)
+                waiter.add_done_callback(_WAITERS.discard)
+            else:
+                self.tracker.done(update.update_id)
+
+
+_WAITERS: set[asyncio.Future[None]] = set()
+
+
+async def _done_when_sent(pending: list[asyncio.Future[Any]], tracker: UpdateTracker, update_id: int) -> None:
+    try:
+        await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        tracker.done(update_id)
 
 
 def _close(coroutine: Awaitable[Any]) -> None:

@@ -53,6 +53,13 @@ class TelegramConfig(_Section):
     webhook_secret_file: Path = Path("var/webhook-secret")
     # Updates handled at once (python-telegram-bot's concurrent_updates).
     concurrent_updates: int = Field(default=8, ge=1, le=256)
+    # Each person's budget: updates beyond it are dropped unanswered (and logged). A bucket of
+    # user_budget_burst that refills at user_budget_per_minute (0 = no budget).
+    user_budget_per_minute: int = Field(default=30, ge=0, le=6000)
+    user_budget_burst: int = Field(default=20, ge=1, le=1000)
+    # Somebody no campaign knows gets at most this many answers an hour in a private chat
+    # (0 = none); their invite link or the bootstrap code always gets through.
+    stranger_answers_per_hour: int = Field(default=1, ge=0, le=3600)
     # How long an invite deep link stays valid (at most a week: a link travels by chat apps).
     invite_ttl_hours: int = Field(default=72, ge=1, le=7 * 24)
 

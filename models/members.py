@@ -266,6 +266,22 @@ def bound_groups(session: Session, campaign_id: int) -> list[Chat]:
 # -------------------------------------------------------------------- members
 
 
+def known_person(session: Session, telegram_user_id: int) -> bool:
+    """Whether anyone of any campaign knows this person (a member, or a former one)."""
+    return session.exec(select(Member.id).where(Member.telegram_user_id == telegram_user_id).limit(1)).first() is not None
+
+
+def coordinates_anywhere(session: Session, telegram_user_id: int) -> bool:
+    """Whether this person is an active coordinator of an active campaign."""
+    return session.exec(
+        select(Member.id)
+        .join(Campaign, col(Campaign.id) == col(Member.campaign_id))
+        .where(Member.telegram_user_id == telegram_user_id, Member.role == Role.coordinator,
+               col(Member.active).is_(True), col(Campaign.active).is_(True))
+        .limit(1)
+    ).first() is not None
+
+
 def get_member(session: Session, *, campaign_id: int, telegram_user_id: int) -> Member | None:
     return session.exec(
         select(Member).where(

@@ -107,8 +107,11 @@ def relax_flood_control(app: Application) -> None:
 
 
 def app_busy(app: Application) -> int:
-    """Updates the application holds: queued, or being handled right now."""
-    return app.update_queue.qsize() + app.update_processor.current_concurrent_updates
+    """Updates the application holds: queued, being handled right now, or answers not sent yet
+    (``bot.replies``)."""
+    replies = app.bot_data.get("replies")
+    return (app.update_queue.qsize() + app.update_processor.current_concurrent_updates
+            + (replies.queued if replies is not None else 0))
 
 
 def _quiet(api: BotApiStandin, app: Application) -> bool:

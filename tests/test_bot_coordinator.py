@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlmodel import select
 
+from bot.actions import onboarding
 from models.tables import AuditLog, Task
 
 
@@ -60,12 +61,30 @@ async def test_user_text_is_escaped(harness):
                    for e in r.get("entities", []))
 
 
-async def test_error_handler_tells_the_user_without_internals(harness, caplog):
+async def test_error_handler_tells_the_user_without_internals(harness, caplog, monkeypatch):
     coord = await harness.coordinator()
-    harness.api.faults.inject("sendMessage", chat_id=coord.id, kind="server_error", times=1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("internal detail: table member")
+
+    monkeypatch.setattr(onboarding, "whoami", broken)  # a bug inside a handler
     caplog.set_level(logging.ERROR, logger="bot.handlers")
     [oops] = await harness.say(coord, coord, "/whoami")
     assert oops["text"].startswith("😥 出错了")
-    assert "Traceback" not in oops["text"] and "Error" not in oops["text"]
+    assert "Traceback" not in oops["text"] and "Error" not in oops["text"] and "table" not in oops["text"]
     record = next(r for r in caplog.records if r.name == "bot.handlers")
     assert f"from user {coord.id}" in record.getMessage() and "update " in record.getMessage()
+
+
+async def test_an_answer_that_cannot_be_sent_is_logged_and_not_called_a_failed_action(harness, caplog):
+    """The write committed; Telegram refusing the answer (a 500) is the bot's problem to log,
+    not a "出错了，这次操作没有完成" for something that was done."""
+    coord = await harness.coordinator()
+    harness.api.faults.inject("sendMessage", chat_id=coord.id, kind="server_error", times=1)
+    caplog.set_level(logging.ERROR, logger="bot.replies")
+    await harness.api.send_text(coord, coord, "/whoami")
+    await harness.idle()
+    assert not [m for m in harness.api.sent_messages(coord)[-1:] if "出错了" in (m.get("text") or "")]
+    assert any("could not be sent" in r.getMessage() for r in caplog.records if r.name == "bot.replies")
+    [ok] = await harness.say(coord, coord, "/whoami")  # the next one goes through
+    assert "Telegram ID" in ok["text"]

@@ -30,14 +30,15 @@ Afterwards, for the whole run:
    is an unbounded echo);
 2. the answer rule. A message is *answered* when the bot sends a message quoting it.
 
-   * private chat: every new message (command, text, file, photo) is answered exactly once;
+   * private chat: every new message (command, text, file, photo) of a known person is
+     answered exactly once; of the stranger, exactly one in all (bot.gate: one an hour);
    * the bound group: a command of this bot (``/cmd`` or ``/cmd@this_bot``, in any case)
      and any message replying to one of the bot's messages is answered exactly once;
      everything else (chatter, replies between people, commands for other bots) is not
      answered at all;
    * an edited message is never processed again: it gets no answer of its own;
    * a group nobody bound: the bot says at most one thing there on its own (the
-     "not bound" notice) and answers nothing but ``/bindgroup`` (with a refusal);
+     "not bound" notice) and answers nothing but a known coordinator's ``/bindgroup``;
    * a channel: the bot says nothing;
    * every button press gets exactly one answerCallbackQuery.
 
@@ -74,7 +75,7 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.commands import COMMANDS
-from bot.handlers import UNBOUND_NOTICE
+from bot.gate import UNBOUND_NOTICE
 from models.tables import Evidence
 from scheduler import run_once
 from standin import SimChat, SimUser
@@ -200,7 +201,7 @@ class Sent:
     kind: str
     chat_id: int
     message_id: int | None
-    expect: str  # "answer", "ignore", "press" or "none" (no per-message expectation)
+    expect: str  # "answer", "ignore", "press", "stranger" (one an hour) or "none" (no expectation)
     query_id: str | None = None
     export: bool = False
     text: str = ""
@@ -295,8 +296,7 @@ async def build_scene(h: Harness) -> Scene:
     await ask(coord, coord, "/review")
     await ask(other, other, "/mytasks")
     await ask(leader, leader, "/task 7")
-    for user in (removed, stranger):
-        await ask(user, user, "/start")
+    await ask(removed, removed, "/start")  # (the stranger's one answer of the hour is left for the run)
     await run_once(engine=h.engine, bot=h.app.bot, now=MONDAY, config=fast_config())
     await settle(api, h.app)
     assert any("qcn:" in b["callback_data"] for m in api.sent_messages(group) for b in api.buttons(m)), \
@@ -408,11 +408,17 @@ class Fuzzer:
         ours, command = self.is_ours(message)
         replied = message.get("reply_to_message") or {}
         to_bot = (replied.get("from") or {}).get("id") == self.s.bot.id
+        sender = (message.get("from") or {}).get("id")
         if chat.id == self.s.channel.id:
             return "ignore"
         if chat.id == self.s.unbound.id:
-            return "answer" if ours and command == "bindgroup" else "ignore"
+            # bot.gate: only a known coordinator's /bindgroup is answered in an unbound group.
+            coordinator = sender == self.s.people["coordinator"].id
+            return "answer" if ours and command == "bindgroup" and coordinator else "ignore"
         if chat.type == "private":
+            if sender == self.s.people["stranger"].id and not (ours and command == "start" and " " in
+                                                                (message.get("text") or "").strip()):
+                return "stranger"  # bot.gate: one short answer an hour, whichever comes first
             return "answer"
         if command is not None:
             return "answer" if ours and command in self.s.commands else "ignore"
@@ -731,6 +737,11 @@ def check_answers(f: Fuzzer) -> list[str]:
             elif got > 1 and not sent.export:
                 edited = " (it was edited)" if (sent.chat_id, sent.message_id) in f.edited else ""
                 problems.append(f"{sent.kind} {sent.text!r} in chat {sent.chat_id} got {got} answers{edited}")
+    strangers = [sent for sent in f.sent if sent.expect == "stranger" and sent.message_id is not None]
+    answered = sum(quoted.get((sent.chat_id, sent.message_id), 0) for sent in strangers)
+    if answered != min(1, len(strangers)):
+        problems.append(f"the stranger's {len(strangers)} private message(s) got {answered} answer(s), "
+                        "expected exactly one (bot.gate: one an hour)")
     if api.unanswered_callbacks:
         problems.append(f"{len(api.unanswered_callbacks)} button press(es) never answered")
     own = [m for m in api.sent_messages(s.unbound) if not (m.get("reply_to_message"))]

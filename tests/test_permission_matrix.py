@@ -39,6 +39,7 @@ from telegram.ext import CommandHandler
 
 from bot.callbacks import VERBS
 from bot.commands import BY_NAME, COMMANDS, Scope
+from bot.gate import STRANGER_TEXT
 from infra.db import transaction
 from infra.files import store_blob
 from models import members as mm
@@ -386,6 +387,8 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
     """Who does the cell's thing, where, and how; targets made before the snapshot."""
     h, api = w.h, w.h.api
     user = w.people[role]
+    if role == Standing.stranger and row.scope == "private":
+        user = w.fresh("路人")  # a stranger's first message of the hour (bot.gate)
     if row.name == "/start <invite>" and role in (Standing.stranger, Standing.removed):
         user = w.fresh("新人")
         if role == Standing.removed:
@@ -451,6 +454,17 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
     return Cell(user, chat, say)
 
 
+def gate_outcome(row: Row, role: Standing, user_id: int) -> list[str] | None:
+    """What the gate answers a cell it stops (None: it lets the cell through to the handlers)."""
+    if row.is_button:
+        return None
+    if role == Standing.stranger and row.scope == "private" and row.name != "/start <invite>":
+        return [re.sub(r"</?code>", "", STRANGER_TEXT.format(user_id=user_id))]
+    if row.scope == "unbound" and role != Standing.coordinator:
+        return []
+    return None
+
+
 CELLS = [pytest.param(row, role, id=f"{row.name}|{role.value}") for row in ROWS for role in Standing]
 
 
@@ -467,6 +481,16 @@ async def test_cell(world: World, row: Row, role: Standing) -> None:
     effective = expected_role(role, row.action)
     may = allowed(effective, row.action)
     refusal = refusal_message(effective, row.action)
+    gated = gate_outcome(row, role, cell.user.id)
+    if gated is not None:
+        # Stopped at the gate (bot.gate), before the permission table is asked: a stranger in
+        # private gets the one short answer of the hour, an outsider's /bindgroup in an unbound
+        # group silence; either way nothing changes.
+        quoting = [m for m in api.sent_messages(cell.chat)[seen:]
+                   if (m.get("reply_to_message") or {}).get("message_id") == sent["message_id"]]
+        assert [m.get("text") for m in quoting] == gated, f"{row.name} by {role}: {quoting}"
+        assert not diff(before, after), f"{row.name} by {role} was stopped at the gate, yet changed something"
+        return
     if row.is_button:
         answer = api.callback_answers.get(sent)
         assert answer is not None, f"{row.name}: the press was never answered"

@@ -181,8 +181,11 @@ def history_path_for(url: str, *, demo_db: bool) -> Path:
 
 
 def console_settings(opts: ConsoleOptions, url: str, *, demo_db: bool) -> Settings:
-    """The configuration, pointed at the console's database (and demo evidence store)."""
-    overrides: dict[str, dict[str, Any]] = {"database": {"url": url}}
+    """The configuration, pointed at the console's database (and demo evidence store).
+
+    The per-person budget (``bot.gate``) is off: the demo plays a whole office's onboarding as
+    fast as the bot answers, and nobody else can reach a local stand-in."""
+    overrides: dict[str, dict[str, Any]] = {"database": {"url": url}, "telegram": {"user_budget_per_minute": 0}}
     if demo_db:
         overrides["storage"] = {"dir": str(DEMO_EVIDENCE)}
     return load_settings(opts.config, overrides=overrides)

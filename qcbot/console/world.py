@@ -247,7 +247,9 @@ async def settle(api: BotApiStandin, app: Any, *, timeout: float = 30.0, quiet: 
             await api.wait_idle(timeout=max(0.05, deadline - loop.time()), quiet=quiet)
         except AssertionError:
             return False
-        busy = not app.update_queue.empty() or app.update_processor.current_concurrent_updates > 0
+        replies = app.bot_data.get("replies")
+        busy = (not app.update_queue.empty() or app.update_processor.current_concurrent_updates > 0
+                or (replies is not None and replies.queued > 0))
         if not busy:
             return True
         await asyncio.sleep(0.02)
