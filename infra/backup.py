@@ -380,8 +380,8 @@ def ensure_key(key_file: Path | str) -> bytes:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
     log.warning(
-        "a new backup key was made in %s (mode 0600): keep a copy of it apart from the backups; "
-        "without it no backup can be verified or restored", path,
+        "已生成新的备份密钥 %s（权限 0600）：请另存一份、与备份分开保管，没有它任何备份都无法验证或恢复"
+        "（a new backup key was made: keep a copy apart from the backups）", path,
     )
     return _read_key(path)
 
@@ -973,9 +973,17 @@ def read_manifest(src: Path | str) -> dict[str, Any]:
         manifest = json.loads(
             raw.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant
         )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise BackupError(f"{path} 已损坏，无法读取：{reason}") from None
+    except UnicodeDecodeError:
+        raise BackupError(f"{path} 已损坏，无法读取：不是 UTF-8 文本，拒绝使用这份备份。") from None
+    except json.JSONDecodeError as exc:
+        raise BackupError(
+            f"{path} 已损坏，无法读取：第 {exc.lineno} 行第 {exc.colno} 列不是有效的 JSON"
+            f"（{exc.msg}），拒绝使用这份备份。"
+        ) from None
+    except RecursionError:
+        raise BackupError(f"{path} 已损坏，无法读取：JSON 嵌套过深，拒绝使用这份备份。") from None
+    except ValueError as exc:
+        raise BackupError(f"{path} 已损坏，无法读取：{exc}，拒绝使用这份备份。") from None
     return _check_manifest(manifest, path)
 
 
