@@ -2,7 +2,8 @@
 
 A backup is a directory::
 
-    manifest.json              what is inside, with a sha256 sum of every other file
+    manifest.json              what is inside, with a sha256 sum of every other file,
+                               signed (HMAC-SHA256) with the key in ``backup.key_file``
     database.sqlite3           SQLite: a copy made with the online backup API
     database.pgdump            PostgreSQL: ``pg_dump -Fc`` of the current schema
     evidence/ab/abcdef...      every evidence file the database refers to
@@ -26,11 +27,23 @@ A backup is first written to a hidden ``.NAME.partial-*`` sibling directory and
 renamed into place when complete: a directory with a ``manifest.json`` is
 always a whole backup.
 
-Restoring (:func:`restore_backup`) verifies the sums first, refuses a database
-that holds rows unless forced, copies the evidence files into the storage
-directory, loads the database and checks the row counts and the schema
-revision against the manifest. A backup restores into the backend it was taken
-from; SQLite to PostgreSQL (or back) is not supported.
+Verifying (:func:`verify_backup`) trusts nothing in the directory until it is
+proven: it refuses a symlink or a special file anywhere in it, a malformed
+manifest, an unsigned one (backups of older versions), a missing key, a
+signature that does not match, and any file that is missing, not listed, or
+whose size or sum differs. The key (32 random bytes, made at the first backup,
+mode 0600) lives outside the backup directory and is never printed, logged or
+copied into a backup.
+
+Restoring (:func:`restore_backup`) verifies first, then checks that the
+database holds only what qcbot's schema creates (SQLite: ``sqlite_master``;
+PostgreSQL: ``pg_restore --list``, and only the allowed entries are run, through
+``--use-list``, with ``--no-owner --no-privileges --single-transaction``). All of
+that happens before anything is written. Then it refuses a database that holds
+rows unless forced, copies the evidence files into the storage directory, loads
+the database and checks the row counts and the schema revision against the
+manifest. A backup restores into the backend it was taken from; SQLite to
+PostgreSQL (or back) is not supported.
 """
 
 from __future__ import annotations
