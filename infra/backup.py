@@ -2,7 +2,8 @@
 
 A backup is a directory::
 
-    manifest.json              what is inside, with a sha256 sum of every other file
+    manifest.json              what is inside, with a sha256 sum of every other file,
+                               signed (HMAC-SHA256) with the key in ``backup.key_file``
     database.sqlite3           SQLite: a copy made with the online backup API
     database.pgdump            PostgreSQL: ``pg_dump -Fc`` of the current schema
     evidence/ab/abcdef...      every evidence file the database refers to
@@ -26,22 +27,38 @@ A backup is first written to a hidden ``.NAME.partial-*`` sibling directory and
 renamed into place when complete: a directory with a ``manifest.json`` is
 always a whole backup.
 
-Restoring (:func:`restore_backup`) verifies the sums first, refuses a database
-that holds rows unless forced, copies the evidence files into the storage
-directory, loads the database and checks the row counts and the schema
-revision against the manifest. A backup restores into the backend it was taken
-from; SQLite to PostgreSQL (or back) is not supported.
+Verifying (:func:`verify_backup`) trusts nothing in the directory until it is
+proven: it refuses a symlink or a special file anywhere in it, a malformed
+manifest, an unsigned one (backups of older versions), a missing key, a
+signature that does not match, and any file that is missing, not listed, or
+whose size or sum differs. The key (32 random bytes, made at the first backup,
+mode 0600) lives outside the backup directory and is never printed, logged or
+copied into a backup.
+
+Restoring (:func:`restore_backup`) verifies first, then checks that the
+database holds only what qcbot's schema creates (SQLite: ``sqlite_master``;
+PostgreSQL: ``pg_restore --list``, and only the allowed entries are run, through
+``--use-list``, with ``--no-owner --no-privileges --single-transaction``). All of
+that happens before anything is written. Then it refuses a database that holds
+rows unless forced, copies the evidence files into the storage directory, loads
+the database and checks the row counts and the schema revision against the
+manifest. A backup restores into the backend it was taken from; SQLite to
+PostgreSQL (or back) is not supported.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import sqlite3
+import stat
 import subprocess
 import tempfile
 import time
@@ -64,6 +81,13 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+#: The manifest's signature: HMAC-SHA256 with the backup key over :func:`canonical_manifest`.
+SIGNATURE_ALG = "hmac-sha256"
+KEY_BYTES = 32
+#: The configuration key that names the key file (quoted in messages).
+KEY_SETTING = "backup.key_file"
+#: A manifest larger than this is not read (a real one lists ~150 bytes per file).
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 SQLITE_FILE = "database.sqlite3"
 PG_FILE = "database.pgdump"
 EVIDENCE_DIR = "evidence"
@@ -73,6 +97,9 @@ SCHEDULED_PREFIX = "qcbot-"
 _SCHEDULED_RE = re.compile(r"^qcbot-\d{8}T\d{6}Z(?:-\d+)?$")
 _PARTIAL_RE = re.compile(r"^\..+\.partial-[0-9a-f]{8,32}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_EVIDENCE_PATH_RE = re.compile(r"^evidence/([0-9a-f]{2})/([0-9a-f]{64})$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_REVISION_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 #: A partial directory older than this is a crashed backup; prune removes it.
 STALE_PARTIAL_SECONDS = 24 * 3600
 _CHUNK = 1024 * 1024
@@ -178,9 +205,23 @@ def _listing(problems: list[str]) -> str:
     return "\n".join(f"  - {p}" for p in shown) + (f"\n  ……另有 {more} 项" if more else "")
 
 
+def _open_regular(path: Path) -> Any:
+    """Open ``path`` for reading, refusing a symlink (``O_NOFOLLOW``) or anything not a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise BackupError(f"{path} 是符号链接，拒绝读取。") from None
+        raise BackupError(f"无法读取 {path}（{exc.strerror}）。") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BackupError(f"{path} 不是普通文件（管道、设备或套接字），拒绝读取。")
+    return os.fdopen(fd, "rb")
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with _open_regular(path) as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
@@ -198,7 +239,7 @@ def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` (atomically, fsynced); returns the sha256 and size copied."""
     h = hashlib.sha256()
     size = 0
-    with open(src, "rb") as fin, atomic_writer(dst, prefix=".incoming-") as fout:
+    with _open_regular(src) as fin, atomic_writer(dst, prefix=".incoming-") as fout:
         while chunk := fin.read(_CHUNK):
             h.update(chunk)
             size += len(chunk)
@@ -259,6 +300,125 @@ def database_rows(engine: Engine) -> dict[str, int]:
     """Row counts per table of ``engine``'s database (its current schema on PostgreSQL)."""
     with engine.connect() as conn:
         return _count_rows(conn, sa.inspect(conn).get_table_names())
+
+
+# ------------------------------------------------------------------------- the key
+#
+# Every manifest is signed with HMAC-SHA256 under a key of 32 random bytes that is
+# made at the first backup and kept outside the backup directory (``backup.key_file``,
+# mode 0600). Whoever can write a backup but does not hold the key cannot make a
+# backup that verifies: an edited database file needs a new sum in the manifest, and
+# a new manifest needs a new signature. The key is never printed, logged or copied
+# into a backup.
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    p = Path(os.path.realpath(path))
+    d = Path(os.path.realpath(directory))
+    return p == d or d in p.parents
+
+
+def check_key_location(key_file: Path | str, *dirs: Path | str | None) -> None:
+    """Refuse a key file that lies inside one of ``dirs`` (the backup directory)."""
+    for d in dirs:
+        if d is not None and _inside(Path(key_file), Path(d)):
+            raise BackupError(
+                f"备份密钥文件 {key_file}（配置项 {KEY_SETTING}）位于备份目录 {d} 之内："
+                "密钥必须放在备份目录之外，否则拿到备份的人也就拿到了密钥。"
+            )
+
+
+def _no_key(path: Path) -> BackupError:
+    return BackupError(
+        f"没有备份密钥 {path}（配置项 {KEY_SETTING}），无法验证或恢复备份："
+        f"请把生成这些备份时的密钥文件放回该位置，或让 {KEY_SETTING} 指向它。"
+    )
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise _no_key(path) from None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise BackupError(
+                f"备份密钥文件 {path}（配置项 {KEY_SETTING}）是符号链接：请让配置项直接指向密钥文件。"
+            ) from None
+        raise BackupError(f"无法读取备份密钥文件 {path}（{exc.strerror}）。") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BackupError(f"备份密钥文件 {path}（配置项 {KEY_SETTING}）不是普通文件。")
+        if st.st_mode & 0o077:
+            raise BackupError(
+                f"备份密钥文件 {path} 的权限过宽（{stat.S_IMODE(st.st_mode):04o}），其他用户可能读到它："
+                f"请执行 chmod 600 {path}。"
+            )
+        data = os.read(fd, KEY_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) != KEY_BYTES:
+        raise BackupError(
+            f"备份密钥文件 {path} 已损坏（应为 {KEY_BYTES} 字节）：请找回原来的密钥文件"
+            "（不要删除它：用它签名的备份离开它就无法恢复）。"
+        )
+    return data
+
+
+def load_key(key_file: Path | str) -> bytes:
+    """The backup key, to verify or restore; never makes one."""
+    return _read_key(Path(key_file))
+
+
+def ensure_key(key_file: Path | str) -> bytes:
+    """The backup key, made (32 random bytes, mode 0600) if there is none yet."""
+    path = Path(key_file)
+    if os.path.lexists(path):
+        return _read_key(path)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, secrets.token_bytes(KEY_BYTES))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never replaces a key another process made meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    log.warning(
+        "已生成新的备份密钥 %s（权限 0600）：请另存一份、与备份分开保管，没有它任何备份都无法验证或恢复"
+        "（a new backup key was made: keep a copy apart from the backups）", path,
+    )
+    return _read_key(path)
+
+
+def _key_id(key: bytes) -> str:
+    """Names a key without giving it away (tells "another key" from "altered")."""
+    return hmac.new(key, b"qcbot backup key id", hashlib.sha256).hexdigest()[:16]
+
+
+def canonical_manifest(manifest: Mapping[str, Any]) -> bytes:
+    """The bytes the signature covers: the manifest without its signature, canonical JSON."""
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _mac(key: bytes, manifest: Mapping[str, Any]) -> str:
+    return hmac.new(key, canonical_manifest(manifest), hashlib.sha256).hexdigest()
+
+
+def sign_manifest(manifest: Mapping[str, Any], key: bytes) -> dict[str, Any]:
+    """``manifest`` with its ``signature`` field (replacing any there was)."""
+    signed = {k: v for k, v in manifest.items() if k != "signature"}
+    signed["signature"] = {"alg": SIGNATURE_ALG, "key_id": _key_id(key), "value": _mac(key, signed)}
+    return signed
 
 
 # ---------------------------------------------------------------------- PostgreSQL
@@ -347,24 +507,133 @@ def _current_schema(engine: Engine) -> str | None:
         return conn.exec_driver_sql("SELECT current_schema()").scalar_one()
 
 
-def _restore_postgres(dump: Path, engine: Engine, workdir: Path) -> None:
+_I = r"[A-Za-z_][A-Za-z0-9_]*"
+_TOC_LINE_RE = re.compile(r"^\d+;\s+\d+\s+\d+\s+(?P<entry>.+?)\s*$")
+#: The TOC entries qcbot's schema produces, and whether each is restored ("keep") or left
+#: out ("skip": the schema itself exists already; privileges are the operator's to grant).
+_TOC_ALLOWED: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(rf"^SCHEMA - (?P<s>{_I}) \S+$"), "skip"),
+    (re.compile(rf"^COMMENT - SCHEMA (?P<s>{_I}) \S+$"), "skip"),
+    (re.compile(rf"^ACL - SCHEMA (?P<s>{_I}) \S+$"), "skip"),
+    (re.compile(rf"^ACL (?P<s>{_I}) TABLE (?P<t>{_I}) \S+$"), "skip"),
+    (re.compile(rf"^ACL (?P<s>{_I}) SEQUENCE (?P<q>{_I}) \S+$"), "skip"),
+    (re.compile(rf"^TABLE DATA (?P<s>{_I}) (?P<t>{_I}) \S+$"), "keep"),
+    (re.compile(rf"^TABLE (?P<s>{_I}) (?P<t>{_I}) \S+$"), "keep"),
+    (re.compile(rf"^SEQUENCE OWNED BY (?P<s>{_I}) (?P<q>{_I}) \S+$"), "keep"),
+    (re.compile(rf"^SEQUENCE SET (?P<s>{_I}) (?P<q>{_I}) \S+$"), "keep"),
+    (re.compile(rf"^SEQUENCE (?P<s>{_I}) (?P<q>{_I}) \S+$"), "keep"),
+    (re.compile(rf"^DEFAULT (?P<s>{_I}) (?P<t>{_I}) {_I} \S+$"), "keep"),
+    (re.compile(rf"^INDEX (?P<s>{_I}) {_I} \S+$"), "keep"),
+    (re.compile(rf"^FK CONSTRAINT (?P<s>{_I}) (?P<t>{_I}) {_I} \S+$"), "keep"),
+    (re.compile(rf"^CONSTRAINT (?P<s>{_I}) (?P<t>{_I}) {_I} \S+$"), "keep"),
+]
+#: Chinese names of the entry types a refusal most likely names (longest first).
+_TOC_KINDS = [
+    ("MATERIALIZED VIEW", "物化视图"), ("EVENT TRIGGER", "事件触发器"), ("PROCEDURAL LANGUAGE", "过程语言"),
+    ("FOREIGN SERVER", "外部服务器"), ("USER MAPPING", "用户映射"), ("DEFAULT ACL", "默认权限"),
+    ("TABLE DATA", "表数据"), ("FUNCTION", "函数"), ("PROCEDURE", "存储过程"), ("TRIGGER", "触发器"),
+    ("RULE", "规则"), ("POLICY", "行级安全策略"), ("PUBLICATION", "发布"), ("SUBSCRIPTION", "订阅"),
+    ("EXTENSION", "扩展"), ("AGGREGATE", "聚合函数"), ("CAST", "类型转换"), ("LANGUAGE", "过程语言"),
+    ("SERVER", "外部服务器"), ("VIEW", "视图"), ("ACL", "权限"), ("TYPE", "类型"), ("DOMAIN", "域"),
+    ("OPERATOR", "运算符"), ("SCHEMA", "schema"), ("COMMENT", "注释"), ("TABLE", "表"),
+    ("SEQUENCE", "序列"), ("INDEX", "索引"), ("LARGE OBJECT", "大对象"), ("BLOB", "大对象"),
+]
+
+
+@functools.cache
+def schema_tables(revision: str | None) -> frozenset[str]:
+    """The tables qcbot's schema has at ``revision`` (``alembic_version`` included)."""
+    from infra.migrate import upgrade
+
+    eng = sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool)
+    try:
+        upgrade(eng, revision or "head")
+        with eng.connect() as conn:
+            return frozenset(sa.inspect(conn).get_table_names())
+    finally:
+        eng.dispose()
+
+
+def _toc_refused(entry: str, why: str) -> BackupError:
+    kind = next((cn for en, cn in _TOC_KINDS if entry.startswith(en + " ")), "条目")
+    return BackupError(
+        f"数据库转储含有 qcbot 不会创建的内容，拒绝恢复（数据库和证据目录都未改动）：{why}"
+        f"第一个被拒绝的是{kind}「{entry}」。"
+    )
+
+
+def pg_restore_list(toc: str, *, schema: str, tables: frozenset[str]) -> tuple[list[str], int]:
+    """Check ``pg_restore --list`` output against what qcbot's schema produces.
+
+    Returns the lines to restore (the ``--use-list`` file) and how many privilege
+    entries were left out; raises :class:`BackupError` naming the first entry
+    that is anything else (a function, a trigger, a view, another schema, a
+    table qcbot does not have...).
+    """
+    kept: list[str] = []
+    skipped_acl = 0
+    for line in toc.splitlines():
+        if not line.strip() or line.lstrip().startswith(";"):
+            continue
+        m = _TOC_LINE_RE.match(line)
+        if m is None:
+            raise _toc_refused(line.strip()[:200], "目录中有无法解析的行。")
+        entry = m["entry"]
+        found = next(
+            ((hit, action) for pattern, action in _TOC_ALLOWED if (hit := pattern.match(entry))), None
+        )
+        if found is None:
+            raise _toc_refused(entry, "")
+        hit, action = found
+        names = hit.groupdict()
+        if names["s"] != schema:
+            raise _toc_refused(entry, f"它属于 schema {names['s']!r}，而备份的是 {schema!r}。")
+        table = names.get("t")
+        if table is not None and table not in tables:
+            raise _toc_refused(entry, f"qcbot 的数据库结构中没有表 {table!r}。")
+        seq = names.get("q")
+        if seq is not None and not (
+            seq.endswith("_seq") and any(seq.startswith(t + "_") for t in tables)
+        ):
+            raise _toc_refused(entry, f"qcbot 的数据库结构中没有序列 {seq!r}。")
+        if action == "keep":
+            kept.append(line)
+        elif entry.startswith("ACL ") and not entry.startswith("ACL - SCHEMA"):
+            skipped_acl += 1
+    return kept, skipped_acl
+
+
+def _is_superuser(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.exec_driver_sql(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).scalar())
+
+
+def _check_postgres_dump(
+    dump: Path, engine: Engine, workdir: Path, *, schema: str, revision: str | None
+) -> tuple[Path, int]:
+    """Write the filtered restore list for ``dump``, or refuse it; nothing touches the database."""
     pg_restore = _pg_tool("pg_restore")
     env = pg_environment(engine.url)
     toc = _run([pg_restore, "--list", str(dump)], env, "读取备份目录（pg_restore --list）").stdout
-    # The schema itself already exists (it is the target's current schema): leave
-    # its CREATE / COMMENT / ACL entries out, restore everything inside it.
-    kept = [
-        (";" + line) if re.match(r"^\d+;\s+\d+\s+\d+\s+(SCHEMA|COMMENT - SCHEMA|ACL - SCHEMA)\s", line)
-        else line
-        for line in toc.splitlines()
-    ]
+    kept, skipped_acl = pg_restore_list(toc, schema=schema, tables=schema_tables(revision))
     listing = workdir / "restore.list"
-    listing.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    fd = os.open(listing, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(kept) + "\n")
+    return listing, skipped_acl
+
+
+def _restore_postgres(dump: Path, engine: Engine, listing: Path) -> None:
+    """Run exactly the entries of ``listing`` (see :func:`pg_restore_list`), all or nothing."""
+    pg_restore = _pg_tool("pg_restore")
+    env = pg_environment(engine.url)
     dbname = env.get("PGDATABASE") or env.get("PGUSER") or "postgres"
     engine.dispose()
     _run(
         [pg_restore, "--no-password", "--single-transaction", "--clean", "--if-exists",
-         "--no-owner", "--no-acl", f"--use-list={listing}", f"--dbname={dbname}", str(dump)],
+         "--no-owner", "--no-privileges", f"--use-list={listing}", f"--dbname={dbname}", str(dump)],
         env, "pg_restore ",
     )
 
@@ -442,13 +711,19 @@ def _backend(engine: Engine) -> str:
 
 
 def create_backup(
-    engine: Engine, storage_dir: Path | str, dest: Path | str, *, now: datetime | None = None
+    engine: Engine,
+    storage_dir: Path | str,
+    dest: Path | str,
+    *,
+    key_file: Path | str,
+    now: datetime | None = None,
 ) -> BackupResult:
     """Write a backup of ``engine``'s database and the evidence under ``storage_dir`` to ``dest``.
 
-    ``dest`` must not exist (or be an empty directory). Evidence files that are
-    missing or corrupt in the storage directory do not stop the backup: they are
-    listed in the manifest and in ``BackupResult.problems``.
+    ``dest`` must not exist (or be an empty directory). The manifest is signed with
+    the key in ``key_file`` (made at the first backup; it must lie outside ``dest``).
+    Evidence files that are missing or corrupt in the storage directory do not stop
+    the backup: they are listed in the manifest and in ``BackupResult.problems``.
     """
     started = time.monotonic()
     now = now or utcnow()
@@ -457,9 +732,12 @@ def create_backup(
     backend = _backend(engine)
     storage_dir = Path(storage_dir)
     dest = Path(dest)
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+    if os.path.lexists(dest) and (dest.is_symlink() or not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"备份目标已存在且不是空目录：{dest}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    check_key_location(key_file, dest)
+    key = ensure_key(key_file)
+    if not dest.parent.exists():
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     work = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:12]}"
     work.mkdir(mode=0o700)  # the record holds personal data: readable by its owner only
     try:
@@ -510,11 +788,14 @@ def create_backup(
             },
             "files": dict(sorted(files.items())),
         }
-        with open(work / MANIFEST, "w", encoding="utf-8") as fh:
+        manifest = sign_manifest(manifest, key)
+        fd = os.open(work / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, ensure_ascii=False, indent=2)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
+        _owner_only(work)
         for directory in sorted({p.parent for p in work.rglob("*")} | {work}, reverse=True):
             _fsync_dir(directory)
         os.replace(work, dest)
@@ -530,70 +811,237 @@ def create_backup(
     return result
 
 
+def _owner_only(root: Path) -> None:
+    """Directories 0700 and files 0600 (pg_dump and sqlite3 create files 0644 less the umask)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o700)
+        for name in [*filenames, *dirnames]:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                raise BackupError(f"备份目录中出现了符号链接：{path}")
+            if name in filenames:
+                os.chmod(path, 0o600)
+
+
 # -------------------------------------------------------------------------- verify
 
 
-def read_manifest(src: Path | str) -> dict[str, Any]:
-    path = Path(src) / MANIFEST
-    if not path.is_file():
-        raise BackupError(f"{src} 不是完整的备份：缺少 {MANIFEST}。")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BackupError(f"{path} 已损坏，无法读取：{exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BackupError(f"{path}：不认识的备份格式（{manifest.get('format') if isinstance(manifest, dict) else '?'}）。")
-    for key in ("backend", "schema_revision", "database", "tables", "evidence", "files"):
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "命名管道 FIFO",
+    stat.S_IFCHR: "字符设备",
+    stat.S_IFBLK: "块设备",
+    stat.S_IFSOCK: "套接字",
+}
+
+
+def _backup_root(src: Path | str) -> Path:
+    root = Path(src)
+    if not os.path.lexists(root):
+        raise BackupError(f"备份目录不存在：{root}")
+    real = Path(os.path.realpath(root))
+    if not real.is_dir():
+        raise BackupError(f"{root} 不是目录，不是备份。")
+    return real
+
+
+def _scan(root: Path) -> dict[str, int]:
+    """Every regular file under ``root`` (relative path: size); refuses a symlink or a special file."""
+    found: dict[str, int] = {}
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except OSError as exc:
+            raise BackupError(f"无法读取备份目录 {directory}（{exc.strerror}）。") from None
+        for entry in entries:
+            path = Path(entry.path)
+            rel = _rel(path, root)
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                try:
+                    target = os.readlink(path)
+                except OSError:
+                    target = "?"
+                raise BackupError(
+                    f"备份 {root} 中有符号链接 {rel}（指向 {target}）：备份里只应有普通文件，拒绝使用这份备份。"
+                )
+            if stat.S_ISDIR(st.st_mode):
+                pending.append(path)
+            elif stat.S_ISREG(st.st_mode):
+                found[rel] = st.st_size
+            else:
+                kind = _SPECIAL_KINDS.get(stat.S_IFMT(st.st_mode), "特殊文件")
+                raise BackupError(
+                    f"备份 {root} 中有{kind} {rel}：备份里只应有普通文件，拒绝使用这份备份。"
+                )
+    return found
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"重复的键 {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"不允许的数值 {name}")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_manifest(manifest: Any, path: Path) -> dict[str, Any]:
+    """Refuse a manifest that is not exactly what :func:`create_backup` writes (one line each)."""
+
+    def bad(what: str) -> BackupError:
+        return BackupError(f"{path} 不完整或已损坏：{what}，拒绝使用这份备份。")
+
+    if not isinstance(manifest, dict):
+        raise bad("内容不是 JSON 对象")
+    fmt = manifest.get("format")
+    if not _is_count(fmt) or fmt != FORMAT:
+        raise BackupError(f"{path}：不认识的备份格式（{fmt!r}），拒绝使用这份备份。")
+    shapes: dict[str, type | tuple[type, ...]] = {
+        "qcbot_version": str, "created_at": str, "backend": str, "schema_revision": (str, type(None)),
+        "database": dict, "tables": dict, "evidence": dict, "files": dict,
+    }
+    for key, kind in shapes.items():
         if key not in manifest:
-            raise BackupError(f"{path} 不完整：缺少 {key!r}。")
+            raise bad(f"缺少 {key!r}")
+        if not isinstance(manifest[key], kind):
+            raise bad(f"{key!r} 的类型不对")
+    backend = manifest["backend"]
+    if backend not in ("sqlite", "postgresql"):
+        raise bad(f"不认识的数据库类型 {backend!r}")
+    revision = manifest["schema_revision"]
+    if revision is not None and not _REVISION_RE.match(revision):
+        raise bad(f"结构版本 {revision!r} 格式不对")
+    database = manifest["database"]
+    db_file = SQLITE_FILE if backend == "sqlite" else PG_FILE
+    if database.get("file") != db_file:
+        raise bad(f"数据库文件应为 {db_file!r}，清单中是 {database.get('file')!r}")
+    if backend == "postgresql" and not (
+        isinstance(database.get("schema"), str) and _NAME_RE.match(database["schema"])
+    ):
+        raise bad(f"schema 名称 {database.get('schema')!r} 格式不对")
+    for name, count in manifest["tables"].items():
+        if not _NAME_RE.match(name) or not _is_count(count):
+            raise bad(f"表 {name!r} 的条目格式不对")
+    evidence = manifest["evidence"]
+    if not (_is_count(evidence.get("count")) and _is_count(evidence.get("bytes"))
+            and isinstance(evidence.get("missing"), list)):
+        raise bad("'evidence' 的条目格式不对")
+    for item in evidence["missing"]:
+        if not (isinstance(item, dict) and isinstance(item.get("sha256"), str)
+                and isinstance(item.get("reason"), str)):
+            raise bad("'evidence.missing' 的条目格式不对")
+    files = manifest["files"]
+    evidence_files = 0
+    for rel, meta in files.items():
+        if rel.startswith("/") or rel.startswith("\\") or Path(rel).is_absolute():
+            raise bad(f"文件路径 {rel!r} 是绝对路径")
+        if ".." in re.split(r"[/\\]", rel):
+            raise bad(f"文件路径 {rel!r} 含有 ..")
+        match = _EVIDENCE_PATH_RE.match(rel)
+        if rel != db_file and not (match and match[2][:2] == match[1]):
+            raise bad(f"不认识的文件路径 {rel!r}")
+        if not (isinstance(meta, dict) and set(meta) == {"sha256", "size"}
+                and isinstance(meta["sha256"], str) and _SHA_RE.match(meta["sha256"])
+                and _is_count(meta["size"])):
+            raise bad(f"文件 {rel!r} 的条目格式不对")
+        if match:
+            evidence_files += 1
+            if match[2] != meta["sha256"]:
+                raise bad(f"证据文件 {rel!r} 的名字与清单中的 sha256 不符")
+    if db_file not in files:
+        raise bad(f"清单中没有数据库文件 {db_file!r}")
+    if evidence["count"] != evidence_files:
+        raise bad(f"证据文件数 {evidence['count']} 与清单列出的 {evidence_files} 个不符")
+    if "signature" in manifest:
+        sig = manifest["signature"]
+        if not (isinstance(sig, dict) and set(sig) == {"alg", "key_id", "value"}
+                and sig["alg"] == SIGNATURE_ALG and isinstance(sig["key_id"], str)
+                and isinstance(sig["value"], str) and _SHA_RE.match(sig["value"])):
+            raise bad("'signature' 的格式不对")
     return manifest
 
 
-def verify_backup(src: Path | str) -> dict[str, Any]:
-    """Check every file of the backup against the manifest; returns the manifest.
+def read_manifest(src: Path | str) -> dict[str, Any]:
+    """The backup's manifest, checked for shape (not for its signature: see :func:`verify_backup`)."""
+    root = _backup_root(src)
+    path = root / MANIFEST
+    if not os.path.lexists(path):
+        raise BackupError(f"{root} 不是完整的备份：缺少 {MANIFEST}。")
+    with _open_regular(path) as fh:
+        raw = fh.read(MAX_MANIFEST_BYTES + 1)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BackupError(f"{path} 过大（超过 {MAX_MANIFEST_BYTES // 1024 // 1024} MB），拒绝读取。")
+    try:
+        manifest = json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant
+        )
+    except UnicodeDecodeError:
+        raise BackupError(f"{path} 已损坏，无法读取：不是 UTF-8 文本，拒绝使用这份备份。") from None
+    except json.JSONDecodeError as exc:
+        raise BackupError(
+            f"{path} 已损坏，无法读取：第 {exc.lineno} 行第 {exc.colno} 列不是有效的 JSON"
+            f"（{exc.msg}），拒绝使用这份备份。"
+        ) from None
+    except RecursionError:
+        raise BackupError(f"{path} 已损坏，无法读取：JSON 嵌套过深，拒绝使用这份备份。") from None
+    except ValueError as exc:
+        raise BackupError(f"{path} 已损坏，无法读取：{exc}，拒绝使用这份备份。") from None
+    return _check_manifest(manifest, path)
 
-    Raises :class:`BackupError` listing every file that is missing, has the
-    wrong size or the wrong sha256 sum.
+
+def verify_backup(src: Path | str, *, key_file: Path | str) -> dict[str, Any]:
+    """Check the backup against its signed manifest; returns the manifest.
+
+    Refuses, before anything is written anywhere: a symlink or a special file in
+    the directory, a malformed manifest, an unsigned one, a missing key, a
+    signature that does not match, and (listing every one) a file that is
+    missing, not listed, or has the wrong size or sha256 sum.
     """
-    root = Path(src)
+    root = _backup_root(src)
+    found = _scan(root)
     manifest = read_manifest(root)
+    if "signature" not in manifest:
+        raise BackupError(
+            f"备份 {root} 没有签名（由旧版 qcbot 写成，或清单被改动过），无法证明它未被改动，"
+            "拒绝使用：请用当前版本的 qcbot backup 重新备份。"
+        )
+    key = load_key(key_file)
+    sig = manifest["signature"]
+    if not hmac.compare_digest(_mac(key, manifest), sig["value"]):
+        if not hmac.compare_digest(sig["key_id"], _key_id(key)):
+            raise BackupError(
+                f"备份 {root} 的签名不是用当前备份密钥（{KEY_SETTING} = {key_file}）生成的，拒绝使用："
+                "请换上生成这份备份时的密钥文件（伪造的备份也是这个结果）。"
+            )
+        raise BackupError(f"备份 {root} 的签名不符：清单在备份之后被改动过，拒绝使用这份备份。")
     problems: list[str] = []
-    files: dict[str, Any] = manifest["files"]
-    if manifest["database"].get("file") not in files:
-        problems.append(f"清单中没有数据库文件 {manifest['database'].get('file')!r}")
-    for rel, meta in files.items():
-        path = root / rel
-        if not isinstance(meta, dict):
-            problems.append(f"{rel}：清单条目已损坏")
-            continue
-        if Path(rel).is_absolute() or ".." in Path(rel).parts:
-            problems.append(f"{rel}：清单中的路径不安全")
-            continue
-        if not path.is_file():
+    listed: dict[str, dict[str, Any]] = manifest["files"]
+    for rel in sorted(set(found) - set(listed) - {MANIFEST}):
+        problems.append(f"{rel}：清单中没有这个文件")
+    for rel, meta in listed.items():
+        if rel not in found:
             problems.append(f"{rel}：文件缺失")
             continue
-        size = path.stat().st_size
-        if size != meta.get("size"):
-            problems.append(f"{rel}：大小不符（清单 {meta.get('size')} 字节，实际 {size} 字节）")
+        if found[rel] != meta["size"]:
+            problems.append(f"{rel}：大小不符（清单 {meta['size']} 字节，实际 {found[rel]} 字节）")
             continue
-        digest = sha256_file(path)
-        if digest != meta.get("sha256"):
-            problems.append(f"{rel}：sha256 校验失败（清单 {meta.get('sha256')}，实际 {digest}）")
-            continue
-        if rel.startswith(EVIDENCE_DIR + "/") and rel.rsplit("/", 1)[-1] != digest:
-            problems.append(f"{rel}：文件名与内容的 sha256 不符")
+        digest = sha256_file(root / rel)
+        if digest != meta["sha256"]:
+            problems.append(f"{rel}：sha256 校验失败（清单 {meta['sha256']}，实际 {digest}）")
     if problems:
         raise BackupError(f"备份 {root} 校验失败，有 {len(problems)} 个问题：\n" + _listing(problems))
     return manifest
-
-
-def unlisted_files(src: Path | str) -> list[str]:
-    """Files in the backup directory the manifest does not list (not an error)."""
-    root = Path(src)
-    listed = set(read_manifest(root)["files"]) | {MANIFEST}
-    return sorted(
-        _rel(p, root) for p in root.rglob("*") if p.is_file() and _rel(p, root) not in listed
-    )
 
 
 # ------------------------------------------------------------------------- restore
@@ -631,25 +1079,65 @@ def _restore_evidence(root: Path, manifest: dict[str, Any], storage_dir: Path) -
     return written, present
 
 
+def _private_copy(root: Path, rel: str, meta: Mapping[str, Any], workdir: Path) -> Path:
+    """Copy a verified file into ``workdir`` (0700) and check its sum again: what is loaded
+    is what was verified, whatever happens to the backup directory meanwhile."""
+    copy = workdir / Path(rel).name
+    digest, size = _copy_hashed(root / rel, copy)
+    if digest != meta["sha256"] or size != meta["size"]:
+        raise BackupError(f"{rel}：复制时读到的内容与清单不符（备份在校验后被改动？），未写入任何内容。")
+    return copy
+
+
+_SQLITE_INTERNAL = frozenset({"sqlite_sequence", "sqlite_stat1", "sqlite_stat4"})
+
+
+def _check_sqlite_objects(db_file: Path, tables: frozenset[str]) -> None:
+    """Refuse a database file holding anything qcbot's schema does not (a trigger, a view...)."""
+    conn = sqlite3.connect(_sqlite_uri(db_file, mode="ro", immutable=True), uri=True)
+    try:
+        objects = conn.execute("SELECT type, name, tbl_name FROM sqlite_master ORDER BY rowid").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"备份中的数据库文件无法读取（{exc}），拒绝恢复。") from None
+    finally:
+        conn.close()
+    kinds = {"trigger": "触发器", "view": "视图", "table": "表", "index": "索引"}
+    for kind, name, table in objects:
+        if kind == "table" and (name in tables or name in _SQLITE_INTERNAL):
+            continue
+        if kind == "index" and table in tables:
+            continue
+        raise BackupError(
+            f"备份的数据库含有 qcbot 不会创建的{kinds.get(kind, '对象')}「{name}」（{kind}，属于 {table}），"
+            "拒绝恢复（数据库和证据目录都未改动）。"
+        )
+
+
 def restore_backup(
     src: Path | str,
     engine: Engine,
     storage_dir: Path | str,
     *,
+    key_file: Path | str,
     force: bool = False,
     safety_dir: Path | str | None = None,
 ) -> RestoreResult:
     """Restore the backup at ``src`` into ``engine``'s database and ``storage_dir``.
 
-    Refuses unless the database holds no rows (``alembic_version`` aside), or
-    ``force`` is given; with ``force`` and ``safety_dir``, the database about to
-    be overwritten is first backed up under ``safety_dir``. Evidence files are
-    added to the storage directory (none is deleted). The bot must be stopped.
+    Everything that can refuse does so before anything is written: the signature
+    and every sum (:func:`verify_backup`), the backend and schema revision, and the
+    database's contents (a SQLite file or a PostgreSQL dump may hold only what
+    qcbot's schema creates). Then it refuses a database that holds rows
+    (``alembic_version`` aside) unless ``force``; with ``force`` and ``safety_dir``,
+    the database about to be overwritten is first backed up under ``safety_dir``.
+    Evidence files are added to the storage directory (none is deleted). The bot
+    must be stopped.
     """
     started = time.monotonic()
-    root = Path(src)
+    check_key_location(key_file, src, safety_dir)
+    manifest = verify_backup(src, key_file=key_file)
+    root = _backup_root(src)
     storage_dir = Path(storage_dir)
-    manifest = verify_backup(root)
     warnings: list[str] = []
     backend = _backend(engine)
     if manifest["backend"] != backend:
@@ -663,48 +1151,62 @@ def restore_backup(
             f"备份的数据库结构版本 {revision} 比当前 qcbot 更新（或未知）："
             f"请用 qcbot {manifest.get('qcbot_version', '?')} 或更新的版本恢复。"
         )
+    schema = manifest["database"].get("schema")
     if backend == "postgresql":
-        schema = _current_schema(engine)
-        wanted = manifest["database"].get("schema")
-        if schema != wanted:
+        current = _current_schema(engine)
+        if current != schema:
             raise BackupError(
-                f"备份来自 schema {wanted!r}，而目标数据库的当前 schema 是 {schema!r}："
+                f"备份来自 schema {schema!r}，而目标数据库的当前 schema 是 {current!r}："
                 "只能恢复到同名 schema（请调整 search_path 或先创建该 schema）。"
             )
-    try:
-        existing = database_rows(engine) if backend == "postgresql" or _sqlite_path(engine).exists() else {}
-    except sa.exc.DatabaseError as exc:
-        raise BackupError(
-            f"目标数据库无法读取（{type(exc.orig or exc).__name__}: {exc.orig or exc}）。"
-            "如果它已损坏：先把数据库文件移到别处保存（不要删除），再恢复到一个新文件。"
-        ) from None
-    filled = {name: n for name, n in existing.items() if n and name not in BOOKKEEPING_TABLES}
-    safety: Path | None = None
-    if filled:
-        described = "、".join(f"{name} {n} 行" for name, n in sorted(filled.items())[:8])
-        if len(filled) > 8:
-            described += "……"
-        if not force:
-            raise BackupError(
-                f"目标数据库不是空的（{described}）。确认要用备份覆盖它，请加 --force。"
+    db_rel = manifest["database"]["file"]
+    with tempfile.TemporaryDirectory(prefix="qcbot-restore-") as tmp:
+        workdir = Path(tmp)
+        db_file = _private_copy(root, db_rel, manifest["files"][db_rel], workdir)
+        listing: Path | None = None
+        if backend == "sqlite":
+            _check_sqlite_objects(db_file, schema_tables(revision))
+        else:
+            listing, skipped_acl = _check_postgres_dump(
+                db_file, engine, workdir, schema=schema, revision=revision
             )
-        if safety_dir is not None:
-            stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-            safety = Path(safety_dir) / f"pre-restore-{stamp}-{uuid.uuid4().hex[:6]}"
-            create_backup(engine, storage_dir, safety)
-    extra = unlisted_files(root)
-    if extra:
-        warnings.append(f"备份目录中有 {len(extra)} 个清单未列出的文件，已忽略：{', '.join(extra[:5])}")
-    for item in manifest["evidence"].get("missing", []):
-        warnings.append(f"证据文件 {item.get('sha256')} 在备份时就已{item.get('reason')}，无法恢复")
+            if skipped_acl:
+                warnings.append(f"备份中有 {skipped_acl} 条表或序列的权限（GRANT）未恢复：如有需要请重新授予。")
+            if _is_superuser(engine):
+                warnings.append(
+                    "正在以超级用户身份恢复：请改用应用自己的数据库角色（schema 的属主）恢复，见 README 的 Restore 一节。"
+                )
+        try:
+            existing = (
+                database_rows(engine) if backend == "postgresql" or _sqlite_path(engine).exists() else {}
+            )
+        except sa.exc.DatabaseError as exc:
+            raise BackupError(
+                f"目标数据库无法读取（{type(exc.orig or exc).__name__}: {exc.orig or exc}）。"
+                "如果它已损坏：先把数据库文件移到别处保存（不要删除），再恢复到一个新文件。"
+            ) from None
+        filled = {name: n for name, n in existing.items() if n and name not in BOOKKEEPING_TABLES}
+        safety: Path | None = None
+        if filled:
+            described = "、".join(f"{name} {n} 行" for name, n in sorted(filled.items())[:8])
+            if len(filled) > 8:
+                described += "……"
+            if not force:
+                raise BackupError(
+                    f"目标数据库不是空的（{described}）。确认要用备份覆盖它，请加 --force。"
+                )
+            if safety_dir is not None:
+                stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+                safety = Path(safety_dir) / f"pre-restore-{stamp}-{uuid.uuid4().hex[:6]}"
+                create_backup(engine, storage_dir, safety, key_file=key_file)
+        for item in manifest["evidence"]["missing"]:
+            warnings.append(f"证据文件 {item.get('sha256')} 在备份时就已{item.get('reason')}，无法恢复")
 
-    files_written, files_present = _restore_evidence(root, manifest, storage_dir)
-    db_file = root / manifest["database"]["file"]
-    if backend == "sqlite":
-        _restore_sqlite(db_file, engine)
-    else:
-        with tempfile.TemporaryDirectory(prefix="qcbot-restore-") as tmp:
-            _restore_postgres(db_file, engine, Path(tmp))
+        files_written, files_present = _restore_evidence(root, manifest, storage_dir)
+        if listing is None:
+            _restore_sqlite(db_file, engine)
+        else:
+            _restore_postgres(db_file, engine, listing)
 
     with engine.connect() as conn:
         counts, restored_revision, shas = _describe(conn)
@@ -714,7 +1216,7 @@ def restore_backup(
             problems.append(f"表 {name}：应有 {expected} 行，恢复后 {counts.get(name, '（表不存在）')} 行")
     if restored_revision != revision:
         problems.append(f"结构版本：应为 {revision}，恢复后为 {restored_revision}")
-    missing_shas = {m.get("sha256") for m in manifest["evidence"].get("missing", [])}
+    missing_shas = {m.get("sha256") for m in manifest["evidence"]["missing"]}
     for sha in shas:
         if sha in missing_shas:
             continue
@@ -774,6 +1276,7 @@ def backup_job(
     backup_dir: Path | str,
     keep: int,
     *,
+    key_file: Path | str,
     now: datetime | None = None,
 ) -> BackupResult:
     """The daily backup: write ``backup_dir/qcbot-<UTC time>``, verify it, prune to ``keep``.
@@ -785,14 +1288,15 @@ def backup_job(
     """
     now = now or utcnow()
     root = Path(backup_dir)
+    check_key_location(key_file, root)
     name = scheduled_name(now)
     dest = root / name
     n = 1
     while dest.exists():
         dest = root / f"{name}-{n}"
         n += 1
-    result = create_backup(engine, storage_dir, dest, now=now)
-    verify_backup(dest)
+    result = create_backup(engine, storage_dir, dest, key_file=key_file, now=now)
+    verify_backup(dest, key_file=key_file)
     if result.problems:
         log.error("backup %s is incomplete: older backups are kept (no pruning)", dest)
         return result

@@ -177,6 +177,21 @@ class BackupConfig(_Section):
     dir: Path = Path("var/backups")
     time: dt.time = dt.time(2, 30)
     keep: int = Field(default=14, ge=1, le=3650)
+    # The key that signs every backup's manifest (32 random bytes, made at the first backup,
+    # mode 0600). Outside `dir`: whoever holds a backup must not hold the key too.
+    key_file: Path = Path("var/backup.key")
+
+    @field_validator("key_file")
+    @classmethod
+    def _key_outside_backups(cls, value: Path, info: Any) -> Path:
+        backups = info.data.get("dir")
+        if backups is not None:
+            key, root = os.path.abspath(value), os.path.abspath(backups)
+            if key == root or key.startswith(root.rstrip(os.sep) + os.sep):
+                raise ValueError(
+                    f"备份密钥文件 {value} 位于备份目录 backup.dir（{backups}）之内：密钥必须放在备份目录之外"
+                )
+        return value
 
 
 class LoggingConfig(_Section):

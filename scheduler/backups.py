@@ -34,7 +34,8 @@ def install_backups(
         """Write, verify and prune one backup, off the event loop."""
         try:
             result = await asyncio.to_thread(
-                backup_job, engine, settings.storage.dir, config.dir, config.keep, now=clock()
+                backup_job, engine, settings.storage.dir, config.dir, config.keep,
+                key_file=config.key_file, now=clock(),
             )
         except Exception:
             log.exception("daily backup failed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -81,6 +82,17 @@ def storage(tmp_path: Path) -> Path:
     path = tmp_path / "evidence"
     path.mkdir()
     return path
+
+
+def key_of(tmp_path: Path) -> Path:
+    """The backup key of a test: outside every backup directory, as the configuration demands."""
+    return tmp_path / "keys" / "backup.key"
+
+
+def resign(dest: Path, manifest: dict[str, Any], tmp_path: Path) -> None:
+    """Write ``manifest`` signed with the test's key: what qcbot itself would have written."""
+    signed = bk.sign_manifest(manifest, bk.load_key(key_of(tmp_path)))
+    (dest / "manifest.json").write_text(json.dumps(signed, ensure_ascii=False), encoding="utf-8")
 
 
 def populate(engine: Engine, storage: Path) -> list[str]:
@@ -192,7 +204,7 @@ def test_restore_into_empty_database_gives_back_every_row_and_file(
     before = snapshot_rows(source)
     dest = tmp_path / "backups" / "b1"
 
-    result = create_backup(source, storage, dest, now=T0)
+    result = create_backup(source, storage, dest, now=T0, key_file=key_of(tmp_path))
 
     m = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
     assert m == result.manifest
@@ -209,14 +221,14 @@ def test_restore_into_empty_database_gives_back_every_row_and_file(
     assert len(m["files"]) == 4  # the database and three distinct evidence files
     assert result.problems == [] and result.bytes == sum(f["size"] for f in m["files"].values())
     assert not [p for p in dest.parent.iterdir() if ".partial-" in p.name]
-    verify_backup(dest)
+    verify_backup(dest, key_file=key_of(tmp_path))
     source.dispose()
 
     target_url = empty_target(db_url, tmp_path)
     target = make_engine(target_url)
     new_storage = tmp_path / "restored-evidence"
     try:
-        restored = restore_backup(dest, target, new_storage)
+        restored = restore_backup(dest, target, new_storage, key_file=key_of(tmp_path))
         assert restored.files_written == 3 and restored.files_present == 0
         assert snapshot_rows(target) == before
         assert current_revision(target) == head_revision()
@@ -230,13 +242,13 @@ def test_restore_into_empty_database_gives_back_every_row_and_file(
 
         # Now it holds rows: a second restore is refused without --force ...
         with pytest.raises(BackupError, match="不是空的.*--force"):
-            restore_backup(dest, target, new_storage)
+            restore_backup(dest, target, new_storage, key_file=key_of(tmp_path))
         # ... and with it, the database about to be overwritten is saved first.
-        forced = restore_backup(dest, target, new_storage, force=True, safety_dir=tmp_path / "safety")
+        forced = restore_backup(dest, target, new_storage, force=True, safety_dir=tmp_path / "safety", key_file=key_of(tmp_path))
         assert forced.files_present == 3 and forced.files_written == 0
         assert snapshot_rows(target) == before
         assert forced.safety_backup is not None
-        assert verify_backup(forced.safety_backup)["tables"]["campaign"] == 2
+        assert verify_backup(forced.safety_backup, key_file=key_of(tmp_path))["tables"]["campaign"] == 2
     finally:
         target.dispose()
 
@@ -246,12 +258,12 @@ def test_restore_into_empty_migrated_database_is_allowed(
 ) -> None:
     populate(source, storage)
     before = snapshot_rows(source)
-    create_backup(source, storage, tmp_path / "b")
+    create_backup(source, storage, tmp_path / "b", key_file=key_of(tmp_path))
     source.dispose()
     target = make_engine(empty_target(db_url, tmp_path))
     try:
         upgrade(target)  # `qcbot db upgrade` ran on the new machine: tables, no rows
-        restore_backup(tmp_path / "b", target, storage)
+        restore_backup(tmp_path / "b", target, storage, key_file=key_of(tmp_path))
         assert snapshot_rows(target) == before
     finally:
         target.dispose()
@@ -265,7 +277,7 @@ def test_a_corrupted_evidence_file_fails_verification_and_restore(
 ) -> None:
     shas = populate(source, storage)
     dest = tmp_path / "b"
-    create_backup(source, storage, dest)
+    create_backup(source, storage, dest, key_file=key_of(tmp_path))
     source.dispose()
     rel = f"evidence/{shas[1][:2]}/{shas[1]}"
     path = dest / rel
@@ -274,7 +286,7 @@ def test_a_corrupted_evidence_file_fails_verification_and_restore(
     path.write_bytes(bytes(data))
 
     with pytest.raises(BackupError) as err:
-        verify_backup(dest)
+        verify_backup(dest, key_file=key_of(tmp_path))
     message = str(err.value)
     assert rel in message and "sha256 校验失败" in message and "1 个问题" in message
 
@@ -283,7 +295,7 @@ def test_a_corrupted_evidence_file_fails_verification_and_restore(
     new_storage = tmp_path / "restored"
     try:
         with pytest.raises(BackupError, match="sha256 校验失败"):
-            restore_backup(dest, target, new_storage)
+            restore_backup(dest, target, new_storage, key_file=key_of(tmp_path))
         # Nothing was touched: no rows, no files.
         with target.connect() as conn:
             names = sa.inspect(conn).get_table_names()
@@ -296,34 +308,34 @@ def test_a_corrupted_evidence_file_fails_verification_and_restore(
 def test_every_kind_of_damage_is_named(source: Engine, storage: Path, tmp_path: Path) -> None:
     shas = populate(source, storage)
     dest = tmp_path / "b"
-    result = create_backup(source, storage, dest)
+    result = create_backup(source, storage, dest, key_file=key_of(tmp_path))
     db_file = dest / result.manifest["database"]["file"]
     with open(db_file, "ab") as fh:
         fh.write(b"\0")
     (dest / f"evidence/{shas[0][:2]}/{shas[0]}").unlink()
     with pytest.raises(BackupError) as err:
-        verify_backup(dest)
+        verify_backup(dest, key_file=key_of(tmp_path))
     assert "2 个问题" in str(err.value)
     assert "大小不符" in str(err.value) and "文件缺失" in str(err.value)
 
     (dest / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(BackupError, match="manifest.json 已损坏"):
-        verify_backup(dest)
+        verify_backup(dest, key_file=key_of(tmp_path))
     (dest / "manifest.json").unlink()
     with pytest.raises(BackupError, match="缺少 manifest.json"):
-        verify_backup(dest)
+        verify_backup(dest, key_file=key_of(tmp_path))
 
 
 @pytest.mark.skipif(backend() != "sqlite", reason="a database file")
 def test_an_unreadable_target_is_not_overwritten(source: Engine, storage: Path, tmp_path: Path) -> None:
     populate(source, storage)
-    create_backup(source, storage, tmp_path / "b")
+    create_backup(source, storage, tmp_path / "b", key_file=key_of(tmp_path))
     broken = tmp_path / "broken.sqlite3"
     broken.write_bytes(b"this was the database once" * 200)
     target = make_engine(f"sqlite:///{broken}")
     try:
         with pytest.raises(BackupError, match="无法读取.*移到别处"):
-            restore_backup(tmp_path / "b", target, storage, force=True)
+            restore_backup(tmp_path / "b", target, storage, force=True, key_file=key_of(tmp_path))
     finally:
         target.dispose()
     assert broken.read_bytes() == b"this was the database once" * 200
@@ -332,23 +344,27 @@ def test_an_unreadable_target_is_not_overwritten(source: Engine, storage: Path, 
 def test_refuses_a_backup_of_the_other_backend(source: Engine, storage: Path, tmp_path: Path) -> None:
     populate(source, storage)
     dest = tmp_path / "b"
-    create_backup(source, storage, dest)
+    create_backup(source, storage, dest, key_file=key_of(tmp_path))
     manifest = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
+    old, new = manifest["database"]["file"], ("database.pgdump" if backend() == "sqlite" else "database.sqlite3")
+    (dest / old).rename(dest / new)
+    manifest["files"][new] = manifest["files"].pop(old)
     manifest["backend"] = "postgresql" if backend() == "sqlite" else "sqlite"
-    (dest / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    manifest["database"] = {"file": new, "schema": "public"}
+    resign(dest, manifest, tmp_path)  # a genuine backup of the other backend
     with pytest.raises(BackupError, match="不支持跨数据库类型恢复"):
-        restore_backup(dest, source, storage, force=True)
+        restore_backup(dest, source, storage, force=True, key_file=key_of(tmp_path))
 
 
 def test_refuses_a_backup_from_a_newer_schema(source: Engine, storage: Path, tmp_path: Path) -> None:
     populate(source, storage)
     dest = tmp_path / "b"
-    create_backup(source, storage, dest)
+    create_backup(source, storage, dest, key_file=key_of(tmp_path))
     manifest = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
     manifest["schema_revision"] = "9999_from_the_future"
-    (dest / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    resign(dest, manifest, tmp_path)  # as if a newer qcbot wrote it with this key
     with pytest.raises(BackupError, match="9999_from_the_future"):
-        restore_backup(dest, source, storage, force=True)
+        restore_backup(dest, source, storage, force=True, key_file=key_of(tmp_path))
 
 
 def test_missing_evidence_is_reported_and_the_rest_is_backed_up(
@@ -359,23 +375,23 @@ def test_missing_evidence_is_reported_and_the_rest_is_backed_up(
     corrupt = blob_path(storage, shas[1])
     corrupt.write_bytes(b"not what was handed in")
 
-    result = create_backup(source, storage, tmp_path / "b")
+    result = create_backup(source, storage, tmp_path / "b", key_file=key_of(tmp_path))
 
     assert len(result.problems) == 2
     reasons = {m["sha256"]: m["reason"] for m in result.manifest["evidence"]["missing"]}
     assert reasons[shas[2]] == "missing" and reasons[shas[1]].startswith("corrupt")
     assert result.manifest["evidence"]["count"] == 1
-    verify_backup(tmp_path / "b")  # what it holds is intact
+    verify_backup(tmp_path / "b", key_file=key_of(tmp_path))  # what it holds is intact
 
 
 def test_destination_must_be_new(source: Engine, storage: Path, tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "x").write_text("x")
     with pytest.raises(BackupError, match="不是空目录"):
-        create_backup(source, storage, tmp_path / "b")
+        create_backup(source, storage, tmp_path / "b", key_file=key_of(tmp_path))
     (tmp_path / "e").mkdir()
-    create_backup(source, storage, tmp_path / "e")  # an empty directory is fine
-    verify_backup(tmp_path / "e")
+    create_backup(source, storage, tmp_path / "e", key_file=key_of(tmp_path))  # an empty directory is fine
+    verify_backup(tmp_path / "e", key_file=key_of(tmp_path))
 
 
 # --------------------------------------------------------------------- concurrency
@@ -412,7 +428,7 @@ def test_backup_while_another_connection_writes_stays_consistent(
     try:
         while written[0] < 20:
             time.sleep(0.005)
-        results = [create_backup(source, storage, tmp_path / f"b{i}") for i in range(3)]
+        results = [create_backup(source, storage, tmp_path / f"b{i}", key_file=key_of(tmp_path)) for i in range(3)]
         during = written[0]
         time.sleep(0.05)
     finally:
@@ -428,7 +444,7 @@ def test_backup_while_another_connection_writes_stays_consistent(
     last = results[-1]
     target = make_engine(empty_target(db_url, tmp_path))
     try:
-        restore_backup(last.path, target, tmp_path / "restored")  # checks counts vs manifest
+        restore_backup(last.path, target, tmp_path / "restored", key_file=key_of(tmp_path))  # checks counts vs manifest
         with target.connect() as conn:
             per_key = conn.execute(sa.text(
                 "SELECT entity_id, COUNT(*) FROM auditlog WHERE action LIKE 'pair.%' "
@@ -480,11 +496,11 @@ def test_prune_keeps_the_newest_scheduled_backups_and_nothing_else(tmp_path: Pat
 def test_backup_job_writes_dated_backups_and_prunes(source: Engine, storage: Path, tmp_path: Path) -> None:
     populate(source, storage)
     root = tmp_path / "backups"
-    made = [backup_job(source, storage, root, keep=2, now=T0 + timedelta(days=d)) for d in range(3)]
+    made = [backup_job(source, storage, root, keep=2, now=T0 + timedelta(days=d), key_file=key_of(tmp_path)) for d in range(3)]
     assert [r.path.name for r in made] == [
         "qcbot-20260302T013015Z", "qcbot-20260303T013015Z", "qcbot-20260304T013015Z"]
     assert sorted(p.name for p in root.iterdir()) == [made[1].path.name, made[2].path.name]
-    again = backup_job(source, storage, root, keep=2, now=T0 + timedelta(days=2))
+    again = backup_job(source, storage, root, keep=2, now=T0 + timedelta(days=2), key_file=key_of(tmp_path))
     assert again.path.name == "qcbot-20260304T013015Z-1"
 
 
@@ -493,9 +509,9 @@ def test_backup_job_keeps_old_backups_while_evidence_is_damaged(
 ) -> None:
     shas = populate(source, storage)
     root = tmp_path / "backups"
-    first = backup_job(source, storage, root, keep=1, now=T0)
+    first = backup_job(source, storage, root, keep=1, now=T0, key_file=key_of(tmp_path))
     blob_path(storage, shas[0]).write_bytes(b"damaged")
-    second = backup_job(source, storage, root, keep=1, now=T0 + timedelta(days=1))
+    second = backup_job(source, storage, root, keep=1, now=T0 + timedelta(days=1), key_file=key_of(tmp_path))
     assert second.problems
     assert first.path.exists()  # it still holds the good copy
 
@@ -530,8 +546,8 @@ def test_pg_password_goes_through_the_environment(
 
     monkeypatch.setattr(bk, "_run", spy)
     try:
-        create_backup(eng, storage, tmp_path / "b")
-        restore_backup(tmp_path / "b", eng, storage)
+        create_backup(eng, storage, tmp_path / "b", key_file=key_of(tmp_path))
+        restore_backup(tmp_path / "b", eng, storage, key_file=key_of(tmp_path))
     finally:
         eng.dispose()
     assert [os.path.basename(argv[0]) for argv, _ in calls] == ["pg_dump", "pg_restore", "pg_restore"]
@@ -545,12 +561,12 @@ def test_pg_restore_into_another_schema_is_refused(
     source: Engine, storage: Path, db_url: str, tmp_path: Path
 ) -> None:
     populate(source, storage)
-    create_backup(source, storage, tmp_path / "b")
+    create_backup(source, storage, tmp_path / "b", key_file=key_of(tmp_path))
     with fresh_database_url(tmp_path) as other_url:
         other = make_engine(other_url)
         try:
             with pytest.raises(BackupError, match="只能恢复到同名 schema"):
-                restore_backup(tmp_path / "b", other, storage)
+                restore_backup(tmp_path / "b", other, storage, key_file=key_of(tmp_path))
         finally:
             other.dispose()
 
@@ -563,7 +579,7 @@ def _config(tmp_path: Path, db_url: str, storage: Path) -> Path:
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[database]\nurl = "{db_url}"\n[storage]\ndir = "{storage}"\n'
-        f'[backup]\ndir = "{tmp_path / "scheduled"}"\nkeep = 2\n',
+        f'[backup]\ndir = "{tmp_path / "scheduled"}"\nkeep = 2\nkey_file = "{tmp_path / "backup.key"}"\n',
         encoding="utf-8",
     )
     return cfg
@@ -589,6 +605,11 @@ def test_cli_backup_verify_and_restore(
 
     target_url = empty_target(db_url, tmp_path)
     target_cfg = str(_config(tmp_path / "t", target_url, tmp_path / "t" / "ev"))
+    # A new machine: without the key nothing can be checked, so nothing is restored ...
+    assert cli_main(["-c", target_cfg, "restore", str(tmp_path / "manual")]) == 1
+    assert "没有备份密钥" in capsys.readouterr().err
+    # ... and with the operator's copy of the key it is.
+    shutil.copy2(tmp_path / "backup.key", tmp_path / "t" / "backup.key")
     assert cli_main(["-c", target_cfg, "restore", str(tmp_path / "manual")]) == 0
     assert "恢复完成并已校验" in capsys.readouterr().out
     eng = make_engine(target_url)

@@ -21,7 +21,8 @@ async def test_daily_backup_job_writes_a_verified_backup(
     settings = make_settings(
         db_url=db_url,
         storage_dir=tmp_path / "evidence",
-        backup={"enabled": True, "dir": str(backups), "time": "02:30:00", "keep": 2},
+        backup={"enabled": True, "dir": str(backups), "time": "02:30:00", "keep": 2,
+                "key_file": str(tmp_path / "backup.key")},
     )
     app = build_application(
         settings=settings, engine=seeded_engine, clock=lambda: clock.now, token=TOKEN,
@@ -39,7 +40,7 @@ async def test_daily_backup_job_writes_a_verified_backup(
     written = sorted(p for p in backups.iterdir() if p.name.startswith("qcbot-"))
     assert len(written) == 2  # keep = 2: the oldest was pruned
     for path in written:
-        manifest = verify_backup(path)
+        manifest = verify_backup(path, key_file=settings.backup.key_file)
         assert manifest["tables"]["task"] == 19
 
 
