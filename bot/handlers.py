@@ -12,6 +12,7 @@ import html
 import logging
 import re
 import traceback
+from pathlib import Path
 
 from telegram import Message, Update
 from telegram.constants import ChatType
@@ -31,10 +32,10 @@ from bot.parsing import (
     parse_percent,
     parse_task_no,
 )
-from infra.files import store_blob
+from infra.files import store_new_blob
 from infra.logging_setup import describe_update
 from models.errors import DomainError, InvalidInput
-from models.evidence import check_content, known_blob
+from models.evidence import blob_in_use, check_content, known_blob
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +212,13 @@ async def on_file(update: Update, context: QcContext) -> None:
         size, mime, name = f.file_size, "image/jpeg", None
     rq = req(context)
     storage = context.settings.storage
+    caption = msg.caption
+    new_blob: Path | None = None
     try:
         target = await context.in_env(
             update,
-            lambda s, env: reporting.file_target(s, env, rq, reply_to, size=size, mime_type=mime, file_name=name),
+            lambda s, env: reporting.file_target(s, env, rq, reply_to, size=size, mime_type=mime, file_name=name,
+                                                 caption=caption),
         )
         if target is None:
             return
@@ -228,21 +232,25 @@ async def on_file(update: Update, context: QcContext) -> None:
         if sha is None:
             data = await _download(context, f.file_id)
             check_content(data, mime_type=target.mime_type, max_mb=storage.max_file_mb)
-            sha, _ = await asyncio.to_thread(store_blob, storage.dir, data)
+            sha, new_blob = await asyncio.to_thread(store_new_blob, storage.dir, data)
             length = len(data)
         else:
             length = size or 0
+        out = await context.in_env(
+            update,
+            lambda s, env: reporting.file_stored(
+                s, env, rq, target, sha256=sha, size=length, original_name=name, caption=caption,
+                file_id=f.file_id, file_unique_id=f.file_unique_id,
+            ),
+        )
     except DomainError as err:
+        if new_blob is not None:  # stored for nothing, unless someone filed the same bytes meanwhile
+            stored = new_blob
+            if not await context.db(lambda s: blob_in_use(s, stored.name)):
+                await asyncio.to_thread(stored.unlink, missing_ok=True)
         await context.refuse(update, err)
         return
-    caption = msg.caption
-    await context.act(
-        update,
-        lambda s, env: reporting.file_stored(
-            s, env, rq, target, sha256=sha, size=length, original_name=name, caption=caption,
-            file_id=f.file_id, file_unique_id=f.file_unique_id,
-        ),
-    )
+    context.answer(update, [out])
 
 
 async def _download(context: QcContext, file_id: str) -> bytes:

@@ -109,6 +109,8 @@ class StorageConfig(_Section):
     dir: Path = Path("var/evidence")
     # The Bot API lets a bot download files up to 20 MB.
     max_file_mb: int = Field(default=20, ge=1, le=20)
+    # Each unit's evidence may take at most this much of the store, in MB (0 = no quota).
+    unit_quota_mb: int = Field(default=500, ge=0, le=1_000_000)
     allowed_types: tuple[str, ...] = (
         "application/pdf",
         "image/jpeg",

@@ -55,6 +55,15 @@ def blob_path(storage_dir: Path, sha256: str) -> Path:
     return Path(storage_dir) / sha256[:2] / sha256
 
 
+def store_new_blob(storage_dir: Path, data: bytes) -> tuple[str, Path | None]:
+    """:func:`store_blob`, saying which file it created (None when the bytes were there already),
+    so a caller whose record then fails can remove exactly what it added."""
+    digest = hashlib.sha256(data).hexdigest()
+    existed = blob_path(storage_dir, digest).exists()
+    _, path = store_blob(storage_dir, data)
+    return digest, None if existed else path
+
+
 def store_blob(storage_dir: Path, data: bytes) -> tuple[str, Path]:
     """Store ``data`` content-addressed (atomically, once); returns (sha256, path)."""
     digest = hashlib.sha256(data).hexdigest()

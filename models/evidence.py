@@ -9,21 +9,23 @@ each refusal is a clear Chinese :class:`~models.errors.InvalidInput`.
 
 from __future__ import annotations
 
-import mimetypes
+import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import filetype
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from infra.files import blob_path
 from models.audit import Actor, record, snapshot
 from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from models.tables import Criterion, Evidence, EvidenceState, Member, ScoreItem, Task
+from models.tables import Criterion, Evidence, EvidenceState, Member, ScoreItem, Task, Unit
 from models.tables import Role as MemberRole
 
 MAX_CAPTION_CHARS = 1000
@@ -46,20 +48,39 @@ TYPE_LABELS: dict[str, str] = {
     "text/plain": "TXT",
 }
 
-_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
-_MAGIC: dict[str, tuple[bytes, ...]] = {
-    "application/pdf": (b"%PDF",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "application/msword": (_OLE,),
-    "application/vnd.ms-excel": (_OLE,),
-    "application/vnd.ms-powerpoint": (_OLE,),
-    "application/zip": _ZIP,
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": _ZIP,
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _ZIP,
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": _ZIP,
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the container of .doc/.xls/.ppt
+_DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+#: What each allowed file name ending may hold, by the type its bytes show (``sniff``). An
+#: Office file is a ZIP (or an OLE container) inside, so a plain ZIP passes for one, and back.
+EXTENSIONS: dict[str, tuple[str, frozenset[str]]] = {
+    ".pdf": ("application/pdf", frozenset({"application/pdf"})),
+    ".jpg": ("image/jpeg", frozenset({"image/jpeg"})),
+    ".jpeg": ("image/jpeg", frozenset({"image/jpeg"})),
+    ".png": ("image/png", frozenset({"image/png"})),
+    ".webp": ("image/webp", frozenset({"image/webp"})),
+    ".doc": ("application/msword", frozenset({"application/x-ole-storage"})),
+    ".xls": ("application/vnd.ms-excel", frozenset({"application/x-ole-storage"})),
+    ".ppt": ("application/vnd.ms-powerpoint", frozenset({"application/x-ole-storage"})),
+    ".docx": (_DOCX, frozenset({_DOCX, "application/zip"})),
+    ".xlsx": (_XLSX, frozenset({_XLSX, "application/zip"})),
+    ".pptx": (_PPTX, frozenset({_PPTX, "application/zip"})),
+    ".zip": ("application/zip", frozenset({"application/zip", _DOCX, _XLSX, _PPTX})),
+    ".txt": ("text/plain", frozenset({"text/plain"})),
 }
+#: The ending a file of each allowed type gets when it came without a name (a photo).
+EXTENSION_OF: dict[str, str] = {}
+for _ext, (_mime, _) in EXTENSIONS.items():
+    EXTENSION_OF.setdefault(_mime, _ext)
+#: Inside a ZIP, names with these endings make it refused: nothing a click runs.
+RUNNABLE = frozenset({
+    ".exe", ".com", ".bat", ".cmd", ".scr", ".pif", ".msi", ".msp", ".cpl", ".dll", ".sys",
+    ".hta", ".htm", ".html", ".xhtml", ".mht", ".mhtml", ".svg", ".js", ".jse", ".vbs", ".vbe",
+    ".wsf", ".wsh", ".ps1", ".psm1", ".psd1", ".lnk", ".url", ".reg", ".inf", ".jar", ".sh",
+    ".py", ".pl", ".rb", ".php", ".apk", ".app", ".dmg", ".iso", ".img", ".vhd", ".chm",
+    ".docm", ".xlsm", ".pptm", ".dotm", ".xltm", ".potm", ".ppsm", ".xlam", ".ppam",
+})
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 
@@ -76,15 +97,27 @@ def allowed_labels(allowed: Iterable[str]) -> str:
     return "、".join(seen)
 
 
+def visible(text: str) -> str:
+    """``text`` without Unicode format characters (bidi overrides, zero-width marks, BOM):
+    "会议通知" + U+202E + "txt.bat" shows as "会议通知tab.txt" but is a ``.bat``; here it is one."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def extension(name: str | None) -> str:
+    """The ending that decides what a file is (lower case, with the dot), as Windows reads it."""
+    clean = visible(unicodedata.normalize("NFKC", name or "")).strip().rstrip(". ")
+    stem, dot, ext = clean.rpartition(".")
+    return f".{ext.lower()}" if dot and stem and ext else ""
+
+
 def effective_mime(mime_type: str | None, file_name: str | None) -> str | None:
-    """The declared MIME type, else the one the file name suggests."""
+    """What the file says it is: by its name's ending when it has one, else its declared type."""
+    ext = extension(file_name)
+    if ext:
+        return EXTENSIONS[ext][0] if ext in EXTENSIONS else None
     if mime_type and mime_type != "application/octet-stream":
         return mime_type.split(";")[0].strip().lower()
-    if file_name:
-        guessed, _ = mimetypes.guess_type(file_name, strict=False)
-        if guessed:
-            return guessed
-    return mime_type
+    return None
 
 
 def check_upload(
@@ -95,9 +128,11 @@ def check_upload(
     max_mb: int,
     allowed_types: Iterable[str],
 ) -> str:
-    """Refuse a file before downloading it; returns its effective MIME type.
+    """Refuse a file before downloading it; returns the type it must turn out to be.
 
-    ``size`` is Telegram's ``file_size`` (may be unknown: checked again after download).
+    ``size`` is Telegram's ``file_size`` (may be unknown: checked again after download). The
+    name's ending must be one of :data:`EXTENSIONS` (nothing a click runs: no .exe, .bat, .hta,
+    .html, .svg, .ps1 …) and agree with the declared type; the bytes are checked after download.
     """
     limit = max_mb * 1024 * 1024
     if size is not None and size > limit:
@@ -107,32 +142,83 @@ def check_upload(
     if size == 0:
         raise InvalidInput("文件是空的，请重新发送。")
     allowed = tuple(allowed_types)
+    ext = extension(file_name)
     mime = effective_mime(mime_type, file_name)
-    if mime not in allowed:
-        raise InvalidInput(
-            f"不支持这种文件类型（{mime or '未知'}）。可以上传：{allowed_labels(allowed)}。"
-        )
+    if mime is None or mime not in allowed:
+        shown = ext or (mime_type or "未知")
+        raise InvalidInput(f"不支持这种文件类型（{shown}）。可以上传：{allowed_labels(allowed)}。")
+    declared = (mime_type or "").split(";")[0].strip().lower()
+    if ext and declared and declared not in ("application/octet-stream", mime) and not (
+            declared in EXTENSIONS[ext][1] or _same_family(declared, mime)):
+        raise InvalidInput(f"文件名的扩展名（{ext}）与文件类型（{declared}）不符，请检查后重新发送。")
     return mime
 
 
-def check_content(data: bytes, *, mime_type: str, max_mb: int) -> None:
-    """After download: the real size and, where it has one, the magic number."""
+def _same_family(a: str, b: str) -> bool:
+    """Declared types Telegram clients send for one kind of file (e.g. image/jpg, text/x-log)."""
+    aliases = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "application/x-zip-compressed": "application/zip",
+               "application/x-pdf": "application/pdf"}
+    a, b = aliases.get(a, a), aliases.get(b, b)
+    return a == b or (a.startswith("text/") and b == "text/plain")
+
+
+def sniff(data: bytes) -> str | None:
+    """The type the bytes show (:mod:`filetype`; the OLE container of .doc/.xls/.ppt and
+    plain text by hand: they have no magic number of their own)."""
+    kind = filetype.guess(data)
+    if kind is not None:
+        return str(kind.mime)
+    if data.startswith(_OLE):
+        return "application/x-ole-storage"
+    head = data[:8192]
+    if b"\x00" not in head:
+        for encoding in ("utf-8", "gb18030"):
+            try:
+                head.decode(encoding)
+            except UnicodeDecodeError as exc:
+                if exc.start >= len(head) - 4:  # cut inside a character at the end of the sample
+                    return "text/plain"
+                continue
+            return "text/plain"
+    return None
+
+
+def check_content(data: bytes, *, mime_type: str, max_mb: int) -> str:
+    """After download: the real size, and the type the bytes show must be the one expected
+    (an EXE "declared" as PDF is refused). Returns the type the bytes show."""
     if len(data) > max_mb * 1024 * 1024:
         raise InvalidInput(f"文件太大（{_mb(len(data))} MB），超过 {max_mb} MB 上限。")
     if not data:
         raise InvalidInput("文件是空的，请重新发送。")
-    magic = _MAGIC.get(mime_type)
-    if magic and not any(data.startswith(m) for m in magic):
+    found = sniff(data)
+    ext = EXTENSION_OF.get(mime_type, "")
+    accepted = EXTENSIONS[ext][1] if ext else frozenset({mime_type})
+    if found is None or found not in accepted:
+        if mime_type == "text/plain":
+            raise InvalidInput("这不是文本文件，请检查后重新发送。")
         raise InvalidInput("文件内容与类型不符（可能已损坏或扩展名不对），请检查后重新发送。")
-    if mime_type == "image/webp" and not (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-        raise InvalidInput("文件内容与类型不符（可能已损坏或扩展名不对），请检查后重新发送。")
-    if mime_type == "text/plain" and b"\x00" in data[:4096]:
-        raise InvalidInput("这不是文本文件，请检查后重新发送。")
+    if found in ("application/zip", _DOCX, _XLSX, _PPTX):
+        _check_zip(data)
+    return found
+
+
+def _check_zip(data: bytes) -> None:
+    """A ZIP (or an Office file) must open, and hold nothing a click runs (nor macros)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise InvalidInput("压缩文件已损坏，无法打开，请检查后重新发送。") from None
+    for name in names:
+        clean = visible(name)
+        if extension(clean) in RUNNABLE or clean.lower().endswith("vbaproject.bin"):
+            raise InvalidInput(f"压缩文件中含有可执行或带宏的文件（{safe_file_name(clean, fallback='?')}），"
+                               "不能作为证明材料。请只打包文档和图片。")
 
 
 def safe_file_name(name: str | None, *, fallback: str) -> str:
-    """A display/file name without paths, control or reserved characters, ≤ 120 chars."""
-    text = unicodedata.normalize("NFKC", name or "")
+    """A display/file name without paths, control, format or reserved characters, ≤ 120 chars."""
+    text = visible(unicodedata.normalize("NFKC", name or ""))
     text = text.replace("\\", "/").rsplit("/", 1)[-1]
     text = _UNSAFE.sub("_", text)
     text = re.sub(r"\s+", " ", text).strip(" .")
@@ -145,6 +231,37 @@ def safe_file_name(name: str | None, *, fallback: str) -> str:
         else:
             text = text[:MAX_NAME_CHARS]
     return text
+
+
+def check_quota(session: Session, *, campaign_id: int, unit_id: int | None, size: int | None,
+                quota_mb: int) -> None:
+    """Refuse a file that would take the unit's stored evidence past ``quota_mb`` (0: no quota).
+
+    Counted: every distinct file the unit handed in, withdrawn ones too (their bytes stay)."""
+    if quota_mb <= 0 or unit_id is None:
+        return
+    used = unit_storage_bytes(session, campaign_id=campaign_id, unit_id=unit_id)
+    limit = quota_mb * 1024 * 1024
+    if used + (size or 0) > limit:
+        unit = session.get(Unit, unit_id)
+        name = unit.name if unit is not None else "本单位"
+        raise InvalidInput(
+            f"{name}的证明材料已占用 {_mb(used)} MB，加上这个文件将超过每个单位 {quota_mb} MB 的上限。"
+            "请撤回不需要的材料（/withdraw），或请协调员调整上限。")
+
+
+def blob_in_use(session: Session, sha256: str) -> bool:
+    """Whether any evidence row (of any campaign, in any state) refers to these bytes."""
+    return session.exec(select(Evidence.id).where(Evidence.sha256 == sha256).limit(1)).first() is not None
+
+
+def unit_storage_bytes(session: Session, *, campaign_id: int, unit_id: int) -> int:
+    """Bytes of the distinct files a unit handed in (the store keeps each file once)."""
+    rows = session.exec(
+        select(Evidence.sha256, Evidence.size)
+        .where(Evidence.campaign_id == campaign_id, Evidence.unit_id == unit_id)
+    ).all()
+    return sum(dict(rows).values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +301,8 @@ def add_evidence(
     caption = u.caption
     if caption and len(caption) > MAX_CAPTION_CHARS:
         raise InvalidInput(f"说明文字太长（{len(caption)} 字），请控制在 {MAX_CAPTION_CHARS} 字以内。")
-    ext = mimetypes.guess_extension(u.mime_type or "") or ""
-    original_name = u.original_name
+    ext = EXTENSION_OF.get(u.mime_type or "", "")
+    original_name = visible(u.original_name) if u.original_name else u.original_name
     row = Evidence(
         campaign_id=u.campaign_id, task_id=u.task_id, item_id=u.item_id, criterion_id=u.criterion_id,
         unit_id=u.unit_id, member_id=u.member_id, sha256=u.sha256, size=u.size, mime_type=u.mime_type,
@@ -459,3 +576,56 @@ def withdraw_evidence(
         note=reason,
     )
     return row
+
+
+# ================================================================ the store
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCheck:
+    """What ``qcbot storage check`` found in ``storage.dir``."""
+
+    files: int
+    orphans: tuple[Path, ...]  # content files no evidence row refers to
+    strays: tuple[Path, ...]  # anything that is not a content file (left-over temporary files, foreign files)
+    missing: tuple[str, ...]  # digests evidence rows refer to whose file is not there
+    recent: int = 0  # unreferenced files younger than the grace period (an upload being recorded)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.orphans or self.strays or self.missing)
+
+
+def check_store(session: Session, *, storage_dir: Path, now: float, grace_seconds: float = 3600) -> StoreCheck:
+    """Compare the evidence store with the evidence rows (of every campaign).
+
+    A file no row refers to that is younger than ``grace_seconds`` (by its mtime, against
+    ``now``, a POSIX timestamp) is left alone: the bot stores a file's bytes just before it
+    records it."""
+    referenced = set(session.exec(select(Evidence.sha256).distinct()).all())
+    seen: set[str] = set()
+    orphans: list[Path] = []
+    strays: list[Path] = []
+    count = recent = 0
+    root = Path(storage_dir)
+    if root.exists():
+        for path in sorted(root.rglob("*")):
+            if path.is_dir() and not path.is_symlink():
+                continue
+            count += 1
+            name = path.name
+            young = now - path.lstat().st_mtime < grace_seconds
+            if (not path.is_symlink() and path.is_file() and path.parent.parent == root
+                    and re.fullmatch(r"[0-9a-f]{64}", name) and path.parent.name == name[:2]):
+                seen.add(name)
+                if name not in referenced:
+                    if young:
+                        recent += 1
+                    else:
+                        orphans.append(path)
+            elif young:
+                recent += 1
+            else:
+                strays.append(path)
+    missing = tuple(sorted(referenced - seen))
+    return StoreCheck(files=count, orphans=tuple(orphans), strays=tuple(strays), missing=missing, recent=recent)

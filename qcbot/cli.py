@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.backup",
     "qcbot.commands.export",
     "qcbot.commands.overview",
+    "qcbot.commands.storage",
     "qcbot.commands.console",
 )
 

@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from infra.db import read_only
 from models.errors import NotFound
-from models.evidence import ACTIVE_STATES
+from models.evidence import ACTIVE_STATES, EXTENSION_OF, EXTENSIONS, extension, visible
 from models.labels import EVIDENCE_NAMES, STATE_NAMES
 from models.status import CampaignStatus, campaign_status
 from models.tables import (
@@ -223,7 +223,7 @@ MAX_SEGMENT = 80
 
 def clean_segment(text: str, *, limit: int = MAX_SEGMENT, fallback: str = "未命名") -> str:
     """One path segment for the ZIP: no separators, control or reserved characters."""
-    text = unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text or ""))
+    text = visible(unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text or "")))
     text = _UNSAFE.sub("_", text)
     text = re.sub(r"\s+", " ", text).strip(" .")
     if not text:
@@ -287,6 +287,8 @@ def _dossier_files(
         prefix = f"细则{crit.no}_" if crit is not None else ""
         unit_part = f"{unit.name}_" if unit is not None else ""
         base = clean_segment(f"{prefix}{unit_part}{ev.file_name}", fallback=f"证明材料{ev.id}")
+        if extension(base) not in EXTENSIONS:  # filed before the allow-list ("setup.exe"): never runnable here
+            base = f"{base}{EXTENSION_OF.get(ev.mime_type or '', '.bin')}"
         if item is not None:
             folder = item_folder(item, categories.get(item.category_id))
             key = (0, item.no, crit.no if crit else 0, ev.id or 0)

@@ -346,6 +346,18 @@ def test_zip_names_are_sanitised(raw: str, clean: str) -> None:
     assert clean_segment(raw) == clean
 
 
+def test_a_file_filed_before_the_allow_list_is_never_runnable_in_the_dossier(world: World) -> None:
+    """Rows from before the allow-list (an .exe, a bidi-spoofed .bat) reach the ZIP with an
+    ending Windows does not run, and without format characters in their names."""
+    world.add(b"%PDF-1.4 old " + os.urandom(32), "setup.exe", item_id=world.item1.id)
+    world.add(b"%PDF-1.4 old " + os.urandom(32), "会议通知\u202etxt.bat", item_id=world.item1.id)
+    names = [f.arcname for f in world.ledger().files]
+    exe = next(n for n in names if "setup.exe" in n)
+    bat = next(n for n in names if "txt.bat" in n)
+    assert exe.endswith("setup.exe.pdf") and bat.endswith("会议通知txt.bat.pdf"), (exe, bat)
+    assert not any("\u202e" in n for n in names)
+
+
 # ---------------------------------------------------------------------- command line
 
 

@@ -13,7 +13,7 @@ from bot.context import Out, Subject
 from bot.parsing import Done, Note, Progress, Report, check_note
 from models import progress, wording
 from models.errors import InvalidInput, NotFound
-from models.evidence import Upload, check_upload, submit_evidence
+from models.evidence import Upload, check_quota, check_upload, submit_evidence
 from models.members import Env
 from models.owners import acting_unit, responsible_unit_ids
 from models.permissions import Action, check
@@ -148,9 +148,11 @@ class FileTarget:
 
 def file_target(
     session: Session, env: Env, req: Req, reply_to: int | None, *, size: int | None,
-    mime_type: str | None, file_name: str | None,
+    mime_type: str | None, file_name: str | None, caption: str | None = None,
 ) -> FileTarget | Out | None:
-    """Decide, before downloading, where a document/photo goes and whether it is acceptable."""
+    """Decide, before downloading, where a document/photo goes and whether it is acceptable:
+    every limit that can be checked without the bytes is checked here (size, name and type,
+    the caption's length, the unit's storage quota), so a refused file is never stored."""
     row = replied_row(session, env, reply_to)
     if row is None or row.subject_kind not in (SubjectKind.assignment, SubjectKind.task, SubjectKind.criterion):
         # In a group only files replying to the bot get here (on_file drops the rest).
@@ -181,6 +183,8 @@ def file_target(
         subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
     s = req.settings.storage
     mime = check_upload(size=size, mime_type=mime_type, file_name=file_name, max_mb=s.max_file_mb, allowed_types=s.allowed_types)
+    check_note(caption, what="文件说明")
+    check_quota(session, campaign_id=env.campaign_id, unit_id=unit_id, size=size, quota_mb=s.unit_quota_mb)
     return FileTarget(campaign_id=env.campaign_id, unit_id=unit_id, member_id=env.member.id if env.member else None,
                       label=label, mime_type=mime, subject=subject, **target)
 
