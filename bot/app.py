@@ -67,6 +67,11 @@ BOOTSTRAP_BANNER = (
     "No coordinator yet: send /start {code} to @{username} in a private chat "
     "(or: qcbot admin add-coordinator TELEGRAM_ID)."
 )
+#: At a later start, while the code is still unused: where it went, and how to make another.
+BOOTSTRAP_AGAIN = (
+    "尚无协调员。初始化代码已在首次启动时打印（不写入日志）；如已遗失，请运行 "
+    "qcbot admin bootstrap-code 生成新代码（旧代码随即作废），或用 qcbot admin add-coordinator TELEGRAM_ID 添加。"
+)
 
 
 # ==================================================================== logging
@@ -152,8 +157,8 @@ async def on_startup(app: Application) -> None:
     ttl = settings.telegram.invite_ttl_hours
     tracker: UpdateTracker = app.bot_data["updates"]
 
-    def codes() -> list[tuple[str, str]]:
-        out = []
+    def codes() -> list[tuple[str, str | None]]:
+        out: list[tuple[str, str | None]] = []
         with transaction(engine) as session:
             # Updates a previous process wrote for are not handled again (bot.polling).
             prune_handled(session, now=now)
@@ -161,18 +166,22 @@ async def on_startup(app: Application) -> None:
             for c in active_campaigns(session):
                 if settings.campaign.slug and c.slug != settings.campaign.slug:
                     continue
-                code = ensure_bootstrap_code(session, campaign_id=c.id, now=now, ttl_hours=ttl)  # type: ignore[arg-type]
+                code, new = ensure_bootstrap_code(session, campaign_id=c.id, now=now, ttl_hours=ttl)  # type: ignore[arg-type]
                 if code:
-                    out.append((c.name, code))
+                    out.append((c.name, code if new else None))
         return out
 
     for name, code in await asyncio.to_thread(codes):
+        if code is None:  # made and shown at an earlier start: never shown (or logged) again
+            log.warning("[%s] no coordinator yet; the bootstrap code was printed when it was made", name)
+            print(f"[{name}] {BOOTSTRAP_AGAIN}", flush=True)
+            continue
         banner = BOOTSTRAP_BANNER.format(
             username=app.bot.username, code=code, hours=ttl,
             link=create_deep_linked_url(app.bot.username, code),
         )
         app.bot_data.setdefault("bootstrap_codes", []).append(code)
-        log.warning("[%s] %s", name, banner)
+        log.warning("[%s] no coordinator yet: a bootstrap code was made and printed (not logged)", name)
         print(f"[{name}] {banner}", flush=True)
     for hook in app.bot_data.get("startup_hooks", []):
         result = hook(app)

@@ -90,6 +90,9 @@ class CampaignConfig(_Section):
     timezone: str = "Asia/Shanghai"
     # Yellow light: due within this many working days and not yet submitted.
     yellow_working_days: int = Field(default=5, ge=0, le=60)
+    # A coordinator never approves their own submission while another coordinator can; in a
+    # one-person office they may when this is true.
+    self_review_when_alone: bool = True
 
     @field_validator("timezone")
     @classmethod

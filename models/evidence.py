@@ -24,9 +24,10 @@ from sqlmodel import Session, col, select
 
 from infra.files import blob_path
 from models.audit import Actor, record, snapshot
-from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from models.errors import Conflict, InvalidInput, NotFound
+from models.members import check_second_reviewer
+from models.permissions import Action, check
 from models.tables import Criterion, Evidence, EvidenceState, Member, ScoreItem, Task, Unit
-from models.tables import Role as MemberRole
 
 MAX_CAPTION_CHARS = 1000
 MAX_NAME_CHARS = 120
@@ -354,10 +355,12 @@ def reviewable_evidence(session: Session, *, evidence_id: int, campaign_id: int 
 
 def accept_evidence(
     session: Session, *, evidence_id: int, actor: Actor, now: datetime,
-    campaign_id: int | None = None,
+    campaign_id: int | None = None, alone_may_self_review: bool = True,
 ) -> Evidence:
-    """The coordinator accepts a submitted file."""
+    """The coordinator accepts a submitted file (not their own while another coordinator can)."""
     row = reviewable_evidence(session, evidence_id=evidence_id, campaign_id=campaign_id)
+    check_second_reviewer(session, reviewer_member_id=actor.member_id, submitter_member_id=row.member_id,
+                          campaign_id=row.campaign_id, alone_may_self_review=alone_may_self_review)
     before = snapshot(row, EVIDENCE_FIELDS)
     row.state = EvidenceState.accepted
     row.review_reason = None
@@ -541,24 +544,19 @@ def withdraw_evidence(
     campaign_id: int | None = None,
     reason: str | None = None,
 ) -> Evidence:
-    """Withdraw an evidence row: by its uploader or a coordinator.
+    """Withdraw an evidence row: by a liaison of its unit or a coordinator, as they are now.
 
-    The row and the file stay (archive and audit log); the row is marked
-    withdrawn and leaves the ledger's evidence lists and the dossier.
+    Who may is the permission table's unit work (``Action.upload_evidence`` for the file's
+    unit): a former uploader who is now a leader, or of another unit, may not. The row and the
+    file stay (archive and audit log); the row is marked withdrawn and leaves the ledger's
+    evidence lists and the dossier.
     """
     row = _locked(session, evidence_id)
     if row is None or (campaign_id is not None and row.campaign_id != campaign_id):
         raise NotFound(f"没有找到证明材料 #{evidence_id}。")
-    is_coordinator = (
-        member is not None and member.active and member.role == MemberRole.coordinator
-        and member.campaign_id == row.campaign_id
-    )
-    is_uploader = (
-        member is not None and member.active and member.id is not None
-        and member.id == row.member_id
-    )
-    if not (is_coordinator or is_uploader):
-        raise PermissionDenied("只有上传人或协调员可以撤回这份证明材料。")
+    in_campaign = member if member is not None and member.campaign_id == row.campaign_id else None
+    check(member=in_campaign, action=Action.upload_evidence,
+          responsible_unit_ids=[row.unit_id] if row.unit_id is not None else [])
     if row.state == EvidenceState.withdrawn:
         raise Conflict(f"证明材料 #{evidence_id} 已经撤回过了。")
     reason = (reason or "").replace("\x00", "").strip() or None

@@ -266,6 +266,26 @@ def bound_groups(session: Session, campaign_id: int) -> list[Chat]:
 # -------------------------------------------------------------------- members
 
 
+OWN_WORK = "这是你自己提交的事项，请由另一位协调员审核通过。"
+OWN_WORK_ALONE = ("这是你自己提交的事项；本活动不允许协调员审核通过自己提交的事项"
+                  "（配置项 campaign.self_review_when_alone）。")
+
+
+def check_second_reviewer(
+    session: Session, *, reviewer_member_id: int | None, submitter_member_id: int | None,
+    campaign_id: int, alone_may_self_review: bool,
+) -> None:
+    """Four eyes: a coordinator does not approve what they handed in themselves while another
+    active coordinator can; a one-person office may, if ``alone_may_self_review``."""
+    if reviewer_member_id is None or reviewer_member_id != submitter_member_id:
+        return
+    others = [m for m in coordinators(session, campaign_id) if m.id != reviewer_member_id]
+    if others:
+        raise PermissionDenied(OWN_WORK)
+    if not alone_may_self_review:
+        raise PermissionDenied(OWN_WORK_ALONE)
+
+
 def known_person(session: Session, telegram_user_id: int) -> bool:
     """Whether anyone of any campaign knows this person (a member, or a former one)."""
     return session.exec(select(Member.id).where(Member.telegram_user_id == telegram_user_id).limit(1)).first() is not None
@@ -528,16 +548,18 @@ def create_invite(
 
 
 def ensure_bootstrap_code(
-    session: Session, *, campaign_id: int, now: datetime, ttl_hours: int
-) -> str | None:
-    """The one-time code that makes its sender the first coordinator.
+    session: Session, *, campaign_id: int, now: datetime, ttl_hours: int, renew: bool = False,
+) -> tuple[str | None, bool]:
+    """The one-time code that makes its sender the first coordinator, and whether it is new.
 
-    ``None`` once the campaign has a coordinator. An unused, unexpired code is reused
-    so that restarting the bot does not multiply valid codes.
+    ``(None, False)`` once the campaign has a coordinator. An unused, unexpired code is reused
+    (``renew=False``) so that restarting the bot does not multiply valid codes; the caller
+    shows a code only when it is new (it is printed once, never logged). ``renew`` revokes the
+    unused codes and makes a new one (``qcbot admin bootstrap-code``, when the first was lost).
     """
     if coordinators(session, campaign_id):
-        return None
-    existing = session.exec(
+        return None, False
+    unused = list(session.exec(
         select(Invite).where(
             Invite.campaign_id == campaign_id,
             Invite.role == Role.coordinator,
@@ -545,15 +567,23 @@ def ensure_bootstrap_code(
             col(Invite.used_at).is_(None),
             Invite.revoked == False,  # noqa: E712
         ).order_by(col(Invite.id).desc())
-    ).first()
-    if existing is not None and existing.expires_at > now:
-        return existing.token
+    ))
+    live = [i for i in unused if i.expires_at > now]
+    if live and not renew:
+        return live[0].token, False
+    for old in unused:
+        before = snapshot(old, ("revoked",))
+        old.revoked = True
+        session.flush()
+        record(session=session, actor=Actor.cli() if renew else Actor.system(), action="invite.revoke",
+               entity="invite", entity_id=old.id, at=now, campaign_id=campaign_id, before=before,
+               after=snapshot(old, ("revoked",)), note="初始化代码已重新生成" if renew else "初始化代码已过期")
     code = BOOTSTRAP_PREFIX + "".join(secrets.choice(_BOOT_ALPHABET) for _ in range(10))
     invite = create_invite(
         session, campaign_id=campaign_id, role=Role.coordinator, unit_id=None, created_by=None,
-        actor=Actor.system(), now=now, ttl_hours=ttl_hours, token=code,
+        actor=Actor.cli() if renew else Actor.system(), now=now, ttl_hours=ttl_hours, token=code,
     )
-    return invite.token
+    return invite.token, True
 
 
 def redeem_invite(

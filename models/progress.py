@@ -49,17 +49,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from models.audit import Actor, record, snapshot
 from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from models.labels import ASSESSMENT_NAMES, STATE_NAMES
+from models.members import check_second_reviewer
 from models.owners import responsible_unit_ids
 from models.tables import (
     Assessment,
     AssessmentState,
     Assignment,
     AssignmentState,
+    AuditLog,
     Criterion,
     Phase,
     ScoreItem,
@@ -224,16 +226,30 @@ def approve_assignment(
     actor: Actor,
     now: datetime,
     expected_version: int | None = None,
+    alone_may_self_review: bool = True,
 ) -> Assignment:
-    """The coordinator accepts a submitted assignment."""
+    """The coordinator accepts a submitted assignment (not their own while another coordinator can)."""
     _check_now(now)
     a = reviewable_assignment(session=session, assignment_id=assignment_id,
                               expected_version=expected_version, verb="审核通过")
+    check_second_reviewer(session, reviewer_member_id=actor.member_id,
+                          submitter_member_id=_submitted_by(session, a), campaign_id=a.campaign_id,
+                          alone_may_self_review=alone_may_self_review)
     before = snapshot(a, ASSIGNMENT_FIELDS)
     a.state = AssignmentState.approved
     a.approved_at = now
     return _write_assignment(session, a, before=before, action="assignment.approve",
                              actor=actor, now=now)
+
+
+def _submitted_by(session: Session, a: Assignment) -> int | None:
+    """Who handed the assignment in (the audit log's last submission of it)."""
+    return session.exec(
+        select(AuditLog.actor_member_id)
+        .where(AuditLog.entity == "assignment", AuditLog.entity_id == a.id,
+               AuditLog.action == "assignment.submit")
+        .order_by(col(AuditLog.id).desc()).limit(1)
+    ).first()
 
 
 def return_assignment(
@@ -415,11 +431,16 @@ def verify_criterion(
     actor: Actor,
     now: datetime,
     expected_version: int | None = None,
+    alone_may_self_review: bool = True,
 ) -> Assessment:
-    """The coordinator accepts a claim: the criterion's points are verified (核定)."""
+    """The coordinator accepts a claim: the criterion's points are verified (核定); not their
+    own claim while another coordinator can."""
     _check_now(now)
     a, crit, item = reviewable_claim(session=session, criterion_id=criterion_id,
                                      expected_version=expected_version, verb="确认达标")
+    check_second_reviewer(session, reviewer_member_id=actor.member_id,
+                          submitter_member_id=a.claimed_by_member_id, campaign_id=a.campaign_id,
+                          alone_may_self_review=alone_may_self_review)
     if crit.not_attainable:  # pragma: no cover - set_not_attainable refuses claimed criteria
         raise Conflict(f"{_clabel(item, crit)}已标为本区无法达到。")
     before = snapshot(a, ASSESSMENT_FIELDS)

@@ -88,3 +88,51 @@ async def test_an_answer_that_cannot_be_sent_is_logged_and_not_called_a_failed_a
     assert any("could not be sent" in r.getMessage() for r in caplog.records if r.name == "bot.replies")
     [ok] = await harness.say(coord, coord, "/whoami")  # the next one goes through
     assert "Telegram ID" in ok["text"]
+
+
+async def test_a_coordinators_own_submission_is_approved_by_another(harness):
+    """Four eyes (models.members.check_second_reviewer): with two coordinators, the one who
+    handed a task in cannot approve it; the other can."""
+    from models.members import OWN_WORK
+    from models.tables import Role
+
+    first = await harness.coordinator("王主任")
+    second = harness.api.make_user("赵副主任")
+    harness.add_member(second, Role.coordinator)
+    [done] = await harness.say(first, first, "/done 6")
+    assert "已提交完成" in done["text"], done["text"]
+
+    async def approve_button(who):
+        cards = await harness.say(who, who, "/review", count=2)
+        card = next(m for m in cards if "任务6" in (m.get("text") or ""))
+        data = next(b["callback_data"] for b in harness.api.buttons(card) if b["callback_data"].startswith("a:ok"))
+        return card, data
+
+    card, data = await approve_button(first)
+    refused = await harness.press(first, card, data)
+    assert refused["show_alert"] and refused["text"] == OWN_WORK
+    card, data = await approve_button(second)
+    assert (await harness.press(second, card, data))["text"] == "已通过"
+
+
+async def test_a_one_person_office_may_approve_its_own_submission_only_if_configured(harness):
+    import pytest
+
+    from models.errors import PermissionDenied
+    from models.members import OWN_WORK_ALONE, check_second_reviewer
+
+    await harness.coordinator("王主任")
+    with harness.db() as s:
+        from sqlmodel import select as sel
+
+        from models.tables import Member, Role
+        me = s.exec(sel(Member).where(Member.role == Role.coordinator)).one()
+        check_second_reviewer(s, reviewer_member_id=me.id, submitter_member_id=me.id,
+                              campaign_id=harness.campaign_id, alone_may_self_review=True)
+        with pytest.raises(PermissionDenied, match="self_review_when_alone") as exc:
+            check_second_reviewer(s, reviewer_member_id=me.id, submitter_member_id=me.id,
+                                  campaign_id=harness.campaign_id, alone_may_self_review=False)
+        assert str(exc.value.message) == OWN_WORK_ALONE
+        # Somebody else's work: always fine.
+        check_second_reviewer(s, reviewer_member_id=me.id, submitter_member_id=None,
+                              campaign_id=harness.campaign_id, alone_may_self_review=False)

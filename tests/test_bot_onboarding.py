@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from infra.db import transaction
 from models.members import binding_for_group
 from models.tables import AuditLog, Chat, Invite, Role
 from tests.harness import TOKEN, Harness
@@ -248,3 +249,38 @@ async def test_an_unbound_group_is_bound_to_the_campaign_its_sender_coordinates(
         campaign, member = binding_for_group(s, telegram_user_id=liaison.id)
         assert campaign is None and member is not None and member.role == Role.liaison
         assert binding_for_group(s, telegram_user_id=4242424242) == (None, None)
+
+
+async def test_the_bootstrap_code_is_printed_once_and_never_logged(
+    standin, seeded_engine, bot_settings, clock, capsys, caplog, tmp_path,
+) -> None:
+    """The first start prints it; no log record ever holds it; a restart does not print it
+    again; ``qcbot admin bootstrap-code`` makes a new one (the old one stops working)."""
+    from bot.app import build_application, running
+    from models.members import BOOTSTRAP_PREFIX
+    from qcbot.cli import main
+
+    caplog.set_level(logging.DEBUG)
+
+    def app():
+        return build_application(settings=bot_settings, engine=seeded_engine, clock=clock, token=standin.token,
+                                 base_url=standin.base_url, base_file_url=standin.base_file_url)
+
+    async with running(app(), poll_timeout=1) as first:
+        [code] = first.bot_data["bootstrap_codes"]
+    assert code in capsys.readouterr().out
+    async with running(app(), poll_timeout=1) as second:
+        assert not second.bot_data.get("bootstrap_codes")
+    again = capsys.readouterr().out
+    assert code not in again and "bootstrap-code" in again
+    assert not [r for r in caplog.records if code in r.getMessage()]
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{bot_settings.database.url}"\n', encoding="utf-8")
+    assert main(["-c", str(config), "admin", "bootstrap-code"]) == 0
+    printed = capsys.readouterr().out
+    new = printed.split("/start ", 1)[1].split()[0]
+    assert new.startswith(BOOTSTRAP_PREFIX) and new != code
+    with transaction(seeded_engine) as s:
+        old = s.exec(select(Invite).where(Invite.token == code)).one()
+        assert old.revoked

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from infra.db import transaction
 from infra.files import blob_path, store_blob
 from models.audit import Actor
 from models.errors import Conflict, InvalidInput, PermissionDenied
@@ -232,7 +233,7 @@ def test_another_liaison_may_not_withdraw_but_the_coordinator_may(
     session: Session, world: dict, store: Path
 ) -> None:
     sub = _submit(session, world, b"%PDF-1.4 x", store, item_id=world["item1"].id)
-    with pytest.raises(PermissionDenied, match="上传人或协调员"):
+    with pytest.raises(PermissionDenied, match="不属于你的单位"):
         withdraw_evidence(session, evidence_id=sub.evidence.id, member=world["other"],
                           actor=Actor(kind="telegram", member_id=world["other"].id), now=NOW)
     with pytest.raises(PermissionDenied):
@@ -307,17 +308,24 @@ async def test_bot_archives_refuses_and_recognises_the_same_file(harness) -> Non
         assert len(s.exec(select(Evidence)).all()) == 1
 
 
-async def test_bot_withdrawal_by_uploader_not_by_another_liaison(harness) -> None:  # noqa: ANN001
+async def test_bot_withdrawal_by_the_units_liaison_not_by_another_unit_or_a_former_uploader(harness) -> None:  # noqa: ANN001
+    """Judged on who the person is now (the permission table's unit work): a liaison of the
+    file's unit or a coordinator; not another unit's liaison, not the uploader once a leader."""
     coord, group, li, prompt = await _liaison_with_prompt(harness)
     await harness.send_file(li, group, "方案.pdf", b"%PDF-1.4 plan", reply_to=prompt,
                             mime_type="application/pdf")
+    await harness.send_file(li, group, "附件.pdf", b"%PDF-1.4 annex", reply_to=prompt,
+                            mime_type="application/pdf")
     with harness.db() as s:
-        [ev] = s.exec(select(Evidence)).all()
+        ev, annex = s.exec(select(Evidence).order_by(Evidence.id)).all()
     [listing] = await harness.say(li, li, "/withdraw")
     assert f"#{ev.id}" in listing["text"] and "方案.pdf" in listing["text"]
-    other = await harness.liaison("赵六", "区财政局", coordinator=coord)
+    other = await harness.liaison("赵六", "区住建局", coordinator=coord)
     [no] = await harness.say(other, other, f"/withdraw {ev.id}")
-    assert "只有上传人或协调员" in no["text"]
+    assert "不属于你的单位" in no["text"]
+    colleague = await harness.liaison("钱七", "区委办", coordinator=coord)
+    [yes] = await harness.say(colleague, colleague, f"/withdraw {annex.id} 重复了")
+    assert "已撤回" in yes["text"]
     [done] = await harness.say(li, group, f"/withdraw {ev.id} 发错了")
     assert "已撤回" in done["text"]
     [twice] = await harness.say(coord, coord, f"/withdraw {ev.id}")
@@ -327,8 +335,19 @@ async def test_bot_withdrawal_by_uploader_not_by_another_liaison(harness) -> Non
         row = s.get(Evidence, ev.id)
         assert row.state == EvidenceState.withdrawn
         assert row.withdrawn_by_member_id == uploader
-        log = s.exec(select(AuditLog).where(AuditLog.action == "evidence.withdraw")).one()
+        log = s.exec(select(AuditLog).where(AuditLog.action == "evidence.withdraw",
+                                            AuditLog.entity_id == ev.id)).one()
         assert log.note == "发错了"
     assert blob_path(harness.settings.storage.dir, ev.sha256).is_file()
     [empty] = await harness.say(li, li, "/withdraw")
     assert "没有可以撤回" in empty["text"]
+    # The uploader of a file who is a leader now (removed and invited again) may not withdraw it.
+    await harness.send_file(li, group, "第三份.pdf", b"%PDF-1.4 third", reply_to=prompt,
+                            mime_type="application/pdf")
+    with harness.db() as s:
+        third = s.exec(select(Evidence).order_by(Evidence.id.desc())).first()
+    with transaction(harness.engine) as s:
+        member = s.get(Member, harness.member(li).id)
+        member.role, member.unit_id = Role.leader, None
+    [refused] = await harness.say(li, li, f"/withdraw {third.id}")
+    assert "领导账号为只读" in refused["text"]

@@ -18,6 +18,7 @@ from sqlmodel import select
 from infra.config import Settings
 from models.evidence import extension, safe_file_name, sniff, visible
 from models.tables import Evidence
+from tests.fuzzing import settle
 from tests.harness import Harness, make_settings
 
 PDF = b"%PDF-1.4\n" + b"0" * 2048 + b"\n%%EOF\n"
@@ -135,3 +136,22 @@ def test_sniffing_tells_what_the_bytes_are() -> None:
     assert sniff(EXE) not in (None, "application/pdf")
     assert sniff("自查报告：已完成。".encode("gb18030")) == "text/plain"
     assert sniff(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512) == "application/x-ole-storage"
+
+
+async def test_review_in_a_group_posts_no_file_a_liaison_sent_privately(harness: Harness) -> None:
+    h = harness
+    coord = await h.coordinator()
+    group = await h.bound_group(coord)
+    li = await h.liaison("李四", "区财政局", coordinator=coord)
+    [prompt] = await h.say(li, li, "/evidence 7")  # in private
+    [ok] = await h.send_file(li, li, "内部方案.pdf", PDF, reply_to=prompt, mime_type="application/pdf")
+    assert "已收到" in ok["text"]
+    before = len(h.api.calls_to("sendDocument"))
+    cards = await h.say(coord, group, "/review", count=2)
+    assert any("私聊中发送 /review 查看" in (m.get("text") or "") for m in cards)
+    await settle(h.api, h.app)
+    assert len(h.api.calls_to("sendDocument")) == before  # nothing re-posted to the group
+    await h.say(coord, coord, "/review", count=2)
+    await settle(h.api, h.app)
+    sent = [c for c in h.api.calls_to("sendDocument")[before:] if c.ok]
+    assert [c.params["chat_id"] for c in sent] == [coord.id]  # shown to the coordinator in private

@@ -95,10 +95,8 @@ BUTTON_ACTIONS: dict[str, Action] = {
     "qcn:t": Action.view_task,  # open the task of a nudge
 }
 #: Rows whose handler refuses with its own words instead of ``refusal_message`` (who is
-#: refused still follows the table). /withdraw: ``withdraw_evidence`` allows the uploader or a
-#: coordinator — narrower than the row (any liaison of the unit), so the cell of the unit's
-#: liaison withdraws their own upload — and says so to everyone it refuses.
-OWN_REFUSALS: dict[str, str] = {"/withdraw": "只有上传人或协调员可以撤回这份证明材料。"}
+#: refused still follows the table). None now: /withdraw asks the table too.
+OWN_REFUSALS: dict[str, str] = {}
 #: Audit rows an allowed cell writes (nothing listed: it only reads, or only asks a question).
 WRITES: dict[str, frozenset[str]] = {
     "/progress": frozenset({"assignment.progress"}),

@@ -63,9 +63,11 @@ def review(session: Session, env: Env, req: Req) -> list[Out]:
         text = render.evidence_line(ev, target, queries.unit_name(session, ev.unit_id))
         if ev.caption:
             text += f"\n说明：{wording.esc(wording.short(ev.caption, 200))}"
+        if env.is_group:  # a file may have been sent privately: it is shown in private only
+            text += "\n（文件本身请在与我的私聊中发送 /review 查看）"
         outs.append(Out(text, buttons=[[("✅ 通过", button("e", "ok", ev.id, 0)), ("↩️ 退回", button("e", "rt", ev.id, 0))]],  # type: ignore[arg-type]
                         subject=Subject(SubjectKind.evidence, ev.id, ev.campaign_id, ev.unit_id), quote=False,
-                        document=ev.telegram_file_id))
+                        document=None if env.is_group else ev.telegram_file_id))
     if len(outs) > REVIEW_PAGE + 1:
         rest = len(outs) - 1 - REVIEW_PAGE
         outs = outs[: REVIEW_PAGE + 1] + [Out(f"……还有 {rest} 项。处理完上面的再发送 /review 查看。", quote=False)]

@@ -77,6 +77,7 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
     if env.campaign is None:
         raise InvalidInput(FORGED)
     kind, verb = btn.kind, btn.verb
+    alone = req.settings.campaign.self_review_when_alone
     if kind == "a":
         a = session.get(Assignment, btn.id)
         if a is None or a.retired or a.campaign_id != env.campaign.id:
@@ -100,7 +101,7 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         with button_version(btn.version):
             if verb == "ok":
                 progress.approve_assignment(session=session, assignment_id=a.id, actor=env.actor, now=req.now,
-                                            expected_version=btn.version)
+                                            expected_version=btn.version, alone_may_self_review=alone)
             else:
                 progress.reviewable_assignment(session=session, assignment_id=a.id, expected_version=btn.version)
         if verb == "ok":
@@ -126,7 +127,8 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         with button_version(btn.version):
             if verb == "ok":
                 assessment = progress.verify_criterion(session=session, criterion_id=crit.id, actor=env.actor,
-                                                       now=req.now, expected_version=btn.version)
+                                                       now=req.now, expected_version=btn.version,
+                                                       alone_may_self_review=alone)
             else:
                 assessment, _, _ = progress.reviewable_claim(session=session, criterion_id=crit.id,
                                                              expected_version=btn.version)
@@ -141,7 +143,8 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
             raise InvalidInput(FORGED)
         check(member=env.member, action=Action.review)
         if verb == "ok":
-            ev = accept_evidence(session, evidence_id=btn.id, actor=env.actor, now=req.now)
+            ev = accept_evidence(session, evidence_id=btn.id, actor=env.actor, now=req.now,
+                                 alone_may_self_review=alone)
         else:
             ev = reviewable_evidence(session, evidence_id=btn.id, campaign_id=env.campaign.id)
         label = f"{queries.unit_name(session, ev.unit_id)} · 证明材料《{ev.file_name}》"

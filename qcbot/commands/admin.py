@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rm = asub.add_parser("remove", help="remove a member (Telegram ID or @username)")
     rm.add_argument("ref", metavar="ID")
     rm.set_defaults(func=cmd_remove)
+    boot = asub.add_parser("bootstrap-code", help="a new one-time code for the first coordinator (the old one stops working)")
+    boot.set_defaults(func=cmd_bootstrap_code)
 
 
 def _slug(args: argparse.Namespace, ctx: AppContext) -> str:
@@ -82,4 +84,22 @@ def cmd_remove(args: argparse.Namespace) -> int:
     except DomainError as exc:
         raise CommandError(exc.message) from None
     print(f"已移出：{label}")
+    return 0
+
+
+def cmd_bootstrap_code(args: argparse.Namespace) -> int:
+    """Print a new bootstrap code (it is never logged; the unused old ones are revoked)."""
+    ctx = AppContext.from_args(args)
+    ttl = ctx.settings.telegram.invite_ttl_hours
+    try:
+        with transaction(ctx.engine) as session:
+            campaign = mm.campaign_by_slug(session, _slug(args, ctx))
+            code, _ = mm.ensure_bootstrap_code(session, campaign_id=campaign.id, now=utcnow(),  # type: ignore[arg-type]
+                                               ttl_hours=ttl, renew=True)
+    except DomainError as exc:
+        raise CommandError(exc.message) from None
+    if code is None:
+        raise CommandError(f"活动 {campaign.slug} 已有协调员：请由协调员用 /invite 邀请，或用 admin add-coordinator 添加。")
+    print(f"新的初始化代码（一次性，{ttl} 小时内有效，旧代码已作废）：")
+    print(f"  请协调员在与机器人的私聊中发送：/start {code}")
     return 0
