@@ -83,6 +83,7 @@ COMMANDS: tuple[Command, ...] = (
             h.on_bindgroup),
     Command("invite", "生成联络员/领导邀请链接", "/invite 区财政局 或 /invite leader", PRIVATE, Action.invite,
             h.on_invite),
+    Command("invites", "未使用的邀请链接（可撤销）", "/invites", BOTH, Action.invite, h.on_invites),
     Command("members", "成员列表", "/members", PRIVATE, Action.list_members, h.on_members),
     Command("remove", "移除成员：/remove ID 或 @用户名", "/remove 123456789", PRIVATE, Action.remove_member,
             h.on_remove),

@@ -91,6 +91,12 @@ async def on_bindgroup(update: Update, context: QcContext) -> None:
     await context.act(update, lambda s, env: onboarding.bind_group(s, env, rq))
 
 
+async def on_invites(update: Update, context: QcContext) -> None:
+    """/invites: the unused invite links, each with a revoke button (coordinator)."""
+    rq = req(context)
+    await context.act(update, lambda s, env: onboarding.invites_list(s, env, rq))
+
+
 async def on_invite(update: Update, context: QcContext) -> None:
     """/invite 区财政局 | leader: a single-use deep link (coordinator)."""
     rq, text = req(context), _rest(update)

@@ -82,3 +82,4 @@ class Replies:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        self._tasks.difference_update(tasks)  # their done-callbacks may not have run yet

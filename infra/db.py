@@ -7,6 +7,7 @@ nothing below commits on its own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,16 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # The record holds personal data: the file (and its -wal/-shm, which SQLite
+            # creates with the database file's permissions) is its owner's only.
+            fd = os.open(database, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # a database made by an older qcbot was 0644
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
         kwargs["connect_args"] = {
             "check_same_thread": False,
             "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,

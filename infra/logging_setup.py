@@ -39,6 +39,8 @@ TOKEN_PATTERN = re.compile(r"[0-9]{8,10}(?::|%3[Aa])[A-Za-z0-9_-]{35}")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Loggers that print request URLs (which hold the token) at INFO/DEBUG.
 NOISY_LOGGERS = ("httpx", "httpcore")
+#: python-telegram-bot's loggers, which log message bodies at DEBUG.
+LIBRARY_LOGGER = "telegram"
 #: Record attributes that are never free text.
 _PLAIN_ATTRS = frozenset({
     "name", "levelname", "levelno", "pathname", "filename", "module", "lineno", "funcName",
@@ -183,6 +185,11 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> R
     root.setLevel(settings.logging.level)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # python-telegram-bot logs whole updates and request parameters at DEBUG ("Processing
+    # update …", "Calling Bot API endpoint … with parameters …"): people's messages. Without
+    # log_bodies its loggers stay at INFO whatever the level.
+    library = logging.getLogger(LIBRARY_LOGGER)
+    library.setLevel(logging.NOTSET if settings.logging.log_bodies else logging.INFO)
     _route_uncaught_exceptions()
     return filt
 

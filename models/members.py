@@ -547,6 +547,50 @@ def create_invite(
     return invite
 
 
+REVOKED = "这个邀请链接已被协调员撤销，不能再使用。请向协调员重新索取。"
+
+
+def open_invites(session: Session, *, campaign_id: int, now: datetime) -> list[Invite]:
+    """Invites that could still be used: not used, not revoked, not expired (newest first)."""
+    return list(session.exec(
+        select(Invite).where(
+            Invite.campaign_id == campaign_id, col(Invite.used_at).is_(None),
+            col(Invite.revoked).is_(False), col(Invite.expires_at) > now,
+        ).order_by(col(Invite.created_at).desc(), col(Invite.id).desc())
+    ))
+
+
+def invite_label(session: Session, invite: Invite) -> str:
+    """What an invite makes its user: ``区财政局 联络员``, ``领导（只读）``, ``协调员``."""
+    if invite.role == Role.liaison and invite.unit_id is not None:
+        unit = session.get(Unit, invite.unit_id)
+        return f"{unit.name if unit else '?'} 联络员"
+    return "领导（只读）" if invite.role == Role.leader else ROLE_LABELS[invite.role]
+
+
+def revoke_invite(
+    session: Session, *, invite_id: int, campaign_id: int, actor: Actor, now: datetime,
+) -> Invite:
+    """Revoke an invite that was not used yet (first one wins, in one statement; audited)."""
+    invite = session.get(Invite, invite_id)
+    if invite is None or invite.campaign_id != campaign_id:
+        raise NotFound("没有找到这个邀请。")
+    done = session.execute(
+        sa.update(Invite)
+        .where(col(Invite.id) == invite_id, col(Invite.used_at).is_(None), col(Invite.revoked).is_(False))
+        .values(revoked=True)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(invite)
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        if invite.used_at is not None:
+            raise Conflict("这个邀请链接已被使用，无法撤销；如需让对方退出，请用 /remove。")
+        raise Conflict("这个邀请链接已经撤销过了。")
+    record(session=session, actor=actor, action="invite.revoke", entity="invite", entity_id=invite.id,
+           at=now, campaign_id=campaign_id, before={"revoked": False}, after={"revoked": True})
+    return invite
+
+
 def ensure_bootstrap_code(
     session: Session, *, campaign_id: int, now: datetime, ttl_hours: int, renew: bool = False,
 ) -> tuple[str | None, bool]:
@@ -599,8 +643,10 @@ def redeem_invite(
     if not PAYLOAD_RE.match(token or ""):
         raise InvalidInput("邀请码格式不正确，请检查是否完整复制了链接。")
     invite = session.exec(select(Invite).where(Invite.token == token)).first()
-    if invite is None or invite.revoked:
+    if invite is None:
         raise NotFound("邀请码无效。请向协调员重新索取邀请链接。")
+    if invite.revoked:
+        raise Conflict(REVOKED)
     if invite.used_at is not None:
         if invite.used_by_telegram_id == user.id:
             raise Conflict("你已经用过这个邀请链接了，无需重复加入。发送 /whoami 查看你的身份。")

@@ -252,6 +252,7 @@ AUDIT_ACTIONS: dict[str, Action] = {
     "task.deadline": Action.extend_deadline,
     "chat.bind": Action.bind_group,
     "invite.create": Action.invite,
+    "invite.revoke": Action.invite,
     "member.join": Action.redeem_invite,
     "invite.use": Action.redeem_invite,
     "member.remove": Action.remove_member,
@@ -393,7 +394,8 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
                     elif (rows[-1].after or {}).get("state") not in (None, _json(row["state"])):
                         result.fail(f"evidence {ident}: state {row['state']} != audit {rows[-1].after}")
                 elif name == "invite":
-                    action = "invite.create" if key in d.new else "invite.use"
+                    action = ("invite.create" if key in d.new else
+                              "invite.revoke" if cols == {"revoked"} else "invite.use")
                     if not [a for a in audited("invite", ident) if a.action == action]:
                         result.fail(f"invite {ident}: {sorted(cols)} without {action}")
                 elif name == "task":

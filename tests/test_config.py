@@ -92,3 +92,29 @@ def test_token_is_secret_in_repr() -> None:
     settings = load_settings(env={"QCBOT_BOT_TOKEN": "123456789:" + "A" * 35})
     assert "AAAAAAAA" not in repr(settings)
     assert "AAAAAAAA" not in str(settings.telegram)
+
+
+def test_the_sqlite_database_is_its_owners_only(tmp_path) -> None:  # noqa: ANN001
+    """The record holds personal data: the database file (and SQLite's -wal/-shm, made with
+    its permissions) is created 0600 in a 0700 directory, whatever the umask."""
+    import os
+    import stat
+
+    from sqlmodel import text
+
+    from infra.db import make_engine, transaction
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "var" / "qcbot.sqlite3"
+        engine = make_engine(f"sqlite:///{path}")
+        with transaction(engine) as s:
+            s.exec(text("CREATE TABLE t (x INTEGER)"))  # type: ignore[call-overload]
+            s.exec(text("INSERT INTO t VALUES (1)"))  # type: ignore[call-overload]
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+        engine.dispose()
+    finally:
+        os.umask(old)
+    assert modes["qcbot.sqlite3"] == 0o600
+    assert all(mode == 0o600 for mode in modes.values()), modes
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -44,7 +44,8 @@ def logs() -> Iterator[Callable[..., io.StringIO]]:
     """configure_logging into a buffer; the process's logging is put back afterwards."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, logging.getLogRecordFactory(), sys.excepthook,
-             threading.excepthook, {n: logging.getLogger(n).level for n in ls.NOISY_LOGGERS},
+             threading.excepthook,
+             {n: logging.getLogger(n).level for n in (*ls.NOISY_LOGGERS, ls.LIBRARY_LOGGER)},
              ls._active, ls._factory_installed)
 
     def configure(level: str = "INFO") -> io.StringIO:
@@ -155,6 +156,20 @@ def test_httpx_request_lines_are_quieted_and_redacted(logs: Callable[..., io.Str
     out = buf.getvalue()
     assert "HTTP Request: GET https://api.telegram.org/bot[REDACTED]/getMe" in out
     assert_clean(out)
+
+
+def test_message_bodies_stay_out_of_the_log_at_debug(logs: Callable[..., io.StringIO]) -> None:
+    """log_bodies = false holds at DEBUG: python-telegram-bot logs whole updates and request
+    parameters there ("Processing update …"), which are people's messages."""
+    buf = logs("DEBUG")
+    logging.getLogger("telegram.ext.Application").debug("Processing update %s", "{'text': '机密：人员名单'}")
+    logging.getLogger("telegram.Bot").debug("Calling Bot API endpoint `sendMessage` with parameters `%s`",
+                                            {"text": "机密：人员名单"})
+    logging.getLogger("bot.handlers").debug("our own debug line")
+    logging.getLogger("telegram.ext.Updater").warning("a library warning still shows")
+    out = buf.getvalue()
+    assert "机密" not in out
+    assert "our own debug line" in out and "a library warning still shows" in out
 
 
 def test_level_comes_from_settings(logs: Callable[..., io.StringIO]) -> None:

@@ -91,6 +91,7 @@ BUTTON_ACTIONS: dict[str, Action] = {
     "c:rt": Action.review,
     "e:ok": Action.review,
     "e:rt": Action.review,
+    "i:rv": Action.invite,
     "qcn:z": Action.report_progress,  # snooze a nudge
     "qcn:t": Action.view_task,  # open the task of a nudge
 }
@@ -107,6 +108,7 @@ WRITES: dict[str, frozenset[str]] = {
     "/invite": frozenset({"invite.create"}),
     "/remove": frozenset({"member.remove"}),
     "/withdraw": frozenset({"evidence.withdraw"}),
+    "i:rv": frozenset({"invite.revoke"}),
     "/export": frozenset({"ledger.export"}),
     "/nudges": frozenset({"member.private_nudges"}),
     "/start <invite>": frozenset({"member.join", "invite.use"}),
@@ -321,6 +323,11 @@ async def world(module_harness: Harness) -> World:
     w.buttons["e:rt"] = find_button(reviews, lambda b: b["callback_data"].startswith("e:rt:")
                                     and b["callback_data"].split(":")[2] != first_ev)
 
+    # The unused invites, each with a revoke button.
+    await ask(h, coord0, coord0, "/invite 区财政局")
+    invites = await ask(h, coord0, group, "/invites")
+    w.buttons["i:rv"] = find_button(invites, lambda b: b["callback_data"].startswith("i:rv:"))
+
     # A nudge in the group, with open and snooze buttons.
     seen = len(api.sent_messages(group))
     await run_once(engine=h.engine, bot=h.app.bot, now=MONDAY, config=fast_config())
@@ -433,7 +440,7 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
         arg = "台账"
     elif name == "nudges":
         arg = "on"
-    elif name not in ("start", "help", "whoami", "mytasks", "status", "review", "members", "bindgroup"):
+    elif name not in ("start", "help", "whoami", "mytasks", "status", "review", "members", "bindgroup", "invites"):
         raise AssertionError(f"/{name} has no cell recipe: add one to prepare() (the matrix covers every command)")
     text = f"/{name} {arg}".rstrip()
     if row.scope == "private":

@@ -6,6 +6,7 @@ from sqlmodel import Session
 from telegram.helpers import create_deep_linked_url
 
 from bot.actions.common import Req
+from bot.callbacks import button
 from bot.context import Menus, Out
 from models import members, wording
 from models.errors import InvalidInput
@@ -104,6 +105,22 @@ def invite(session: Session, env: Env, req: Req, text: str) -> Out:
         f"🔗 {who} 邀请链接（一次性，{expires} 前有效）：\n{link}\n\n"
         "请把链接单独发给对方；对方点击后按“开始/START”即可加入。"
     )
+
+
+def invites_list(session: Session, env: Env, req: Req) -> Out:
+    """/invites: the invites that could still be used, each with a 撤销 button (no links shown)."""
+    check(member=env.member, action=Action.invite)
+    rows = members.open_invites(session, campaign_id=env.campaign_id, now=req.now)
+    if not rows:
+        return Out("目前没有未使用的邀请链接。发送 /invite 单位名称 生成新的邀请链接。")
+    tz = req.settings.campaign.tz
+    lines = [f"🔗 未使用的邀请链接（{len(rows)} 个，点“撤销”即作废）："]
+    buttons = []
+    for i, inv in enumerate(rows, 1):
+        who = members.invite_label(session, inv)
+        lines.append(f"{i}. {wording.esc(who)} · {wording.when(inv.expires_at, tz)} 前有效")
+        buttons.append([(f"撤销 {i}. {who}"[:60], button("i", "rv", inv.id))])  # type: ignore[arg-type]
+    return Out("\n".join(lines), buttons=buttons[:50])
 
 
 def members_list(session: Session, env: Env, req: Req) -> Out:

@@ -7,6 +7,7 @@ from sqlmodel import Session
 from bot import queries
 from bot.actions.cards import assignment_out, criterion_out, evidence_prompt_out
 from bot.actions.common import Req, button_version, replied_row
+from bot.actions.onboarding import invites_list
 from bot.actions.reporting import (
     checked_assignment,
     claim,
@@ -18,7 +19,7 @@ from bot.actions.review import approved, ask_reason, complete_return
 from bot.callbacks import FORGED, Button
 from bot.context import Answer, Out, Subject
 from bot.parsing import Done, is_claim, parse_report
-from models import progress
+from models import members, progress
 from models.errors import InvalidInput, NotFound
 from models.evidence import accept_evidence, reviewable_evidence
 from models.members import Env
@@ -152,5 +153,12 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         if verb == "ok":
             return approved(session, env, req, label, subject, chat_id, message_id, shown, ev.campaign_id, ev.unit_id)
         return ask_reason(session, env, req, label, subject, chat_id, message_id)
+    if kind == "i":
+        check(member=env.member, action=Action.invite)
+        invite = members.revoke_invite(session, invite_id=btn.id, campaign_id=env.campaign.id,
+                                       actor=env.actor, now=req.now)
+        listing = invites_list(session, env, req)
+        listing.edit = (chat_id, message_id)
+        return Answer(f"已撤销：{members.invite_label(session, invite)}", outs=[listing])
     raise InvalidInput(FORGED)
 
