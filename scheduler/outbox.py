@@ -86,9 +86,9 @@ def _cancel_inactive(session: Session, campaign_ids: Iterable[int] | None) -> in
     """Rows still owed by a campaign that was deactivated end cancelled, with the reason."""
     q = (
         select(Outbox)
-        .join(Campaign, Campaign.id == Outbox.campaign_id)
+        .join(Campaign, col(Campaign.id) == col(Outbox.campaign_id))
         .where(
-            sa.not_(Campaign.active),
+            sa.not_(col(Campaign.active)),
             col(Outbox.state).in_([OutboxState.pending, OutboxState.claimed, OutboxState.merged]),
         )
     )
@@ -106,8 +106,8 @@ def _cancel_inactive(session: Session, campaign_ids: Iterable[int] | None) -> in
 def _due_condition(now: datetime, stale: datetime) -> Any:
     """Pending rows that fell due, and claimed rows whose lease ran out."""
     return sa.or_(
-        sa.and_(Outbox.state == OutboxState.pending, col(Outbox.due_at) <= now),
-        sa.and_(Outbox.state == OutboxState.claimed, col(Outbox.claimed_at) < stale),
+        sa.and_(col(Outbox.state) == OutboxState.pending, col(Outbox.due_at) <= now),
+        sa.and_(col(Outbox.state) == OutboxState.claimed, col(Outbox.claimed_at) < stale),
     )
 
 
