@@ -239,7 +239,8 @@ def clean_segment(text: str, *, limit: int = MAX_SEGMENT, fallback: str = "未�
     return text
 
 
-def _short(text: str, n: int) -> str:
+def _folder_words(text: str, n: int) -> str:
+    """The first ``n`` characters of ``text`` without punctuation: words for a folder name."""
     text = re.sub(r"[“”\"'（）()、，。；：,.;:《》]+", "", text or "")
     return text[:n]
 
@@ -250,7 +251,7 @@ def item_folder(item: ScoreItem, category: ScoreCategory | None) -> str:
 
 
 def task_folder(task: Task) -> str:
-    return clean_segment(f"任务{task.no:02d}_{_short(task.title, 18)}")
+    return clean_segment(f"任务{task.no:02d}_{_folder_words(task.title, 18)}")
 
 
 def _unique(name: str, taken: set[str]) -> str:
