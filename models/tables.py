@@ -60,6 +60,13 @@ def by_id(rows: Iterable[_R]) -> dict[int, _R]:
     return {saved_id(r): r for r in rows}
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a table model, for Core statements (bulk inserts, plain-row reads)."""
+    table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models, undeclared
+    assert isinstance(table, sa.Table), f"{model.__name__} is not a table model"
+    return table
+
+
 # --------------------------------------------------------------------------- enums
 
 

@@ -307,7 +307,7 @@ async def _unreachable(batch: Batch, reason: str, *, engine: Engine, now: dateti
 
 
 def _migrate_chat(engine: Engine, old_id: int, new_id: int) -> None:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from infra.db import transaction
     from models.tables import Chat, Outbox
@@ -321,7 +321,7 @@ def _migrate_chat(engine: Engine, old_id: int, new_id: int) -> None:
         for row in session.exec(
             select(Outbox).where(
                 Outbox.telegram_chat_id == old_id,
-                Outbox.state.in_([OutboxState.pending, OutboxState.claimed, OutboxState.merged]),  # type: ignore[attr-defined]
+                col(Outbox.state).in_([OutboxState.pending, OutboxState.claimed, OutboxState.merged]),
             )
         ):
             row.telegram_chat_id = new_id

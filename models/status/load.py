@@ -30,29 +30,26 @@ from models.tables import (
     Task,
     TaskGroup,
     Unit,
+    table_of,
 )
 
 # ========================================================================= loading
 
 
-def _table(model: Any) -> sa.Table:
-    return model.__table__
-
-
-_CAMPAIGN = _table(Campaign)
-_PHASE = _table(Phase)
-_UNIT = _table(Unit)
-_GROUP = _table(TaskGroup)
-_TASK = _table(Task)
-_ASSIGNMENT = _table(Assignment)
-_CATEGORY = _table(ScoreCategory)
-_ITEM = _table(ScoreItem)
-_ITEM_UNIT = _table(ItemUnit)
-_CRITERION = _table(Criterion)
-_CRITERION_UNIT = _table(CriterionUnit)
-_ASSESSMENT = _table(Assessment)
-_EVIDENCE = _table(Evidence)
-_OUTBOX = _table(Outbox)
+_CAMPAIGN = table_of(Campaign)
+_PHASE = table_of(Phase)
+_UNIT = table_of(Unit)
+_GROUP = table_of(TaskGroup)
+_TASK = table_of(Task)
+_ASSIGNMENT = table_of(Assignment)
+_CATEGORY = table_of(ScoreCategory)
+_ITEM = table_of(ScoreItem)
+_ITEM_UNIT = table_of(ItemUnit)
+_CRITERION = table_of(Criterion)
+_CRITERION_UNIT = table_of(CriterionUnit)
+_ASSESSMENT = table_of(Assessment)
+_EVIDENCE = table_of(Evidence)
+_OUTBOX = table_of(Outbox)
 
 
 def _execute(
