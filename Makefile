@@ -47,9 +47,11 @@ test-postgres: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Static checks run before the suite: the layers (import-linter contracts in pyproject.toml).
+# Static checks run before the suite: the layers (import-linter contracts in pyproject.toml),
+# then the types of infra, models, reports and scheduler ([tool.mypy] in pyproject.toml).
 check: $(STAMP)
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -27,7 +27,10 @@ def fingerprint(spec: ProvinceSpec) -> str:
     files = [REPO / "bench" / "seeder.py", REPO / "bench" / "names.py", REPO / "data" / "seed.json",
              REPO / "models" / "tables.py"]
     files += sorted((REPO / "models" / "seed").glob("*.py"))
-    files += sorted((REPO / "models" / "migrations" / "versions").glob("*.py"))
+    migrations = sorted((REPO / "infra" / "migrations" / "versions").glob("*.py"))
+    if not migrations:  # the schema would silently drop out of the fingerprint
+        raise RuntimeError("no migrations under infra/migrations/versions")
+    files += migrations
     for f in files:
         h.update(f.name.encode())
         h.update(f.read_bytes())

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from models.tables import HandledUpdate
+from models.tables import HandledUpdate, table_of
 
 #: Telegram keeps an unconfirmed update for 24 hours; keep the marks a little longer.
 KEEP = timedelta(hours=48)
@@ -42,7 +42,7 @@ def mark_handled(session: Session, *, update_id: int, process: str, now: datetim
     Returns False when another process holds the mark (its writes won: the caller
     must roll back). The same process marking twice is fine.
     """
-    table = HandledUpdate.__table__  # type: ignore[attr-defined]
+    table = table_of(HandledUpdate)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     session.execute(insert.values(update_id=update_id, process=process, handled_at=now)
@@ -52,8 +52,8 @@ def mark_handled(session: Session, *, update_id: int, process: str, now: datetim
 
 def prune_handled(session: Session, *, now: datetime) -> int:
     """Forget marks older than :data:`KEEP`; returns how many."""
-    result = session.execute(sa.delete(HandledUpdate).where(col(HandledUpdate.handled_at) < now - KEEP))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = session.exec(sa.delete(HandledUpdate).where(col(HandledUpdate.handled_at) < now - KEEP))
+    return int(result.rowcount or 0)
 
 
 def marked_by_others(session: Session, *, process: str, now: datetime) -> list[int]:

@@ -8,9 +8,10 @@ floating point represents exactly, and ``seed check`` refuses anything finer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import JSON, Field, SQLModel
@@ -37,6 +38,33 @@ def ts_field(*, nullable: bool = True, index: bool = False, default_now: bool = 
     else:
         kwargs["default"] = None
     return Field(**kwargs)
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+_R = TypeVar("_R", bound=_Row)
+
+
+def saved_id(row: _Row) -> int:
+    """``row.id`` of a row read from (or flushed to) the database, where it is never None."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: it was never flushed")
+    return row.id
+
+
+def by_id(rows: Iterable[_R]) -> dict[int, _R]:
+    """Saved rows by their id."""
+    return {saved_id(r): r for r in rows}
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a table model, for Core statements (bulk inserts, plain-row reads)."""
+    table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models, undeclared
+    assert isinstance(table, sa.Table), f"{model.__name__} is not a table model"
+    return table
 
 
 # --------------------------------------------------------------------------- enums

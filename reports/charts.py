@@ -45,6 +45,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 if TYPE_CHECKING:  # the chart worker process stays free of the database layer
+    from matplotlib.typing import RcKeyType
+
     from models.status import CampaignStatus
 
 #: Environment variable naming another CJK font file (OTF/TTF) to use instead.
@@ -102,7 +104,7 @@ def cjk_font(size: float | None = None) -> font_manager.FontProperties:
     return font_manager.FontProperties(fname=str(cjk_font_path()), size=size)
 
 
-def chart_rc() -> dict[str, Any]:
+def chart_rc() -> dict[RcKeyType, Any]:
     """rcParams under which every text of a chart resolves to the CJK font."""
     name = cjk_font_name()
     return {

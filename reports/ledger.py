@@ -52,6 +52,8 @@ from models.tables import (
     Task,
     TaskGroup,
     Unit,
+    by_id,
+    saved_id,
 )
 
 #: Telegram lets a bot upload documents of at most 50 MB; parts stay below this.
@@ -237,7 +239,8 @@ def clean_segment(text: str, *, limit: int = MAX_SEGMENT, fallback: str = "未�
     return text
 
 
-def _short(text: str, n: int) -> str:
+def _folder_words(text: str, n: int) -> str:
+    """The first ``n`` characters of ``text`` without punctuation: words for a folder name."""
     text = re.sub(r"[“”\"'（）()、，。；：,.;:《》]+", "", text or "")
     return text[:n]
 
@@ -248,7 +251,7 @@ def item_folder(item: ScoreItem, category: ScoreCategory | None) -> str:
 
 
 def task_folder(task: Task) -> str:
-    return clean_segment(f"任务{task.no:02d}_{_short(task.title, 18)}")
+    return clean_segment(f"任务{task.no:02d}_{_folder_words(task.title, 18)}")
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -328,8 +331,8 @@ def collect_ledger(
     if status is None:
         status = campaign_status(session=session, campaign_id=cid, today=today,
                                  yellow_working_days=yellow_working_days)
-    units = {u.id: u for u in session.exec(
-        select(Unit).where(Unit.campaign_id == cid).order_by(col(Unit.sort_order), col(Unit.id)))}
+    units = by_id(session.exec(
+        select(Unit).where(Unit.campaign_id == cid).order_by(col(Unit.sort_order), col(Unit.id))))
     categories = list(session.exec(
         select(ScoreCategory).where(ScoreCategory.campaign_id == cid).order_by(col(ScoreCategory.no))))
     cat_order = {c.id: c.no for c in categories}
@@ -351,7 +354,7 @@ def collect_ledger(
             criterion_units[cu.criterion_id].append(cu.unit_id)
     assessments = {a.criterion_id: a for a in session.exec(
         select(Assessment).where(Assessment.campaign_id == cid))}
-    groups = {g.id: g for g in session.exec(select(TaskGroup).where(TaskGroup.campaign_id == cid))}
+    groups = by_id(session.exec(select(TaskGroup).where(TaskGroup.campaign_id == cid)))
     tasks = list(session.exec(select(Task).where(Task.campaign_id == cid).order_by(col(Task.no))))
     unit_order = {u: (unit.sort_order, u) for u, unit in units.items()}
     task_order = {t.id: t.no for t in tasks}
@@ -362,7 +365,7 @@ def collect_ledger(
     )
     evidence = list(session.exec(select(Evidence).where(Evidence.campaign_id == cid)
                                  .order_by(col(Evidence.created_at), col(Evidence.id))))
-    members = {m.id: m for m in session.exec(select(Member).where(Member.campaign_id == cid))}
+    members = by_id(session.exec(select(Member).where(Member.campaign_id == cid)))
     audit_q = (select(AuditLog).where(AuditLog.campaign_id == cid)
                .order_by(col(AuditLog.at), col(AuditLog.id)))
     audit = list(session.exec(audit_q))
@@ -371,10 +374,10 @@ def collect_ledger(
     active = [e for e in evidence if e.state in ACTIVE_STATES]
     files = _dossier_files(
         active,
-        items={i.id: i for i in items},
-        categories={c.id: c for c in categories},
-        criteria={c.id: c for cs in criteria.values() for c in cs},
-        tasks={t.id: t for t in tasks},
+        items=by_id(items),
+        categories=by_id(categories),
+        criteria=by_id(c for cs in criteria.values() for c in cs),
+        tasks=by_id(tasks),
         units=units,
     )
     ledger = Ledger(
@@ -417,7 +420,7 @@ def load_ledger(
             raise NotFound(f"没有找到活动 #{campaign_id}。")
         if today is None:
             today = now.astimezone(ZoneInfo(campaign.timezone)).date()
-        ledger = collect_ledger(session, campaign_id=campaign_id, today=today, now=now,  # type: ignore[arg-type]
+        ledger = collect_ledger(session, campaign_id=saved_id(campaign), today=today, now=now,
                                 yellow_working_days=yellow_working_days)
         # Keep the rows readable after the session (its rollback would expire them).
         session.expunge_all()
@@ -477,7 +480,7 @@ def _sheet(wb: Workbook, title: str, headers: Sequence[str], widths: Sequence[fl
         cell.border = _BORDER
         cell.alignment = _HEAD_ALIGN
         ws.column_dimensions[get_column_letter(i)].width = width
-    ws._qc_widths = list(widths)  # type: ignore[attr-defined]
+    ws._qc_widths = list(widths)
     ws.row_dimensions[2].height = 30
     ws.freeze_panes = "A3"
     ws.print_title_rows = "1:2"
@@ -537,7 +540,7 @@ def _row(ws: Worksheet, values: Sequence[Any], *, center: Iterable[int] = (), lo
     columns listed in ``ws._qc_skip`` (merged blocks) are sized by their caller.
     """
     r = _last(ws) + 1
-    ws._qc_last_row = r  # type: ignore[attr-defined]
+    ws._qc_last_row = r
     centered = set(center)
     widths: list[float] = getattr(ws, "_qc_widths", [])
     skip: set[int] = getattr(ws, "_qc_skip", set())
@@ -562,7 +565,7 @@ def _evidence_lines(ledger: Ledger, rows: Iterable[Evidence]) -> str:
     where = ledger.files_by_evidence
     lines = []
     for ev in rows:
-        path = where.get(ev.id)
+        path = where.get(saved_id(ev))
         if path is None:
             continue
         mark = "" if ev.state == EvidenceState.accepted else "（待审核）"
@@ -590,7 +593,7 @@ def _overview(wb: Workbook, ledger: Ledger) -> None:
     base, bonus = _totals(ledger, False), _totals(ledger, True)
 
     active = [e for e in ledger.evidence if e.state in ACTIVE_STATES]
-    states = defaultdict(int)
+    states: dict[AssignmentState, int] = defaultdict(int)
     for a in ledger.assignments:
         states[a.state] += 1
     rows: list[tuple[str, Any]] = [
@@ -629,8 +632,9 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
             by_item[ev.item_id].append(ev)
     for item in ledger.items:
         cat = cats.get(item.category_id)
-        score = ledger.item_scores.get(item.id)
-        crits = ledger.criteria.get(item.id, [])
+        item_id = saved_id(item)
+        score = ledger.item_scores.get(item_id)
+        crits = ledger.criteria.get(item_id, [])
         rule = "\n".join(x for x in (getattr(item, "text", "") or "", item.note or "") if x)
         _row(ws, (
             str(item.no),
@@ -640,12 +644,13 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
             _num(item.max_points),
             _num(score.claimed) if score else None,
             _num(score.verified) if score else None,
-            ALL_MEMBERS if item.all_members else ledger.unit_names(ledger.item_units.get(item.id, [])),
-            _evidence_lines(ledger, by_item.get(item.id, [])),
+            ALL_MEMBERS if item.all_members else ledger.unit_names(ledger.item_units.get(item_id, [])),
+            _evidence_lines(ledger, by_item.get(item_id, [])),
         ), center=(1, 5, 6, 7), look="item")
         for crit in crits:
-            cscore = ledger.criterion_scores.get(crit.id)
-            assessment = ledger.assessments.get(crit.id)
+            crit_id = saved_id(crit)
+            cscore = ledger.criterion_scores.get(crit_id)
+            assessment = ledger.assessments.get(crit_id)
             state = assessment.state if assessment else AssessmentState.none
             claimed = cscore.claimed if cscore is not None else None
             verified = cscore.verified if cscore is not None else None
@@ -655,11 +660,11 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
             elif ASSESSMENT_LABELS[state]:
                 text += f"（{ASSESSMENT_LABELS[state]}）"
             # Units are named on a criterion only where they differ from the item's.
-            units = ledger.unit_names(ledger.criterion_units.get(crit.id, []))
+            units = ledger.unit_names(ledger.criterion_units.get(crit_id, []))
             _row(ws, (
                 f"{item.no}.{crit.no}", cat.name if cat else "", item.subcategory or "", text,
                 _num(crit.points), _num(claimed), _num(verified), units,
-                _evidence_lines(ledger, by_crit.get(crit.id, [])),
+                _evidence_lines(ledger, by_crit.get(crit_id, [])),
             ), center=(1, 5, 6, 7))
     # Totals by kind (base 100, bonus 10), as the status reports them.
     for label, bonus in (("基本分合计", False), ("加分项合计", True)):
@@ -694,20 +699,22 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
     widths = (6, 24, 46, 12, 16, 9, 9, 10, 24)
     ws = _sheet(wb, SHEET_TASKS, TASK_HEADERS, widths,
                 f"{ledger.campaign.name} “六个一”任务完成情况")
-    ws._qc_skip = {2, 3}  # type: ignore[attr-defined]  # group and task text: merged blocks
+    ws._qc_skip = {2, 3}  # group and task text: merged blocks
     counts = _evidence_count(ledger)
     per_task: dict[int, list[Assignment]] = defaultdict(list)
-    for a in ledger.assignments:
-        per_task[a.task_id].append(a)
+    for asg in ledger.assignments:
+        per_task[asg.task_id].append(asg)
     blocks: list[tuple[int, int, Task]] = []
     for task in ledger.tasks:
-        rows = per_task.get(task.id, [])
+        task_id = saved_id(task)
+        # A task without units still gets its row.
+        owed: list[Assignment | None] = [*per_task.get(task_id, [])] or [None]
         first = _last(ws) + 1
         group = _group_label(ledger.groups.get(task.group_id))
-        for a in rows or [None]:
+        for a in owed:
             notes = []
             if a is not None:
-                flag = ledger.assignment_flags.get(a.id)  # type: ignore[arg-type]
+                flag = ledger.assignment_flags.get(saved_id(a))
                 if flag:
                     notes.append(flag)
                 if a.return_reason and a.state != AssignmentState.approved:
@@ -720,7 +727,7 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
                 task.no, group, task.title, task.deadline.isoformat(),
                 ledger.unit_name(a.unit_id) if a else "（无责任单位）",
                 STATE_LABELS[a.state] if a else "", a.percent if a else None,
-                counts.get((task.id, a.unit_id), 0) if a else None, "；".join(notes),
+                counts.get((task_id, a.unit_id), 0) if a else None, "；".join(notes),
             ), center=(1, 4, 6, 7, 8))
         blocks.append((first, _last(ws), task))
     _finish(ws, len(TASK_HEADERS))
@@ -746,7 +753,7 @@ def _units(wb: Workbook, ledger: Ledger) -> None:
         per[a.unit_id].append(a)
     items_of: dict[int, list[int]] = defaultdict(list)
     for item in ledger.items:
-        for u in ledger.item_units.get(item.id, []):
+        for u in ledger.item_units.get(saved_id(item), []):
             items_of[u].append(item.no)
     files: dict[int, int] = defaultdict(int)
     for ev in ledger.evidence:
@@ -756,7 +763,7 @@ def _units(wb: Workbook, ledger: Ledger) -> None:
         rows = per.get(uid, [])
         if not rows and not items_of.get(uid) and not files.get(uid):
             continue
-        states = defaultdict(int)
+        states: dict[AssignmentState, int] = defaultdict(int)
         for a in rows:
             states[a.state] += 1
         overdue = ledger.unit_overdue.get(uid, 0)
@@ -797,7 +804,7 @@ def _files(wb: Workbook, ledger: Ledger) -> None:
             note = "；".join(x for x in (note, f"退回原因：{ev.review_reason}") if x)
         _row(ws, (
             ev.id, _target_label(ledger, ev), ledger.unit_name(ev.unit_id), ev.file_name,
-            where.get(ev.id, "（不在材料包中）"), ev.mime_type or "", round(ev.size / 1024, 1),
+            where.get(saved_id(ev), "（不在材料包中）"), ev.mime_type or "", round(ev.size / 1024, 1),
             ledger.member_name(ev.member_id), ledger.local(ev.created_at), EVIDENCE_LABELS[ev.state],
             note, ev.sha256,
         ), center=(1, 7, 10))

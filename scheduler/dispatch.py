@@ -17,10 +17,8 @@ outcome in its own transaction:
 The weekly digest is followed by the /status chart (``scheduler.digest_chart``), best
 effort: the charts go out after every text of the run, so a chart never delays a
 nudge. Each is rendered once its digest went out, one at a time, in a worker process
-(:class:`reports.charts.ChartProcess`): matplotlib's ~0.3 s of CPU per chart would
-otherwise hold the GIL and starve the event loop that sends and paces the texts (109
-digests rendered in a thread on a province's Monday: 91 % → 70–76 % of 30/s, and the
-stalls between the Pacer counting a request and its leaving brought 429s).
+(:class:`reports.charts.ChartProcess`), so rendering (CPU under the GIL) never stalls
+the event loop that sends and paces the texts (BENCHMARKS.md, finding 7).
 """
 
 from __future__ import annotations
@@ -309,7 +307,7 @@ async def _unreachable(batch: Batch, reason: str, *, engine: Engine, now: dateti
 
 
 def _migrate_chat(engine: Engine, old_id: int, new_id: int) -> None:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from infra.db import transaction
     from models.tables import Chat, Outbox
@@ -323,7 +321,7 @@ def _migrate_chat(engine: Engine, old_id: int, new_id: int) -> None:
         for row in session.exec(
             select(Outbox).where(
                 Outbox.telegram_chat_id == old_id,
-                Outbox.state.in_([OutboxState.pending, OutboxState.claimed, OutboxState.merged]),  # type: ignore[attr-defined]
+                col(Outbox.state).in_([OutboxState.pending, OutboxState.claimed, OutboxState.merged]),
             )
         ):
             row.telegram_chat_id = new_id

@@ -39,6 +39,7 @@ from models.tables import (
     Outbox,
     OutboxState,
     SubjectKind,
+    saved_id,
 )
 from scheduler import timing
 from scheduler.plan import load_plan_input, not_owed, plan_alerts
@@ -86,9 +87,9 @@ def _cancel_inactive(session: Session, campaign_ids: Iterable[int] | None) -> in
     """Rows still owed by a campaign that was deactivated end cancelled, with the reason."""
     q = (
         select(Outbox)
-        .join(Campaign, Campaign.id == Outbox.campaign_id)
+        .join(Campaign, col(Campaign.id) == col(Outbox.campaign_id))
         .where(
-            sa.not_(Campaign.active),
+            sa.not_(col(Campaign.active)),
             col(Outbox.state).in_([OutboxState.pending, OutboxState.claimed, OutboxState.merged]),
         )
     )
@@ -106,8 +107,8 @@ def _cancel_inactive(session: Session, campaign_ids: Iterable[int] | None) -> in
 def _due_condition(now: datetime, stale: datetime) -> Any:
     """Pending rows that fell due, and claimed rows whose lease ran out."""
     return sa.or_(
-        sa.and_(Outbox.state == OutboxState.pending, col(Outbox.due_at) <= now),
-        sa.and_(Outbox.state == OutboxState.claimed, col(Outbox.claimed_at) < stale),
+        sa.and_(col(Outbox.state) == OutboxState.pending, col(Outbox.due_at) <= now),
+        sa.and_(col(Outbox.state) == OutboxState.claimed, col(Outbox.claimed_at) < stale),
     )
 
 
@@ -202,7 +203,9 @@ def _claim_campaign(
             report.held_backoff += len(rows)
             continue
         ready[chat_id] = rows
-    children = _merged_children(session, [r.id for rows in ready.values() for r in rows], lock=True)  # type: ignore[misc]
+    children = _merged_children(
+        session, [saved_id(r) for rows in ready.values() for r in rows], lock=True
+    )
     for chat_id, rows in ready.items():
         valid: list[Outbox] = []
         for row in rows + [c for r in rows for c in children.get(r.id or 0, ())]:
@@ -247,8 +250,8 @@ def _claim_campaign(
             Batch(
                 campaign_id=inp.campaign_id,
                 chat_id=chat_id,
-                lead_id=lead.id,  # type: ignore[arg-type]
-                row_ids=sorted(r.id for r in valid),  # type: ignore[misc]
+                lead_id=saved_id(lead),
+                row_ids=sorted(saved_id(r) for r in valid),
                 attempts=lead.attempts,
                 claimed_at=now,
                 rendered=rendered,

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from infra.config import SchedulerConfig
 from models import calendar
@@ -53,6 +53,7 @@ from models.tables import (
     Snooze,
     Task,
     Unit,
+    by_id,
 )
 from scheduler import timing
 
@@ -174,28 +175,34 @@ class PlanInput:
 def load_plan_input(session: Session, campaign: Campaign) -> PlanInput:
     """Read the rows :func:`plan` needs for ``campaign`` (no writes)."""
     cid = campaign.id
-    tasks = {t.id: t for t in session.exec(select(Task).where(Task.campaign_id == cid))}
+    tasks = by_id(session.exec(select(Task).where(Task.campaign_id == cid)))
     assignments = list(
-        session.exec(select(Assignment).where(Assignment.campaign_id == cid).order_by(Assignment.id))
+        session.exec(
+            select(Assignment).where(Assignment.campaign_id == cid).order_by(col(Assignment.id))
+        )
     )
-    units = {u.id: u for u in session.exec(select(Unit).where(Unit.campaign_id == cid))}
-    members = list(session.exec(select(Member).where(Member.campaign_id == cid).order_by(Member.id)))
+    units = by_id(session.exec(select(Unit).where(Unit.campaign_id == cid)))
+    members = list(
+        session.exec(select(Member).where(Member.campaign_id == cid).order_by(col(Member.id)))
+    )
     groups = list(
         session.exec(
             select(Chat)
             .where(Chat.campaign_id == cid, Chat.kind == ChatKind.group)
-            .order_by(Chat.id)
+            .order_by(col(Chat.id))
         )
     )
     snoozes = {
         s.assignment_id: s.until for s in session.exec(select(Snooze).where(Snooze.campaign_id == cid))
     }
-    phases = list(session.exec(select(Phase).where(Phase.campaign_id == cid).order_by(Phase.no)))
+    phases = list(
+        session.exec(select(Phase).where(Phase.campaign_id == cid).order_by(col(Phase.no)))
+    )
     return PlanInput(
         campaign=campaign,
-        tasks=tasks,  # type: ignore[arg-type]
+        tasks=tasks,
         assignments=assignments,
-        units=units,  # type: ignore[arg-type]
+        units=units,
         members=members,
         group_chats=groups,
         snoozes=snoozes,

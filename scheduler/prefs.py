@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.audit import Actor, record
 from models.errors import InvalidInput, PermissionDenied
@@ -54,7 +54,7 @@ def set_private_nudges(
     q = select(Member).where(Member.telegram_user_id == telegram_user_id, Member.active)
     if campaign_id is not None:
         q = q.where(Member.campaign_id == campaign_id)
-    members = list(session.exec(q.order_by(Member.id)))
+    members = list(session.exec(q.order_by(col(Member.id))))
     if not members:
         raise PermissionDenied("你还不是本活动的成员，不能设置提醒。请向协调员索取邀请链接。")
     liaisons = [m for m in members if m.role == Role.liaison]

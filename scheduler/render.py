@@ -4,11 +4,11 @@ One chat gets one message per sweep: every due outbox row for that chat is
 rendered together. Assignment lines are grouped by unit; units are ordered by
 points at stake, then by how late their worst task is; each unit's liaisons are
 mentioned (``<a href="tg://user?id=...">name</a>``) so Telegram notifies them.
+Dates, points, names and escaping are ``models.wording``'s.
 """
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,6 +18,7 @@ from infra.config import SchedulerConfig
 from models import calendar
 from models.labels import STATE_NAMES
 from models.tables import AssignmentState, Member, Outbox, SubjectKind
+from models.wording import day, esc, full_date, mention, month_day, points, short, when
 from scheduler import timing
 from scheduler.plan import FINISHED, Kind, PlanInput
 
@@ -29,29 +30,8 @@ COMPACT_AFTER = 12
 MAX_BUTTON_ROWS = 8
 SNOOZE_DAYS = (1, 3)
 CALLBACK_PREFIX = "qcn"
-WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
-STATE_ZH = STATE_NAMES
-
-
-def zh_date(d: date, *, year: bool = False, weekday: bool = False) -> str:
-    text = f"{d.year}年{d.month}月{d.day}日" if year else f"{d.month}月{d.day}日"
-    if weekday:
-        text += f"（{WEEKDAY_ZH[d.weekday()]}）"
-    return text
-
-
-def zh_points(x: float) -> str:
-    return f"{x:g}"
-
-
-def mention(member: Member) -> str:
-    name = member.display_name or (f"@{member.username}" if member.username else "联络员")
-    return f'<a href="tg://user?id={member.telegram_user_id}">{html.escape(name)}</a>'
-
-
-def short(text: str, limit: int = 24) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+#: A task's title in a nudge line is cut to this many characters.
+TITLE_LIMIT = 24
 
 
 def snooze_cb(assignment_id: int, days: int) -> str:
@@ -104,10 +84,6 @@ class _Line:
     text: str
     snoozable: bool
     escalated: bool
-
-
-def _due(deadline: date, today: date) -> str:
-    return zh_date(deadline, year=deadline.year != today.year)
 
 
 def _status(today: date, deadline: date) -> tuple[int, str, str]:
@@ -165,16 +141,16 @@ def render_batch(
         title = "⚠️ <b>消息无法送达</b>"
     else:
         title = "📋 <b>质量强区任务提醒</b>"
-    parts.append(f"{title} · {zh_date(today, weekday=True)}")
+    parts.append(f"{title} · {month_day(today, weekday=True)}")
     if catchup:
-        since = min(r.due_at for r in catchup).astimezone(tz)
+        since = min(r.due_at for r in catchup)
         parts.append(
-            f"📮 自{zh_date(since.date())} {since:%H:%M} 起未能按时发出的 {len(catchup)} 条提醒，已合并为这一条消息补发。"
+            f"📮 自{when(since, tz)} 起未能按时发出的 {len(catchup)} 条提醒，已合并为这一条消息补发。"
         )
     deadlines = [t.deadline for t in inp.tasks.values()]
     if catchup and deadlines and max(deadlines) < today:
         parts.append(
-            f"ℹ️ 本活动计划中的截止日期均已过去（最晚 {zh_date(max(deadlines), year=True)}），"
+            f"ℹ️ 本活动计划中的截止日期均已过去（最晚 {full_date(max(deadlines))}），"
             "以下为尚未完成事项的汇总。如需调整截止日期，请联系协调员。"
         )
 
@@ -184,16 +160,16 @@ def render_batch(
         phase = phases.get(r.payload.get("phase_id"))
         if phase is None:
             continue
-        name = f"第{phase.no}阶段「{html.escape(phase.name)}」"
+        name = f"第{phase.no}阶段「{esc(phase.name)}」"
         if r.kind == Kind.phase_start:
-            span = f"（{zh_date(phase.start_date or today, year=True)}至{zh_date(phase.end_date, year=True)}）"
+            span = f"（{full_date(phase.start_date or today)}至{full_date(phase.end_date)}）"
             parts.append(f"🚩 {name}开始{span}。")
             if phase.description:
-                parts.append(html.escape(short(phase.description, 120)))
+                parts.append(esc(short(phase.description, 120)))
         else:
-            when = "今天" if phase.end_date == today else zh_date(phase.end_date, year=True)
+            ends = "今天" if phase.end_date == today else full_date(phase.end_date)
             verb = "结束" if phase.end_date >= today else "已结束"
-            parts.append(f"🏁 {name}{when}{verb}。")
+            parts.append(f"🏁 {name}{ends}{verb}。")
 
     # Which assignments to list.
     open_asg = {
@@ -213,14 +189,14 @@ def render_batch(
             counts[a.state] += 1
         horizon = max(config.offsets_working_days or (0,))
         overdue_n = 0
-        for a in open_asg.values():
+        for aid, a in open_asg.items():
             t = inp.tasks.get(a.task_id)
             if t is None:
                 continue
             if t.deadline < today:
                 overdue_n += 1
             if t.deadline < today or calendar.working_days_between(today, t.deadline) <= horizon:
-                listed.setdefault(a.id, False)  # type: ignore[arg-type]
+                listed.setdefault(aid, False)
         total = len(active)
         done = counts[AssignmentState.approved]
         parts.append(
@@ -238,11 +214,11 @@ def render_batch(
         if t is None:
             continue
         lateness, icon, words = _status(today, t.deadline)
-        state = STATE_ZH.get(a.state, "")
+        state = STATE_NAMES.get(a.state, "")
         flag = " 🔺" if escalated and not escalation_only else ""
         text = (
-            f"{icon} 任务{t.no} {html.escape(short(t.title))}：{words}"
-            f"（截止 {_due(t.deadline, today)}，{state}{f' {a.percent}%' if a.percent else ''}）{flag}"
+            f"{icon} 任务{t.no} {esc(short(t.title, TITLE_LIMIT))}：{words}"
+            f"（截止 {day(t.deadline, today)}，{state}{f' {a.percent}%' if a.percent else ''}）{flag}"
         )
         lines.append(
             _Line(
@@ -279,10 +255,10 @@ def render_batch(
             )
         for u in unit_order:
             unit = inp.units.get(u)
-            name = html.escape(unit.name) if unit else f"单位{u}"
+            name = esc(unit.name) if unit else f"单位{u}"
             head = f"<b>{name}</b>"
             if stakes.get(u):
-                head += f"（涉及待得分 {zh_points(stakes[u])} 分）"
+                head += f"（涉及待得分 {points(stakes[u])} 分）"
             if recipient is None or recipient.role != "liaison":
                 liaisons = inp.liaisons_of(u)
                 head += " " + "、".join(mention(m) for m in liaisons) if liaisons else "（尚无联络员）"
@@ -309,7 +285,7 @@ def render_batch(
     for r in of(Kind.alert):
         p = r.payload
         body.append(
-            f"⚠️ 无法向{html.escape(p.get('target', '会话'))}发送提醒（{html.escape(p.get('reason', ''))}），"
+            f"⚠️ 无法向{esc(p.get('target', '会话'))}发送提醒（{esc(p.get('reason', ''))}），"
             "已暂停向其发送。请检查机器人是否被移出群组或被屏蔽；恢复后请对方重新私聊机器人发送 /start。"
         )
 
@@ -352,12 +328,12 @@ def _summary(lines: list[_Line], today: date) -> str:
     parts = []
     if overdue:
         oldest = min(x.deadline for x in overdue)
-        parts.append(f"🔴 逾期 {len(overdue)} 项（最早截止 {_due(oldest, today)}）")
+        parts.append(f"🔴 逾期 {len(overdue)} 项（最早截止 {day(oldest, today)}）")
     if due_today:
         parts.append(f"⏰ 今天截止 {len(due_today)} 项")
     if soon:
         nearest = min(x.deadline for x in soon)
-        parts.append(f"🟡 即将到期 {len(soon)} 项（最近 {_due(nearest, today)}）")
+        parts.append(f"🟡 即将到期 {len(soon)} 项（最近 {day(nearest, today)}）")
     numbers = "、".join(str(x.task_no) for x in sorted(lines, key=lambda x: x.task_no))
     return "；".join(parts) + f"。任务 {numbers}"
 

@@ -10,7 +10,6 @@ refused with nothing changed.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,6 +19,7 @@ from sqlmodel import Session, select
 from models import calendar
 from models.audit import Actor, record
 from models.errors import Conflict, InvalidInput, NotFound
+from models.labels import STATE_NAMES
 from models.permissions import Action, check
 from models.tables import (
     Assignment,
@@ -30,10 +30,12 @@ from models.tables import (
     Snooze,
     Task,
     Unit,
+    saved_id,
 )
+from models.wording import esc, full_date, month_day
 from scheduler import timing
 from scheduler.plan import FINISHED
-from scheduler.render import SNOOZE_DAYS, STATE_ZH, snooze_until, zh_date
+from scheduler.render import SNOOZE_DAYS, snooze_until
 
 _DATA = re.compile(r"^qcn:(?P<op>[zt]):(?P<aid>\d{1,12})(?::(?P<days>\d{1,3}))?$")
 STALE = "这个按钮已失效（提醒已过期或不属于本会话），请以最新的提醒为准。"
@@ -64,7 +66,7 @@ class TaskCard:
 
 
 def is_nudge_callback(data: str | None) -> bool:
-    return bool(data) and data.startswith("qcn:")  # type: ignore[union-attr]
+    return data is not None and data.startswith("qcn:")
 
 
 def parse_callback(data: str | None) -> ButtonPress:
@@ -126,7 +128,7 @@ def snooze_from_button(
     assert member is not None
     return snooze(
         session,
-        assignment_id=asg.id,  # type: ignore[arg-type]
+        assignment_id=saved_id(asg),
         days=press.days,
         now=now,
         actor=Actor(kind="telegram", member_id=member.id, telegram_id=telegram_user_id),
@@ -153,17 +155,17 @@ def snooze(
     if asg.retired:
         raise Conflict(f"{label}已不再由该单位负责，无需暂缓。")
     if asg.state in FINISHED:
-        raise Conflict(f"{label}{STATE_ZH[asg.state]}，不会再提醒，无需暂缓。")
+        raise Conflict(f"{label}{STATE_NAMES[asg.state]}，不会再提醒，无需暂缓。")
     today = timing.local_now(now, timing.zone(campaign.timezone)).date()
     until = snooze_until(today, days, task.deadline)
     if until is None:
-        raise Conflict(f"{label}截止日期为{zh_date(task.deadline)}，已临近或已过截止日，不能再暂缓提醒。")
+        raise Conflict(f"{label}截止日期为{month_day(task.deadline)}，已临近或已过截止日，不能再暂缓提醒。")
     row = session.exec(select(Snooze).where(Snooze.assignment_id == assignment_id)).first()
     before = row.until if row is not None else None
     if row is not None and row.until >= until:
         return SnoozeResult(
             assignment_id, row.until, False,
-            f"{label}的提醒已暂缓至{zh_date(row.until)}，截止日{zh_date(task.deadline)}当天仍会提醒。",
+            f"{label}的提醒已暂缓至{month_day(row.until)}，截止日{month_day(task.deadline)}当天仍会提醒。",
         )
     if row is None:
         row = Snooze(campaign_id=asg.campaign_id, assignment_id=assignment_id, until=until,
@@ -183,7 +185,7 @@ def snooze(
     note = "（已到截止日前一天，不能再往后）" if until < calendar.add_working_days(today, days) else ""
     return SnoozeResult(
         assignment_id, until, True,
-        f"已暂缓{label}的提醒至{zh_date(until)}{note}；截止日{zh_date(task.deadline)}当天仍会提醒。",
+        f"已暂缓{label}的提醒至{month_day(until)}{note}；截止日{month_day(task.deadline)}当天仍会提醒。",
     )
 
 
@@ -205,7 +207,7 @@ def task_card_from_button(
     if asg is None or asg.campaign_id != lead.campaign_id:
         raise Conflict(STALE)
     check(member=_member(session, lead.campaign_id, telegram_user_id), action=Action.view_task)
-    return task_card(session, assignment_id=asg.id, now=now)  # type: ignore[arg-type]
+    return task_card(session, assignment_id=saved_id(asg), now=now)
 
 
 def task_card(session: Session, *, assignment_id: int, now: datetime) -> TaskCard:
@@ -225,16 +227,16 @@ def task_card(session: Session, *, assignment_id: int, now: datetime) -> TaskCar
         when = f"还剩 {calendar.working_days_between(today, task.deadline)} 个工作日"
     snoozed = session.exec(select(Snooze).where(Snooze.assignment_id == assignment_id)).first()
     lines = [
-        f"📄 <b>任务{task.no}</b>（{html.escape(unit.name if unit else '')}）",
-        html.escape(task.title),
+        f"📄 <b>任务{task.no}</b>（{esc(unit.name if unit else '')}）",
+        esc(task.title),
     ]
     if task.detail and task.detail != task.title:
-        lines.append(html.escape(task.detail))
-    lines.append(f"截止日期：{zh_date(task.deadline, year=True)}（{when}）")
+        lines.append(esc(task.detail))
+    lines.append(f"截止日期：{full_date(task.deadline)}（{when}）")
     if task.deadline != task.planned_deadline:
-        lines.append(f"原定截止：{zh_date(task.planned_deadline, year=True)}")
-    lines.append(f"状态：{STATE_ZH.get(asg.state, str(asg.state))}{f' {asg.percent}%' if asg.percent else ''}")
+        lines.append(f"原定截止：{full_date(task.planned_deadline)}")
+    lines.append(f"状态：{STATE_NAMES.get(asg.state, str(asg.state))}{f' {asg.percent}%' if asg.percent else ''}")
     if snoozed is not None and snoozed.until >= today:
-        lines.append(f"提醒已暂缓至{zh_date(snoozed.until)}。")
+        lines.append(f"提醒已暂缓至{month_day(snoozed.until)}。")
     lines.append("回复本消息可报告进度或提交材料。")
-    return TaskCard(asg.campaign_id, task.id, asg.unit_id, asg.id, "\n".join(lines))  # type: ignore[arg-type]
+    return TaskCard(asg.campaign_id, saved_id(task), asg.unit_id, saved_id(asg), "\n".join(lines))

@@ -7,24 +7,14 @@ counting for each of its units), so a nudge ranks units exactly as /status does.
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 
 from sqlmodel import Session
 
-log = logging.getLogger(__name__)
+from models.status import campaign_status
 
 
 def points_at_stake_by_unit(session: Session, campaign_id: int, today: date) -> dict[int, float]:
-    """unit id -> points at stake on the items it is responsible for.
-
-    Without :mod:`models.status` (not installed) every unit counts 0 and nudges
-    are ordered by lateness alone (logged).
-    """
-    try:
-        from models.status import campaign_status
-    except ImportError:  # pragma: no cover - models.status is part of the project
-        log.warning("models.status not available: nudges ordered by lateness only")
-        return {}
+    """unit id -> points at stake on the items it is responsible for."""
     status = campaign_status(session=session, campaign_id=campaign_id, today=today)
     return {u.unit_id: u.points_at_stake for u in status.units}

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from infra.config import SchedulerConfig
 from infra.db import transaction
 from models.members import active_campaigns
-from models.tables import AuditLog, Campaign, Chat, Member, Outbox, OutboxState
+from models.tables import AuditLog, Campaign, Chat, Member, Outbox, OutboxState, table_of
 from scheduler import timing
 from scheduler.plan import Planned, load_plan_input, plan
 
@@ -69,7 +69,7 @@ def materialise(session: Session, planned: Iterable[Planned], *, now: datetime) 
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
-    table = Outbox.__table__  # type: ignore[attr-defined]
+    table = table_of(Outbox)
     insert: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     # One executemany: SQLAlchemy batches it ("insertmanyvalues", RETURNING kept) with
     # one cached compiled statement; building a 500-row VALUES per chunk cost 3x more.
@@ -108,20 +108,21 @@ def fingerprints(session: Session, campaigns: Iterable[Campaign]) -> dict[int, F
     ids = [c.id for c in campaigns if c.id is not None]
     if not ids:
         return {}
-    audit = AuditLog.__table__  # type: ignore[attr-defined]
+    audit = table_of(AuditLog)
+    campaign = table_of(Campaign)
     newest = (
-        sa.select(sa.func.max(audit.c.id)).where(audit.c.campaign_id == Campaign.__table__.c.id)  # type: ignore[attr-defined]
+        sa.select(sa.func.max(audit.c.id)).where(audit.c.campaign_id == campaign.c.id)
         .scalar_subquery()
     )
     last: dict[int, Any] = {
         cid: top for cid, top in session.execute(
-            sa.select(Campaign.__table__.c.id, newest).where(Campaign.__table__.c.id.in_(ids))  # type: ignore[attr-defined]
+            sa.select(campaign.c.id, newest).where(campaign.c.id.in_(ids))
         )
     }
     unscoped = session.execute(
         sa.select(sa.func.max(audit.c.id)).where(audit.c.campaign_id.is_(None))
     ).scalar()
-    m = Member.__table__  # type: ignore[attr-defined]
+    m = table_of(Member)
     people: dict[int, Any] = {
         row[0]: tuple(row[1:])
         for row in session.execute(
@@ -133,7 +134,7 @@ def fingerprints(session: Session, campaigns: Iterable[Campaign]) -> dict[int, F
             ).where(m.c.campaign_id.in_(ids)).group_by(m.c.campaign_id)
         )
     }
-    ch = Chat.__table__  # type: ignore[attr-defined]
+    ch = table_of(Chat)
     chats: dict[int, Any] = {
         row[0]: tuple(row[1:])
         for row in session.execute(

@@ -8,7 +8,11 @@ base layer never imports the domain.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy.engine import Connection
 
 from infra.db import make_engine
 
@@ -25,7 +29,7 @@ def _url() -> str:
     return url
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render our custom column type by its import path."""
     if type_ == "type" and obj.__class__.__name__ == "UTCDateTime":
         return "infra.types.UTCDateTime()"
@@ -66,7 +70,7 @@ def _require_metadata() -> None:
         )
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     _require_metadata()
     context.configure(
         connection=connection,

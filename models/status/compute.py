@@ -253,27 +253,27 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
         unit_order.get(a.unit_id, 10**6), a.id or 0))
     for a, t, light, label in _lit_assignments(ordered, tasks_by_id, today, yellow):
         days, wdays = _days(today, t.deadline)
-        st = AssignmentStatus(
+        a_status = AssignmentStatus(
             assignment_id=a.id or 0, task_id=t.id or 0, task_no=t.no, task_title=t.title,
             unit_id=a.unit_id, unit_name=ref(a.unit_id).name, state=a.state, percent=a.percent,
             note=a.note, return_reason=a.return_reason, deadline=t.deadline,
             days_left=days or 0, working_days_left=wdays or 0, light=light, light_label=label,
             version=a.version, submitted_at=a.submitted_at, approved_at=a.approved_at,
         )
-        by_task[t.id or 0].append(st)
-        assignment_list.append(st)
+        by_task[t.id or 0].append(a_status)
+        assignment_list.append(a_status)
     tasks: list[TaskStatus] = []
     for t in rows.tasks:
-        mine = tuple(by_task.get(t.id or 0, ()))
+        of_task = tuple(by_task.get(t.id or 0, ()))
         g = groups.get(t.group_id)
         days, wdays = _days(today, t.deadline)
-        task_light, done = _task_light([a.state for a in mine], (a.light for a in mine))
+        task_light, done = _task_light([a.state for a in of_task], (a.light for a in of_task))
         tasks.append(TaskStatus(
             task_id=t.id or 0, no=t.no, title=t.title,
             group_no=g.no if g else None, group_title=g.title if g else None,
             deadline=t.deadline, planned_deadline=t.planned_deadline,
             days_left=days or 0, working_days_left=wdays or 0,
-            light=task_light, done=done, assignments=mine,
+            light=task_light, done=done, assignments=of_task,
         ))
 
     # ---------------------------------------------------------------- score
@@ -312,7 +312,7 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
                 unowned.append(cs)
         light, label = scored.light, scored.label
         days, wdays = _days(today, deadline)
-        st = ItemStatus(
+        item_status = ItemStatus(
             item_id=item.id or 0, no=item.no, category_id=item.category_id,
             category_name=cat.name if cat else "", subcategory=item.subcategory, text=item.text,
             note=item.note, is_bonus=is_bonus, score=score, deadline=deadline,
@@ -322,8 +322,8 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
             evidence_count=rows.item_evidence.get(item.id or 0, 0),
             all_members=item.all_members,
         )
-        item_list.append(st)
-        items_by_cat[item.category_id].append(st)
+        item_list.append(item_status)
+        items_by_cat[item.category_id].append(item_status)
 
         unmet = [c for c in crit_status if not c.not_attainable and not c.met]
         owing: set[int] = {u.id for c in unmet for u in c.units}
@@ -339,7 +339,8 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
             for uid in owing:
                 stake_by_unit[uid] += score.at_stake
             gap = Gap(
-                item_id=st.item_id, item_no=st.no, title=st.title, category_name=st.category_name,
+                item_id=item_status.item_id, item_no=item_status.no, title=item_status.title,
+                category_name=item_status.category_name,
                 is_bonus=is_bonus, points=score.at_stake, open=score.open,
                 lost_late=score.lost_late, deadline=deadline, days_left=days,
                 working_days_left=wdays, overdue=overdue, light=light,
@@ -349,18 +350,18 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
                     units=c.units, evidence_count=c.evidence_count, reason=c.reason)
                     for c in unmet),
                 missing_evidence=tuple(c.no for c in unmet if c.evidence_count == 0),
-                item_evidence=st.evidence_count,
+                item_evidence=item_status.evidence_count,
                 all_members=item.all_members and owing >= set(member_ids),
             )
             (bonus_gaps if is_bonus else gaps).append(gap)
 
     categories: list[CategoryStatus] = []
     for c in rows.categories:
-        mine = tuple(items_by_cat.get(c.id or 0, ()))
-        stated, raw, cat_score = _category_score(c, [i.score for i in mine])
+        cat_items = tuple(items_by_cat.get(c.id or 0, ()))
+        stated, raw, cat_score = _category_score(c, [i.score for i in cat_items])
         categories.append(CategoryStatus(
             category_id=c.id or 0, no=c.no, name=c.name, is_bonus=c.is_bonus,
-            stated_points=stated, raw_points=raw, score=cat_score, items=mine,
+            stated_points=stated, raw_points=raw, score=cat_score, items=cat_items,
         ))
     headline = _headline(info, [(c.is_bonus, c.score) for c in categories])
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session as _OrmSession
 from sqlmodel import Session
 
 from infra.types import UTCDateTime
@@ -29,29 +30,37 @@ from models.tables import (
     Task,
     TaskGroup,
     Unit,
+    table_of,
 )
 
 # ========================================================================= loading
 
 
-def _table(model: Any) -> sa.Table:
-    return model.__table__  # type: ignore[no-any-return]
+_CAMPAIGN = table_of(Campaign)
+_PHASE = table_of(Phase)
+_UNIT = table_of(Unit)
+_GROUP = table_of(TaskGroup)
+_TASK = table_of(Task)
+_ASSIGNMENT = table_of(Assignment)
+_CATEGORY = table_of(ScoreCategory)
+_ITEM = table_of(ScoreItem)
+_ITEM_UNIT = table_of(ItemUnit)
+_CRITERION = table_of(Criterion)
+_CRITERION_UNIT = table_of(CriterionUnit)
+_ASSESSMENT = table_of(Assessment)
+_EVIDENCE = table_of(Evidence)
+_OUTBOX = table_of(Outbox)
 
 
-_CAMPAIGN = _table(Campaign)
-_PHASE = _table(Phase)
-_UNIT = _table(Unit)
-_GROUP = _table(TaskGroup)
-_TASK = _table(Task)
-_ASSIGNMENT = _table(Assignment)
-_CATEGORY = _table(ScoreCategory)
-_ITEM = _table(ScoreItem)
-_ITEM_UNIT = _table(ItemUnit)
-_CRITERION = _table(Criterion)
-_CRITERION_UNIT = _table(CriterionUnit)
-_ASSESSMENT = _table(Assessment)
-_EVIDENCE = _table(Evidence)
-_OUTBOX = _table(Outbox)
+def _execute(
+    session: Session, statement: sa.Select[*tuple[Any, ...]]
+) -> sa.Result[*tuple[Any, ...]]:
+    """Run a Core select in ``session`` (autoflushing first) and return its rows.
+
+    SQLAlchemy's own ``Session.execute``: SQLModel's ``exec`` types only SQLModel's
+    ``select``, and SQLModel marks its ``execute`` override deprecated. Same call underneath.
+    """
+    return _OrmSession.execute(session, statement)
 
 
 def _columns(table: sa.Table, detail: bool) -> list[sa.Column[Any]]:
@@ -103,7 +112,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
     groups, who owes which item or criterion, evidence counts): 9 queries.
     """
     if campaign_id is not None:
-        campaigns = session.exec(
+        campaigns = _execute(
+            session,
             sa.select(*_columns(_CAMPAIGN, detail)).where(_CAMPAIGN.c.id == campaign_id)).all()
         if not campaigns:
             raise NotFound(f"没有找到活动 #{campaign_id}。")
@@ -111,7 +121,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
         def scope(column: Any) -> Any:
             return column == campaign_id
     else:
-        campaigns = session.exec(
+        campaigns = _execute(
+            session,
             sa.select(*_columns(_CAMPAIGN, detail)).where(_CAMPAIGN.c.active.is_(True))
             .order_by(_CAMPAIGN.c.id)
         ).all()
@@ -125,7 +136,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
         return out
 
     def rows(table: sa.Table, *order: Any, where: Iterable[Any] = ()) -> Iterable[Any]:
-        return session.exec(
+        return _execute(
+            session,
             sa.select(*_columns(table, detail)).where(scope(table.c.campaign_id), *where)
             .order_by(*order))
 
@@ -145,7 +157,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
     for i in rows(_ITEM, _ITEM.c.no):
         out[i.campaign_id].items.append(i)
     if detail:
-        for cid, item_id, unit_id in session.exec(
+        for cid, item_id, unit_id in _execute(
+            session,
             sa.select(_ITEM.c.campaign_id, _ITEM_UNIT.c.item_id, _ITEM_UNIT.c.unit_id)
             .select_from(_ITEM_UNIT.join(_ITEM, _ITEM.c.id == _ITEM_UNIT.c.item_id))
             .where(scope(_ITEM.c.campaign_id))
@@ -154,7 +167,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
     for c in rows(_CRITERION, _CRITERION.c.item_id, _CRITERION.c.no):
         out[c.campaign_id].criteria.append(c)
     if detail:
-        for cid, crit_id, unit_id in session.exec(
+        for cid, crit_id, unit_id in _execute(
+            session,
             sa.select(_CRITERION.c.campaign_id, _CRITERION_UNIT.c.criterion_id,
                       _CRITERION_UNIT.c.unit_id)
             .select_from(_CRITERION_UNIT.join(
@@ -165,7 +179,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
     for a in rows(_ASSESSMENT, _ASSESSMENT.c.id):
         out[a.campaign_id].assessments[a.criterion_id] = a
     if detail:
-        for cid, item_id, crit_id, n in session.exec(
+        for cid, item_id, crit_id, n in _execute(
+            session,
             sa.select(_EVIDENCE.c.campaign_id, _EVIDENCE.c.item_id, _EVIDENCE.c.criterion_id,
                       sa.func.count())
             .where(scope(_EVIDENCE.c.campaign_id), _EVIDENCE.c.state.in_(list(ACTIVE_STATES)))
@@ -175,7 +190,8 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
                 out[cid].criterion_evidence[crit_id] += n
             elif item_id is not None:
                 out[cid].item_evidence[item_id] += n
-    for cid, n in session.exec(
+    for cid, n in _execute(
+            session,
         sa.select(_OUTBOX.c.campaign_id, sa.func.count())
         .where(scope(_OUTBOX.c.campaign_id), _OUTBOX.c.state == OutboxState.failed)
         .group_by(_OUTBOX.c.campaign_id)
