@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import filetype
+import sqlalchemy as sa
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
@@ -448,11 +449,11 @@ def same_file(
     states: Iterable[EvidenceState] = ACTIVE_STATES,
 ) -> list[Evidence]:
     """Rows of the campaign holding the same file (by content digest or Telegram id)."""
-    keys = []
+    keys: list[sa.ColumnElement[bool]] = []
     if sha256:
-        keys.append(Evidence.sha256 == sha256)
+        keys.append(col(Evidence.sha256) == sha256)
     if telegram_file_unique_id:
-        keys.append(Evidence.telegram_file_unique_id == telegram_file_unique_id)
+        keys.append(col(Evidence.telegram_file_unique_id) == telegram_file_unique_id)
     if not keys:
         return []
     return list(
@@ -502,7 +503,7 @@ def submit_evidence(
     u = upload
     for model, ident in ((Task, u.task_id), (ScoreItem, u.item_id), (Criterion, u.criterion_id)):
         if ident is not None:
-            session.exec(select(model).where(model.id == ident).with_for_update()).first()  # type: ignore[attr-defined]
+            session.exec(select(model).where(model.id == ident).with_for_update()).first()
     earlier = same_file(session, campaign_id=u.campaign_id, sha256=u.sha256)
     here = target_label(session, task_id=u.task_id, item_id=u.item_id, criterion_id=u.criterion_id)
     for row in earlier:

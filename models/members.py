@@ -90,7 +90,7 @@ class Env:
 
 def active_campaigns(session: Session, ids: Iterable[int] | None = None) -> list[Campaign]:
     """The active campaigns by id, or those of ``ids`` that are active."""
-    q = select(Campaign).where(Campaign.active == True).order_by(Campaign.id)  # noqa: E712
+    q = select(Campaign).where(Campaign.active == True).order_by(col(Campaign.id))  # noqa: E712
     if ids is not None:
         q = q.where(col(Campaign.id).in_(list(ids)))
     return list(session.exec(q))
@@ -144,7 +144,7 @@ def private_campaign(session: Session, user_id: int, slug: str) -> Campaign | No
             select(Campaign)
             .join(Member, col(Member.campaign_id) == col(Campaign.id))
             .where(Member.telegram_user_id == user_id, Campaign.active == True)  # noqa: E712
-            .order_by(col(Member.active).desc(), Campaign.id)
+            .order_by(col(Member.active).desc(), col(Campaign.id))
         )
     )
     if len(rows) == 1:
@@ -186,7 +186,7 @@ def see_chat(session: Session, info: ChatInfo, *, now: datetime, present: bool =
 
 def claim_ignored_notice(session: Session, chat: Chat) -> bool:
     """Whether this request is the one that tells an unbound chat it is ignored (once)."""
-    result = session.execute(
+    result = session.exec(
         sa.update(Chat)
         .where(col(Chat.id) == chat.id, col(Chat.ignored_notice_sent) == False)  # noqa: E712
         .values(ignored_notice_sent=True)
@@ -236,14 +236,14 @@ def bind_group(session: Session, *, env: Env, campaign_id: int, now: datetime) -
         raise Conflict("本群已绑定到另一个活动，不能重复绑定。")
     before = snapshot(chat, ("campaign_id", "bound_at"))
     # First one wins, in one statement (two coordinators binding the same group at once).
-    bound = session.execute(
+    bound = session.exec(
         sa.update(Chat)
         .where(col(Chat.id) == chat.id, col(Chat.campaign_id).is_(None))
         .values(campaign_id=campaign_id, bound_at=now, ignored_notice_sent=False)
         .execution_options(synchronize_session=False)
     )
     session.refresh(chat)
-    if bound.rowcount != 1:  # type: ignore[attr-defined]
+    if bound.rowcount != 1:
         if chat.campaign_id == campaign_id:
             return False
         raise Conflict("本群已绑定到另一个活动，不能重复绑定。")
@@ -316,7 +316,7 @@ def list_members(
     q = select(Member).where(Member.campaign_id == campaign_id)
     if not include_removed:
         q = q.where(Member.active == True)  # noqa: E712
-    return list(session.exec(q.order_by(Member.role, Member.unit_id, Member.id)))
+    return list(session.exec(q.order_by(col(Member.role), col(Member.unit_id), col(Member.id))))
 
 
 def coordinators(session: Session, campaign_id: int) -> list[Member]:
@@ -482,7 +482,7 @@ def find_unit(session: Session, *, campaign_id: int, text: str) -> Unit:
     query = _norm(text)
     if not query:
         raise InvalidInput("请写明单位名称，例如：/invite 区财政局")
-    units = list(session.exec(select(Unit).where(Unit.campaign_id == campaign_id).order_by(Unit.sort_order, Unit.id)))
+    units = list(session.exec(select(Unit).where(Unit.campaign_id == campaign_id).order_by(col(Unit.sort_order), col(Unit.id))))
     keys = {u.id: _unit_keys(u) for u in units}
     variants = {query}
     for prefix in _district_prefixes(session.get(Campaign, campaign_id)):
@@ -575,14 +575,14 @@ def revoke_invite(
     invite = session.get(Invite, invite_id)
     if invite is None or invite.campaign_id != campaign_id:
         raise NotFound("没有找到这个邀请。")
-    done = session.execute(
+    done = session.exec(
         sa.update(Invite)
         .where(col(Invite.id) == invite_id, col(Invite.used_at).is_(None), col(Invite.revoked).is_(False))
         .values(revoked=True)
         .execution_options(synchronize_session=False)
     )
     session.refresh(invite)
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if done.rowcount != 1:
         if invite.used_at is not None:
             raise Conflict("这个邀请链接已被使用，无法撤销；如需让对方退出，请用 /remove。")
         raise Conflict("这个邀请链接已经撤销过了。")
@@ -665,13 +665,13 @@ def redeem_invite(
     before = snapshot(invite, ("used_at", "used_by_telegram_id"))
     # First one wins, in one statement: of several people opening the link at once, the
     # others find it used (PostgreSQL re-checks the WHERE after the winner commits).
-    claimed = session.execute(
+    claimed = session.exec(
         sa.update(Invite)
         .where(col(Invite.id) == invite.id, col(Invite.used_at).is_(None), col(Invite.revoked).is_(False))
         .values(used_at=now, used_by_telegram_id=user.id)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if claimed.rowcount != 1:
         raise Conflict("这个邀请链接已被使用过（每个链接只能用一次）。请向协调员重新索取。")
     session.refresh(invite)
     member = add_member(
