@@ -33,10 +33,10 @@ from bench.cases import Ctx
 from bench.province import OUT, PG_URL, ensure_province, seed_urls
 from bench.seeder import ProvinceSpec
 
-CASES = ("status", "overview", "sweep", "dispatch", "burst", "morning", "startup", "rss")
+CASES = ("status", "overview", "sweep", "dispatch", "burst", "flood", "morning", "startup", "rss")
 #: Benchmarks sharing one fresh copy of the province (in this order).
 GROUPS: tuple[tuple[str, ...], ...] = (
-    ("status", "overview", "burst"), ("sweep",), ("dispatch",), ("morning",), ("startup",), ("rss",))
+    ("status", "overview", "burst"), ("flood",), ("sweep",), ("dispatch",), ("morning",), ("startup",), ("rss",))
 PACKAGES = ("python-telegram-bot", "SQLAlchemy", "sqlmodel", "psycopg", "APScheduler", "aiohttp",
             "httpx", "alembic", "pydantic", "matplotlib")
 
@@ -91,10 +91,11 @@ def pg_available(url: str) -> bool:
 
 
 def run_case(name: str, ctx: Ctx) -> list[dict[str, Any]]:
-    from bench.cases import burst, dispatch, morning, startup, status, sweep
+    from bench.cases import burst, dispatch, flood, morning, startup, status, sweep
 
     fn = {"status": status.run_status, "overview": status.run_overview, "sweep": sweep.run_sweep,
-          "dispatch": dispatch.run_dispatch, "burst": burst.run_burst, "morning": morning.run_morning,
+          "dispatch": dispatch.run_dispatch, "burst": burst.run_burst, "flood": flood.run_flood,
+          "morning": morning.run_morning,
           "startup": startup.run_startup, "rss": startup.run_rss_morning}[name]
     return fn(ctx)
 

@@ -232,8 +232,12 @@ def build_application(
         link_preview_options=LinkPreviewOptions(is_disabled=True),
         allow_sending_without_reply=True,
     )
+    builder = ApplicationBuilder()
+    proxy = settings.telegram.proxy_url.get_secret_value()
+    if proxy:  # every Bot API call, the long poll and file downloads (python-telegram-bot's own)
+        builder = builder.proxy(proxy).get_updates_proxy(proxy)
     app = (
-        ApplicationBuilder()
+        builder
         .token(token)
         .base_url(base_url or settings.telegram.base_url)
         .base_file_url(base_file_url or settings.telegram.base_file_url)

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
@@ -42,6 +44,7 @@ from sqlmodel import Session
 from telegram import Message, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import SimpleUpdateProcessor, Updater
+from telegram.warnings import PTBUserWarning
 
 from models.errors import Conflict
 from models.inbox import audited, mark_handled
@@ -55,6 +58,8 @@ PENDING_SENDS: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("qcbot_
 HANDLED_BEFORE = "这条消息在机器人重启前已经处理并记录，没有重复记录。"
 
 log = logging.getLogger(__name__)
+# ``_fetch`` asks for getUpdates as raw JSON on purpose (to decode update by update).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 
 class UpdateTracker:
@@ -221,14 +226,16 @@ async def _say_handled_before(update: Update) -> None:
 class ConfirmAfterHandlingUpdater(Updater):
     """An :class:`~telegram.ext.Updater` whose polling confirms only handled updates.
 
-    ``Application.run_polling`` and ``updater.start_polling`` work as usual; the
-    webhook mode is the base class's (Telegram redelivers a webhook call that
-    failed, not one whose handler died after answering it).
+    ``Application.run_polling`` and ``updater.start_polling`` work as usual (webhook mode is
+    :mod:`bot.webhook`). It never goes deaf: fetch errors are retried with a backoff, an
+    update the library cannot read is logged raw and skipped, a server that answers a long
+    poll at once is asked at most every ``min_poll_interval`` seconds, and a watchdog restarts
+    a loop that ended or stopped asking.
     """
 
     def __init__(
         self, *, tracker: UpdateTracker, busy_interval: float = 0.25, max_hold: float = 120.0,
-        **kwargs: Any,  # noqa: ANN401
+        min_poll_interval: float = 0.5, watchdog_every: float = 15.0, **kwargs: Any,  # noqa: ANN401
     ) -> None:
         super().__init__(**kwargs)
         self.tracker = tracker
@@ -237,6 +244,14 @@ class ConfirmAfterHandlingUpdater(Updater):
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._allowed: Sequence[str] | None = None
+        #: A long poll that returns at once with nothing is repeated at most this often.
+        self.min_poll_interval = min_poll_interval
+        #: When the loop last asked for updates (the watchdog reads it), and its restarts.
+        self.last_poll = 0.0
+        self.restarts = 0
+        self.watchdog_every = watchdog_every
+        self._watchdog: asyncio.Task[None] | None = None
+        self._poll_args: dict[str, Any] = {}
 
     async def start_polling(  # type: ignore[override]
         self,
@@ -262,24 +277,63 @@ class ConfirmAfterHandlingUpdater(Updater):
             raise
         self._allowed = allowed_updates
         self._stopping.clear()
-        self._task = asyncio.create_task(
-            self._poll(poll_interval=poll_interval, timeout=_seconds(timeout), error_callback=error_callback),
-            name="qcbot:polling",
-        )
+        self._poll_args = {"poll_interval": poll_interval, "timeout": _seconds(timeout),
+                           "error_callback": error_callback}
+        self._task = self._start_poll()
+        self._watchdog = asyncio.create_task(self._watch(), name="qcbot:polling-watchdog")
         return self.update_queue
+
+    def _start_poll(self) -> asyncio.Task[None]:
+        self.last_poll = asyncio.get_running_loop().time()
+        return asyncio.create_task(self._poll(**self._poll_args), name="qcbot:polling")
+
+    async def _watch(self) -> None:
+        """The watchdog: a polling loop that ended (other than for a refused token) or that
+        has not asked Telegram for a while is restarted, and said so at ERROR."""
+        loop = asyncio.get_running_loop()
+        stale = self._poll_args["timeout"] + 60.0 + self.max_hold
+        while not self._stopping.is_set():
+            await self._sleep(self.watchdog_every)
+            task = self._task
+            if self._stopping.is_set() or task is None:
+                return
+            if task.done():
+                exc = None if task.cancelled() else task.exception()
+                if isinstance(exc, InvalidToken):
+                    return
+                log.error("the polling loop ended (%r): restarted", exc)
+                self.restarts += 1
+                self._task = self._start_poll()
+            elif loop.time() - self.last_poll > stale:
+                log.error("the polling loop has not asked for updates for %.0f s: restarted",
+                          loop.time() - self.last_poll)
+                self.restarts += 1
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                self._task = self._start_poll()
 
     async def _poll(
         self, *, poll_interval: float, timeout: int,  # noqa: ASYNC109 (the long poll's, sent to Telegram)
         error_callback: Callable[[TelegramError], None] | None,
     ) -> None:
+        """Fetch, decode one by one, queue; never ends but for a refused token or :meth:`stop`.
+
+        Any error while fetching is logged and retried with a backoff; an update the library
+        cannot read is logged with its raw JSON and skipped (confirmed), never fetched for ever;
+        a server that answers a long poll at once is asked at most every ``min_poll_interval``.
+        """
         backoff = 1.0
+        loop = asyncio.get_running_loop()
         while self.running and not self._stopping.is_set():
+            self.last_poll = loop.time()
+            started = loop.time()
             try:
                 self.tracker.mark()
                 offset = self.tracker.offset(max_hold=self.max_hold)
                 busy = self.tracker.busy
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=0 if busy else timeout, allowed_updates=self._allowed)
+                wait = 0 if busy else timeout
+                raw = await self._fetch(offset=offset, timeout=wait)
                 backoff = 1.0
             except InvalidToken:
                 log.error("the bot token was refused; polling stopped")
@@ -292,13 +346,49 @@ class ConfirmAfterHandlingUpdater(Updater):
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            for update in updates:
+            except Exception:  # noqa: BLE001 - whatever it is, the bot must not go deaf
+                log.exception("polling for updates failed unexpectedly; retrying in %.0f s", backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            for update in self._decode(raw):
                 if self.tracker.begin(update.update_id):
                     await self.update_queue.put(update)
             if self.tracker.busy:
                 await self._until(self.tracker.wait(self.busy_interval))
             elif poll_interval:
                 await self._sleep(poll_interval)
+            elif wait and not raw and loop.time() - started < self.min_poll_interval:
+                # A long poll that came back at once with nothing: the server ignores ``timeout``.
+                await self._sleep(self.min_poll_interval - (loop.time() - started))
+
+    async def _fetch(self, *, offset: int | None, timeout: int) -> list[Any]:  # noqa: ASYNC109
+        """``getUpdates`` as raw JSON: each update is decoded on its own (:meth:`_decode`)."""
+        kwargs: dict[str, Any] = {"timeout": timeout}
+        if offset is not None:
+            kwargs["offset"] = offset
+        if self._allowed is not None:
+            kwargs["allowed_updates"] = list(self._allowed)
+        result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs, read_timeout=timeout + 10.0)
+        return result if isinstance(result, list) else []
+
+    def _decode(self, raw: list[Any]) -> list[Update]:
+        """The updates of a batch; one the library cannot read is logged raw and let go."""
+        decoded: list[Update] = []
+        for item in raw:
+            try:
+                update = Update.de_json(item, self.bot)
+                if update is None:
+                    raise ValueError("empty update")
+            except Exception as exc:  # noqa: BLE001 - a malformed update must not stop the others
+                update_id = item.get("update_id") if isinstance(item, dict) else None
+                log.error("an update the bot cannot read was skipped (%s: %s); raw: %s",
+                          type(exc).__name__, exc, json.dumps(item, ensure_ascii=False)[:4000])
+                if isinstance(update_id, int) and self.tracker.begin(update_id):
+                    self.tracker.done(update_id)  # confirmed with the next poll: not fetched again
+                continue
+            decoded.append(update)
+        return decoded
 
     async def _sleep(self, seconds: float) -> None:
         await self._until(asyncio.sleep(seconds))
@@ -316,6 +406,11 @@ class ConfirmAfterHandlingUpdater(Updater):
     async def stop(self) -> None:
         """Stop fetching (a long poll in progress is cancelled; its updates stay unconfirmed)."""
         self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TelegramError):

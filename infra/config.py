@@ -26,6 +26,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "QCBOT_DATABASE_URL": ("database", "url"),
     "QCBOT_TELEGRAM_BASE_URL": ("telegram", "base_url"),
     "QCBOT_TELEGRAM_BASE_FILE_URL": ("telegram", "base_file_url"),
+    "QCBOT_TELEGRAM_PROXY_URL": ("telegram", "proxy_url"),
     "QCBOT_STORAGE_DIR": ("storage", "dir"),
     "QCBOT_LOG_LEVEL": ("logging", "level"),
 }
@@ -51,6 +52,10 @@ class TelegramConfig(_Section):
     # is made at the first start and kept in webhook_secret_file (mode 0600).
     webhook_secret: SecretStr = SecretStr("")
     webhook_secret_file: Path = Path("var/webhook-secret")
+    # Every Bot API call and file download goes through this proxy when set: http://host:port or
+    # socks5://host:port (a server in mainland China). Credentials belong in the environment
+    # (QCBOT_TELEGRAM_PROXY_URL=socks5://user:password@host:port); the URL is never logged.
+    proxy_url: SecretStr = SecretStr("")
     # Updates handled at once (python-telegram-bot's concurrent_updates).
     concurrent_updates: int = Field(default=8, ge=1, le=256)
     # Each person's budget: updates beyond it are dropped unanswered (and logged). A bucket of
@@ -66,6 +71,14 @@ class TelegramConfig(_Section):
     @property
     def has_token(self) -> bool:
         return bool(self.token.get_secret_value().strip())
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _valid_proxy(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not url.lower().startswith(("http://", "https://", "socks5://", "socks5h://")):
+            raise ValueError("proxy_url must start with http://, https://, socks5:// or socks5h://")
+        return SecretStr(url)
 
 
 class DatabaseConfig(_Section):

@@ -7,6 +7,7 @@ nothing below commits on its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,15 +34,6 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # The record holds personal data: the file (and its -wal/-shm, which SQLite
-            # creates with the database file's permissions) is its owner's only.
-            fd = os.open(database, os.O_CREAT | os.O_RDWR, 0o600)
-            try:
-                os.fchmod(fd, 0o600)  # a database made by an older qcbot was 0644
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
         kwargs["connect_args"] = {
             "check_same_thread": False,
             "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
@@ -67,8 +59,15 @@ def _configure_sqlite(engine: Engine) -> None:
         # begin IMMEDIATE so concurrent writers queue on the busy timeout
         # instead of failing with "database is locked" on lock upgrade.
         dbapi_conn.isolation_level = None
+        database = engine.url.database
+        if database not in (None, "", ":memory:") and not str(database).startswith("file:"):
+            # The record holds personal data: the file is its owner's only, and so are the
+            # -wal/-shm files SQLite makes next (with the database file's permissions). The
+            # file exists from the connection on; a database made by an older qcbot was 0644.
+            with contextlib.suppress(OSError):
+                os.chmod(str(database), 0o600)
         cur = dbapi_conn.cursor()
-        if engine.url.database not in (None, "", ":memory:"):
+        if database not in (None, "", ":memory:"):
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")

@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -153,7 +154,11 @@ def settings_secrets(settings: Settings) -> list[str]:
     secrets = [
         settings.telegram.token.get_secret_value(),
         settings.telegram.webhook_secret.get_secret_value(),
+        settings.telegram.proxy_url.get_secret_value(),
     ]
+    proxy = urlsplit(settings.telegram.proxy_url.get_secret_value())
+    if proxy.password:  # also when it shows alone (an error message quoting the credentials)
+        secrets.append(proxy.password)
     try:
         password = make_url(settings.database.url).password
     except ArgumentError:

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from bot.gate import STRANGER_TEXT, UNBOUND_NOTICE
 from infra.config import Settings
@@ -130,3 +131,24 @@ async def settle_handlers(h: Harness) -> None:
         if h.app.update_queue.empty() and h.app.update_processor.current_concurrent_updates == 0:
             return
         await asyncio.sleep(0.01)
+
+
+async def test_a_private_message_from_another_chat_changes_no_ones_chat(harness: Harness) -> None:
+    """A member's private chat is learnt only from a private chat whose id is the sender's:
+    an update "from" the coordinator in someone else's chat (forged) changes nothing."""
+    from models.tables import Member
+
+    h = harness
+    coord = await h.coordinator()
+    attacker_chat = 777_000_001
+    h.api.enqueue_raw_update({"message": {
+        "message_id": 1, "date": 1_700_000_000, "text": "/whoami",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+        "from": {"id": coord.id, "is_bot": False, "first_name": "王主任"},
+        "chat": {"id": attacker_chat, "type": "private", "first_name": "attacker"},
+    }})
+    await settle(h.api, h.app)
+    with h.db() as s:
+        member = s.exec(select(Member).where(Member.telegram_user_id == coord.id)).one()
+        assert member.private_chat_id == coord.id
+        assert s.exec(select(Member).where(Member.private_chat_id == attacker_chat)).first() is None

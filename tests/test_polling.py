@@ -255,3 +255,105 @@ async def test_a_redelivered_report_is_not_applied_twice(
         [ok] = await api.wait_for_bot_messages(chat, 1)
         assert "✅" in ok["text"]
     assert writes() == 3
+
+
+# ------------------------------------------------------------------ never deaf (issue 14)
+
+
+async def test_an_update_the_library_cannot_read_is_logged_raw_and_the_next_is_answered(
+    api: BotApiStandin, caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        seen.append(update.effective_message.text or "")
+        await update.effective_message.reply_text("收到")
+
+    alice = api.make_user("张三")
+    chat = api.private_chat(alice)
+    async with polling(build(api, echo)):
+        api.updates.put({"message": {"message_id": "不是数字", "chat": "也不是会话", "date": "?"}})
+        await api.send_text(alice, chat, "你好")
+        [answer] = await api.wait_for_bot_messages(alice, 1)
+        await api.wait_idle()
+    assert answer["text"] == "收到" and seen == ["你好"]
+    assert "cannot read was skipped" in caplog.text and "也不是会话" in caplog.text
+    assert api.updates.pending == 0  # the bad one was confirmed, not fetched for ever
+
+
+async def test_a_server_that_ignores_the_long_poll_timeout_is_asked_a_few_times_a_second(
+    api: BotApiStandin, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = api.updates.get
+
+    async def at_once(offset: int | None, limit: int, wait: float, allowed_updates: list[str] | None) -> list[Any]:
+        return await original(offset, limit, 0.0, allowed_updates)  # ignores ``timeout``
+
+    monkeypatch.setattr(api.updates, "get", at_once)
+
+    async def nothing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        return None
+
+    app = build(api, nothing)
+    async with polling(app):
+        before = api.stats.by_method["getUpdates"]
+        await asyncio.sleep(2.0)
+        polls = api.stats.by_method["getUpdates"] - before
+    # Without the floor this was ~500 a second; with it, about 2 a second.
+    assert 1 <= polls <= 8, polls
+
+
+async def test_the_watchdog_restarts_a_polling_loop_that_ended(
+    api: BotApiStandin, caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text("还在")
+
+    app = build(api, echo)
+    updater = app.updater
+    assert isinstance(updater, ConfirmAfterHandlingUpdater)
+    updater.watchdog_every = 0.05
+    alice = api.make_user("李四")
+    async with polling(app):
+        task = updater._task  # noqa: SLF001 - the loop, as a bug would leave it: ended
+        assert task is not None
+        task.cancel()
+        await api.wait_until(lambda: updater.restarts == 1, what="the watchdog's restart")
+        await api.send_text(alice, api.private_chat(alice), "在吗")
+        [answer] = await api.wait_for_bot_messages(alice, 1)
+    assert answer["text"] == "还在"
+    assert "the polling loop ended" in caplog.text
+
+
+async def test_polling_goes_on_after_an_unexpected_error(
+    api: BotApiStandin, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text("收到")
+
+    app = build(api, echo)
+    updater = app.updater
+    assert isinstance(updater, ConfirmAfterHandlingUpdater)
+    real = updater._fetch  # noqa: SLF001
+    failures = iter([RuntimeError("a bug in a library")])
+
+    async def flaky(**kwargs: Any) -> list[Any]:  # noqa: ANN401
+        for exc in failures:
+            raise exc
+        return await real(**kwargs)
+
+    monkeypatch.setattr(updater, "_fetch", flaky)
+    monkeypatch.setattr("bot.polling.ConfirmAfterHandlingUpdater._sleep", _no_sleep)
+    alice = api.make_user("王五")
+    async with polling(app):
+        await api.send_text(alice, api.private_chat(alice), "你好")
+        [answer] = await api.wait_for_bot_messages(alice, 1)
+    assert answer["text"] == "收到"
+    assert "polling for updates failed unexpectedly" in caplog.text
+
+
+async def _no_sleep(self: Any, seconds: float) -> None:  # noqa: ANN401
+    await asyncio.sleep(0)
