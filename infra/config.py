@@ -212,6 +212,12 @@ class BackupConfig(_Section):
         return value
 
 
+class CalendarConfig(_Section):
+    # Operator files of the State Council's holiday arrangement (TOML, one year each), read at
+    # start on top of data/calendar/<year>.toml; a file here replaces the shipped one of its year.
+    files: tuple[Path, ...] = ()
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Log message bodies (only for debugging; they may hold personal data).
@@ -226,6 +232,7 @@ class Settings(_Section):
     scheduler: SchedulerConfig = SchedulerConfig()
     export: ExportConfig = ExportConfig()
     backup: BackupConfig = BackupConfig()
+    calendar: CalendarConfig = CalendarConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

@@ -14,6 +14,7 @@ why it sits at the ``models`` level). The rules:
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 
 from models.scoring import format_points
@@ -82,3 +83,14 @@ def member_name(member: Member) -> str:
 def mention(member: Member) -> str:
     """A member's name that notifies them (a ``tg://user`` link), escaped."""
     return f'<a href="tg://user?id={member.telegram_user_id}">{esc(member_name(member))}</a>'
+
+
+def calendar_gap(years: Sequence[int]) -> str:
+    """The warning that ``years`` have no official holiday arrangement (State Council) on record.
+
+    Said on /status, to the coordinators once, and by ``qcbot calendar show``.
+    """
+    named = "、".join(f"{y}年" for y in years)
+    files = "、".join(f"data/calendar/{y}.toml" for y in years)
+    return (f"⚠️ {named}的法定节假日和调休安排尚未收录：目前按法定节假日（不含调休）计算工作日。"
+            f"国务院公布安排后，请运维人员更新 chinesecalendar 或在 {files} 中填写。")

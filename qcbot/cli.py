@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.backup",
     "qcbot.commands.export",
     "qcbot.commands.overview",
+    "qcbot.commands.calendar",
     "qcbot.commands.storage",
     "qcbot.commands.console",
 )

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from infra.config import Settings, load_settings
 from infra.db import make_engine
+from models import calendar
 from qcbot.boot import migrate
 
 
@@ -17,6 +18,9 @@ class AppContext:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The working-day calendar's operator files: validated here, once, before any command
+        # counts a working day (a bad file stops the command with one line naming it).
+        calendar.configure(settings.calendar.files)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> AppContext:

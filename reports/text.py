@@ -39,7 +39,7 @@ from models.status import (
     phase_label,
 )
 from models.tables import AssessmentState, AssignmentState
-from models.wording import day, esc, full_date, month_day, points, short
+from models.wording import calendar_gap, day, esc, full_date, month_day, points, short
 
 MAX_MESSAGE = 4096
 #: How many gaps /status lists.
@@ -354,6 +354,7 @@ def render_status(status: CampaignStatus) -> list[str]:
         f"<b>📊 {esc(st.campaign.name)}</b>",
         f"截至{full_date(today)}",
         *phase_line(st.phase),
+        *([calendar_gap(st.calendar_gaps)] if st.calendar_gaps else []),
         "",
         *headline(st),
         "",

@@ -20,6 +20,10 @@ The rules (all times in the campaign's time zone, all days working days):
   day when that day is a holiday), to the group(s).
 * ``phase_start`` / ``phase_end``: on the first working day of a phase and on
   its last working day, to the group(s).
+* ``calendar``: once per campaign and year, to each coordinator, when the plan
+  (from today to its last phase end or deadline) runs into a year with no official
+  holiday arrangement (:func:`models.status.calendar_gaps`): working days there are
+  counted without 调休. Keyed by year, not by day, so it is said once.
 
 A planned instant in quiet hours moves to the next allowed moment.
 
@@ -39,6 +43,7 @@ from sqlmodel import Session, col, select
 
 from infra.config import SchedulerConfig
 from models import calendar
+from models.status import calendar_gaps
 from models.tables import (
     Assignment,
     AssignmentState,
@@ -71,6 +76,7 @@ class Kind:
     phase_start = "phase_start"
     phase_end = "phase_end"
     alert = "alert"  # a chat became unreachable (written by dispatch)
+    calendar = "calendar"  # a year of the plan has no official holiday arrangement
 
     assignment_kinds = frozenset({remind, overdue, escalate})
     phase_kinds = frozenset({phase_start, phase_end})
@@ -367,6 +373,8 @@ def plan(inp: PlanInput, *, now: datetime, config: SchedulerConfig) -> list[Plan
 
     out.extend(_digests(inp, now=now, config=config, groups=groups, in_window=in_window))
     out.extend(_phase_announcements(inp, config=config, groups=groups, in_window=in_window, due_at=due_at))
+    out.extend(_calendar_notices(inp, today=today, config=config, recipients=_coordinator_recipients(
+        coordinators, groups), in_window=in_window, due_at=due_at))
     out.sort(key=lambda p: (p.due_at, p.key))
     return out
 
@@ -453,6 +461,37 @@ def _phase_announcements(
     return out
 
 
+def calendar_subject(campaign_id: int, year: int) -> str:
+    return f"campaign:{campaign_id}:calendar:{year}"
+
+
+def _calendar_notices(
+    inp: PlanInput, *, today: date, config: SchedulerConfig, recipients: list[tuple[int, int | None]],
+    in_window: Any, due_at: Any,
+) -> list[Planned]:
+    """Tell the coordinators, once per year, that the plan runs into a year without an arrangement.
+
+    Due at today's ``nudge_time``; the key's date is 1 January of that year, so a later
+    day, a restart or another sweep plans the same key and nothing new is sent.
+    """
+    years = calendar_gaps(today, phase_ends=(p.end_date for p in inp.phases),
+                          deadlines=(t.deadline for t in inp.tasks.values()))
+    if not years:
+        return []
+    instant = due_at(today, config.nudge_time)
+    if not in_window(instant):
+        return []
+    out: list[Planned] = []
+    for year in years:
+        out.extend(Planned.each(
+            recipients, campaign_id=inp.campaign_id, kind=Kind.calendar,
+            subject=calendar_subject(inp.campaign_id, year), local_date=today,
+            key_date=date(year, 1, 1), due_at=instant,
+            payload={"year": year, "local_date": today.isoformat()},
+        ))
+    return out
+
+
 def plan_alerts(
     inp: PlanInput, *, failed_chat_id: int, target: str, reason: str, now: datetime
 ) -> list[Planned]:
@@ -534,6 +573,12 @@ def not_owed(row: Outbox, inp: PlanInput, today: date) -> tuple[OutboxState, str
             if declined is not None:
                 return OutboxState.cancelled, declined
         if row.kind == Kind.escalate and member is not None and member.role != Role.coordinator:
+            return OutboxState.cancelled, "收件人已不是协调员"
+    elif row.kind == Kind.calendar:
+        year = payload.get("year")
+        if isinstance(year, int) and calendar.year_source(year).official:
+            return OutboxState.cancelled, f"{year}年的节假日安排已收录（{calendar.year_source(year).label}）"
+        if member is not None and member.role != Role.coordinator:
             return OutboxState.cancelled, "收件人已不是协调员"
     elif row.kind in Kind.phase_kinds:
         phase = next((p for p in inp.phases if p.id == payload.get("phase_id")), None)

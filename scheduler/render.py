@@ -18,7 +18,17 @@ from infra.config import SchedulerConfig
 from models import calendar
 from models.labels import STATE_NAMES
 from models.tables import AssignmentState, Member, Outbox, SubjectKind
-from models.wording import day, esc, full_date, mention, month_day, points, short, when
+from models.wording import (
+    calendar_gap,
+    day,
+    esc,
+    full_date,
+    mention,
+    month_day,
+    points,
+    short,
+    when,
+)
 from scheduler import timing
 from scheduler.plan import FINISHED, Kind, PlanInput
 
@@ -139,6 +149,8 @@ def render_batch(
         title = "📊 <b>质量强区每周进展</b>"
     elif of(Kind.alert) and len(kinds) == 1:
         title = "⚠️ <b>消息无法送达</b>"
+    elif of(Kind.calendar) and len(kinds) == 1:
+        title = "📅 <b>工作日日历</b>"
     else:
         title = "📋 <b>质量强区任务提醒</b>"
     parts.append(f"{title} · {month_day(today, weekday=True)}")
@@ -288,6 +300,11 @@ def render_batch(
             f"⚠️ 无法向{esc(p.get('target', '会话'))}发送提醒（{esc(p.get('reason', ''))}），"
             "已暂停向其发送。请检查机器人是否被移出群组或被屏蔽；恢复后请对方重新私聊机器人发送 /start。"
         )
+
+    # A year of the plan without an official holiday arrangement (told once).
+    gap_years = sorted({int(r.payload["year"]) for r in of(Kind.calendar) if "year" in r.payload})
+    if gap_years:
+        body.append(calendar_gap(gap_years))
 
     footer = ""
     if ordered:

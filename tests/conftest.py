@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel
 import models.tables  # noqa: F401  (registers every table on the metadata)
 from infra.db import make_engine
 from infra.migrate import head_revision
+from models import calendar
 from tests.dbutil import backend, fresh_database_url
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +46,15 @@ def stamp_head(eng: Engine) -> None:
                              "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
         conn.execute(sa.text("DELETE FROM alembic_version"))
         conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": _head()})
+
+
+@pytest.fixture(autouse=True)
+def _calendar_isolated() -> Iterator[None]:
+    """A test that configured the working-day calendar (operator files) leaves it as it found it."""
+    before = calendar._operator
+    yield
+    if calendar._operator is not before:
+        calendar.reset()
 
 
 @pytest.fixture

@@ -300,3 +300,21 @@ def test_category_table_marks_attainable_below_stated(seeded: CampaignStatus) ->
     assert rows[0].split() == ["类别", "核定", "自评", "满分"]
     assert [r.split()[0] for r in rows[1:]] == [
         "质量发展促进机制", "质量技术", "质量工作成效", "质量安全水平", "基本分合计", "加分项"]
+
+
+def test_render_status_says_when_a_year_has_no_official_calendar(session: Session) -> None:
+    cid = seeded_campaign(session, shift_to=date(2026, 12, 1), slug="late")
+    session.flush()
+    st_ = campaign_status(session=session, campaign_id=cid, today=date(2026, 12, 5))
+    assert 2027 in st_.calendar_gaps
+    text = check_all(render_status(st_))
+    years = "、".join(f"{y}年" for y in st_.calendar_gaps)
+    lines = [line for line in text.split("\n") if "尚未收录" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"⚠️ {years}的法定节假日和调休安排尚未收录：目前按法定节假日（不含调休）计算工作日。")
+    assert "data/calendar/2027.toml" in lines[0]
+    # A plan inside the years on record says nothing.
+    old = seeded_campaign(session, slug="old")
+    session.flush()
+    assert "尚未收录" not in check_all(render_status(
+        campaign_status(session=session, campaign_id=old, today=date(2021, 9, 1))))

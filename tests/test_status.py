@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -739,3 +740,27 @@ def test_overview_line_is_the_status_line(
 ) -> None:
     rows = _with_tasks(_memory_rows(doc, states), plan, date(2021, 7, 1))
     assert _overview_line(rows, today, yellow) == _line_of(_compute(rows, today, yellow))
+
+
+def test_status_names_the_years_of_the_plan_without_an_official_calendar(
+    session: Session, tmp_path: Path
+) -> None:
+    from models import calendar
+
+    old = seeded_campaign(session, slug="old")
+    new = seeded_campaign(session, shift_to=date(2026, 12, 1), slug="new")
+    session.flush()
+    today = date(2026, 12, 5)
+    st_new = campaign_status(session=session, campaign_id=new, today=today)
+    last = max([p.end_date for p in st_new.phase.phases] + [t.deadline for t in st_new.tasks])
+    assert last.year >= 2027
+    assert st_new.calendar_gaps == tuple(range(2027, last.year + 1))
+    assert campaign_status(session=session, campaign_id=old, today=today).calendar_gaps == ()
+    # An operator file for each of those years settles it.
+    files = []
+    for year in st_new.calendar_gaps:
+        f = tmp_path / f"{year}.toml"
+        f.write_text(f'year = {year}\nnotice = "测试"\nholidays = ["{year}-01-01"]\n', encoding="utf-8")
+        files.append(f)
+    calendar.configure(files, shipped_dir=None)
+    assert campaign_status(session=session, campaign_id=new, today=today).calendar_gaps == ()

@@ -20,6 +20,7 @@ from models.status.phase import (
     PhaseInfo,
     PhaseState,
     PhaseStatus,
+    calendar_gaps,
     phase_label,
     phase_status,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "UnitSummary",
     "UnitView",
     "assignment_light",
+    "calendar_gaps",
     "campaign_status",
     "item_light",
     "item_view",

@@ -53,7 +53,7 @@ from models.status.lights import (
     worst,
 )
 from models.status.load import _load, _Rows
-from models.status.phase import PhaseInfo, PhaseStatus, phase_status
+from models.status.phase import PhaseInfo, PhaseStatus, calendar_gaps, phase_status
 from models.status.views import (
     AssignmentStatus,
     CampaignInfo,
@@ -413,6 +413,8 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
                               if i.is_bonus and i.score.claimed == 0 and i.score.possible > 0),
         unowned_criteria=tuple(unowned),
         phase=phase, units=summaries, failed_outbox=rows.failed_outbox,
+        calendar_gaps=calendar_gaps(today, phase_ends=(p.end_date for p in rows.phases),
+                                    deadlines=(t.deadline for t in rows.tasks)),
     )
 
 

@@ -11,12 +11,12 @@ starts or ends, an unfinished task is due, or an item with points at stake is du
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from models.calendar import working_days_between
+from models.calendar import working_days_between, years_without_arrangement
 
 # ============================================================================ phase
 
@@ -134,3 +134,17 @@ def phase_status(
         today=today, state=state, current=current, previous=previous,
         next=upcoming, phases=ordered, next_milestone=milestone,
     )
+
+
+def calendar_gaps(
+    today: date, *, phase_ends: Iterable[date], deadlines: Iterable[date]
+) -> tuple[int, ...]:
+    """The years of the campaign's plan that lack an official holiday arrangement.
+
+    The plan runs from ``today`` to its last date (the last phase end or task deadline);
+    a year lacks the arrangement when neither an operator file nor chinesecalendar gives
+    it (:func:`models.calendar.years_without_arrangement`): its working days are counted
+    with the statutory holidays but without 调休. /status says so, and the coordinators are
+    told once (``scheduler.plan``).
+    """
+    return years_without_arrangement([*phase_ends, *deadlines], today)

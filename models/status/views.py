@@ -323,6 +323,9 @@ class CampaignStatus:
     phase: PhaseStatus
     units: tuple[UnitSummary, ...]
     failed_outbox: int
+    #: Years of the plan, from today on, with no official holiday arrangement on record
+    #: (:func:`models.status.phase.calendar_gaps`): their working days leave out 调休.
+    calendar_gaps: tuple[int, ...] = ()
 
     @property
     def campaign_id(self) -> int:
