@@ -25,7 +25,6 @@ import contextlib
 import hmac
 import json
 import logging
-import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,15 +34,14 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.polling import UpdateTracker
-from infra.config import Settings, TelegramConfig
+from infra.config import MIN_WEBHOOK_SECRET, WEBHOOK_SECRET_RE, Settings, TelegramConfig
 from infra.files import atomic_write
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-#: Telegram accepts 1-256 characters of A-Z a-z 0-9 _ -; we ask for at least this many.
-MIN_SECRET = 32
-_SECRET_RE = re.compile(rf"^[A-Za-z0-9_-]{{{MIN_SECRET},256}}$")
+MIN_SECRET = MIN_WEBHOOK_SECRET
+_SECRET_RE = WEBHOOK_SECRET_RE
 #: An update is a few KB; Telegram never sends a body near this.
 MAX_BODY = 1024 * 1024
 

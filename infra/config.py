@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -30,6 +39,11 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "QCBOT_STORAGE_DIR": ("storage", "dir"),
     "QCBOT_LOG_LEVEL": ("logging", "level"),
 }
+
+
+#: The webhook secret Telegram sends back: it accepts 1-256 of A-Z a-z 0-9 _ -; we ask for 32+.
+MIN_WEBHOOK_SECRET = 32
+WEBHOOK_SECRET_RE = re.compile(rf"^[A-Za-z0-9_-]{{{MIN_WEBHOOK_SECRET},256}}$")
 
 
 class ConfigError(Exception):
@@ -71,6 +85,19 @@ class TelegramConfig(_Section):
     @property
     def has_token(self) -> bool:
         return bool(self.token.get_secret_value().strip())
+
+    @model_validator(mode="after")
+    def _valid_webhook(self) -> TelegramConfig:
+        """Webhook mode is checked when the configuration is read, before anything is written."""
+        if self.mode == "webhook":
+            if not self.webhook_url:
+                raise ValueError('mode = "webhook" needs webhook_url (the public HTTPS URL Telegram posts to)')
+            secret = self.webhook_secret.get_secret_value().strip()
+            if secret and not WEBHOOK_SECRET_RE.match(secret):
+                raise ValueError(
+                    f"webhook_secret must be {MIN_WEBHOOK_SECRET}-256 characters of A-Z a-z 0-9 _ - "
+                    "(or empty: one is made at the first start and kept in webhook_secret_file)")
+        return self
 
     @field_validator("proxy_url")
     @classmethod

@@ -58,6 +58,12 @@ class UpdateQueue:
         self._wake()
         return given
 
+    def continue_after(self, update_id: int) -> None:
+        """Number the next updates after ``update_id`` (a bot that remembers updates of an
+        earlier session must not see those numbers again: Telegram's only grow)."""
+        self._next_id = max(self._next_id, update_id + 1)
+        self._fetched_upto = max(self._fetched_upto, update_id)
+
     @property
     def unfetched(self) -> int:
         """Queued updates no ``getUpdates`` has returned yet."""

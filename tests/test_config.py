@@ -118,3 +118,19 @@ def test_the_sqlite_database_is_its_owners_only(tmp_path) -> None:  # noqa: ANN0
     assert modes["qcbot.sqlite3"] == 0o600
     assert all(mode == 0o600 for mode in modes.values()), modes
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_webhook_mode_is_checked_when_the_configuration_is_read() -> None:
+    """Before qcbot run writes anything (migrates, imports the plan), not at the webhook's start."""
+    import pytest
+    from pydantic import ValidationError
+
+    from infra.config import Settings
+
+    with pytest.raises(ValidationError, match="webhook_secret must be 32-256"):
+        Settings.model_validate({"telegram": {"mode": "webhook", "webhook_url": "https://x.example/h",
+                                              "webhook_secret": "short"}})
+    with pytest.raises(ValidationError, match="needs webhook_url"):
+        Settings.model_validate({"telegram": {"mode": "webhook"}})
+    ok = Settings.model_validate({"telegram": {"mode": "webhook", "webhook_url": "https://x.example/h"}})
+    assert ok.telegram.webhook_secret.get_secret_value() == ""  # one is made at the first start

@@ -355,3 +355,19 @@ def test_run_without_token_and_without_terminal_fails_instead_of_chatting(
     err = capsys.readouterr().err
     assert "未配置机器人令牌" in err and "no bot token" in err
     assert not (tmp_path / "var").exists()  # neither database touched
+
+
+def test_a_second_session_is_answered_not_taken_for_a_redelivery(tmp_path: Path) -> None:
+    """Each session's stand-in numbers updates afresh; the bot remembers the numbers it handled
+    (models.inbox). The console goes on after them, so a reopened console's messages are
+    handled, not answered "这条消息在机器人重启前已经处理并记录"."""
+    quiet_config(tmp_path)
+    script = "/progress 7 30 第一次\n/progress 7 40 第二次\n"
+    runs = [subprocess.run([str(QCBOT), "console", *fresh, "--as", "区财政局", "--in", "private"],
+                           input=script, capture_output=True, text=True, cwd=tmp_path, env=console_env(),
+                           timeout=TIMEOUT, check=False)
+            for fresh in (["--fresh"], [])]
+    for done in runs:
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        assert "重启前已经处理" not in done.stdout, done.stdout
+    assert "进度" in runs[1].stdout and "40%" in runs[1].stdout

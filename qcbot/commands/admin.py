@@ -40,6 +40,7 @@ def cmd_add_coordinator(args: argparse.Namespace) -> int:
     try:
         with transaction(ctx.engine) as session:
             campaign = mm.campaign_by_slug(session, _slug(args, ctx))
+            slug = campaign.slug
             member = mm.add_coordinator(
                 session, campaign_id=campaign.id, telegram_user_id=args.telegram_id,  # type: ignore[arg-type]
                 name=args.name, actor=Actor.cli(), now=utcnow(),
@@ -47,7 +48,7 @@ def cmd_add_coordinator(args: argparse.Namespace) -> int:
             label = mm.member_label(session, member)
     except DomainError as exc:
         raise CommandError(exc.message) from None
-    print(f"已添加协调员：{label}（Telegram ID {args.telegram_id}，活动 {campaign.slug}）。")
+    print(f"已添加协调员：{label}（Telegram ID {args.telegram_id}，活动 {slug}）。")
     print("请对方在 Telegram 中给机器人发送 /start。")
     return 0
 
@@ -57,6 +58,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         with read_only(ctx.engine) as session:
             campaign = mm.campaign_by_slug(session, _slug(args, ctx))
+            slug = campaign.slug
             rows = [
                 (m.telegram_user_id, mm.member_label(session, m), m.active, m.username)
                 for m in mm.list_members(session, campaign_id=campaign.id, include_removed=args.all)  # type: ignore[arg-type]
@@ -64,7 +66,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     except DomainError as exc:
         raise CommandError(exc.message) from None
     if not rows:
-        print(f"活动 {campaign.slug} 还没有成员。")
+        print(f"活动 {slug} 还没有成员。")
         return 0
     for tid, label, active, username in rows:
         flag = "" if active else "  [已移出]"
@@ -94,12 +96,13 @@ def cmd_bootstrap_code(args: argparse.Namespace) -> int:
     try:
         with transaction(ctx.engine) as session:
             campaign = mm.campaign_by_slug(session, _slug(args, ctx))
+            slug = campaign.slug
             code, _ = mm.ensure_bootstrap_code(session, campaign_id=campaign.id, now=utcnow(),  # type: ignore[arg-type]
                                                ttl_hours=ttl, renew=True)
     except DomainError as exc:
         raise CommandError(exc.message) from None
     if code is None:
-        raise CommandError(f"活动 {campaign.slug} 已有协调员：请由协调员用 /invite 邀请，或用 admin add-coordinator 添加。")
+        raise CommandError(f"活动 {slug} 已有协调员：请由协调员用 /invite 邀请，或用 admin add-coordinator 添加。")
     print(f"新的初始化代码（一次性，{ttl} 小时内有效，旧代码已作废）：")
     print(f"  请协调员在与机器人的私聊中发送：/start {code}")
     return 0

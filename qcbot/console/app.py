@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from sqlmodel import select
 
 from infra.config import Settings, load_settings
 from infra.db import read_only
+from models.status import phase_label
 from models.tables import Assignment, AssignmentState, Campaign, Phase, Role, Task
 from models.wording import full_date
 from qcbot import boot
@@ -66,6 +67,7 @@ from qcbot.console.world import (
     save_history,
     settle,
     skip_message_ids,
+    skip_update_ids,
 )
 from qcbot.context import AppContext
 from standin import BotApiStandin, RecordedCall, SimulationError
@@ -961,7 +963,7 @@ def campaign_summary(engine: Engine, *, today: date, palette: Palette) -> list[s
     lines = [palette.bold(f"活动：{name}")]
     now = next((p for p in phases if (p[2] or date.min) <= today <= p[3]), None)
     if now is not None:
-        lines.append(f"  今天是 {full_date(today)}，处于第{now[0]}阶段“{now[1]}”（{full_date(now[2])}—{full_date(now[3])}）")
+        lines.append(f"  今天是 {full_date(today)}，处于{phase_label(now[0])}“{now[1]}”（{full_date(now[2])}—{full_date(now[3])}）")
     elif phases and today > phases[-1][3]:
         lines.append(f"  今天是 {full_date(today)}：计划的各阶段都已结束（最后一天 {full_date(phases[-1][3])}）。")
     late = [(no, d) for (no, d), state in open_rows if d < today and state != AssignmentState.submitted]
@@ -1023,6 +1025,7 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
     titles = demo.cast_titles() if demo_db else {}
 
     api = BotApiStandin(TOKEN, bot_username=demo.BOT_USERNAME)
+    await asyncio.to_thread(skip_update_ids, api, engine)
     async with api:
         if not story:
             restored = restore_history(api, history_file)
@@ -1071,7 +1074,7 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
 
             console.on_change = persist
             console.cursor = len(api.calls)
-            _intro(term, engine, today=today, demo_db=demo_db, url=url, cast=cast,
+            _intro(term, engine, today=today, demo_db=demo_db, url=url, cast=cast, tz=tz,
                    bootstrap=app.bot_data.get("bootstrap_codes") or [])
             try:
                 with term.active():
@@ -1087,7 +1090,7 @@ async def _main(opts: ConsoleOptions, term: Terminal) -> int:
 
 
 def _intro(term: Terminal, engine: Engine, *, today: date, demo_db: bool, url: str,
-           cast: Cast, bootstrap: list[str]) -> None:
+           cast: Cast, bootstrap: list[str], tz: tzinfo) -> None:
     p = term.palette
     term.print("")
     term.print(p.bold("质量强区助手 · 控制台") + p.dim("  （本地模拟 Telegram，不联网；:help 查看控制台命令）"))
@@ -1096,7 +1099,7 @@ def _intro(term: Terminal, engine: Engine, *, today: date, demo_db: bool, url: s
     if demo_db:
         with read_only(engine) as session:
             created_at = session.exec(select(Campaign.created_at).order_by(Campaign.id)).first()
-        made = created_at.astimezone().date() if created_at else today
+        made = created_at.astimezone(tz).date() if created_at else today  # the campaign's day, like today
         if (today - made).days >= 1:
             term.print(p.dim(f"  （演示数据创建于 {full_date(made)}，计划日期没有随之移动；"
                              "qcbot console --fresh 可按今天重新开始）"))

@@ -30,7 +30,7 @@ from sqlmodel import col, select
 from infra.db import read_only
 from infra.files import atomic_write
 from models.members import ROLE_LABELS, active_campaigns, bound_groups, list_members
-from models.tables import BotMessage, Campaign, Role, Unit
+from models.tables import BotMessage, Campaign, HandledUpdate, Role, Unit
 from standin import BotApiStandin, SimChat, SimUser
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,15 @@ def restore_history(api: BotApiStandin, path: Path) -> int:
             made.update(saved)
             count += 1
     return count
+
+
+def skip_update_ids(api: BotApiStandin, engine: Engine) -> None:
+    """Let update numbers go on after the highest one the bot recorded as handled: each console
+    session's stand-in starts afresh, and a number seen before is answered "handled before"."""
+    with read_only(engine) as session:
+        top = session.exec(select(func.max(col(HandledUpdate.update_id)))).one()
+    if top is not None:
+        api.updates.continue_after(int(top))
 
 
 def skip_message_ids(api: BotApiStandin, engine: Engine) -> None:
