@@ -314,18 +314,22 @@ async def on_review(update: Update, context: QcContext) -> None:
 
 
 async def on_deadline(update: Update, context: QcContext) -> None:
-    """/deadline N YYYY-MM-DD: move a task's deadline (audited; reminders re-plan)."""
-    usage = "/deadline 任务号 新日期，例如 /deadline 7 2022-01-31"
-    parts = _rest(update).split()
+    """/deadline N YYYY-MM-DD 原因: move a task's deadline (audited with the reason; the units
+    are told; reminders re-plan)."""
+    usage = "/deadline 任务号 新日期 原因，例如 /deadline 7 2027-06-30 等待区政府常务会议审议"
+    parts = _rest(update).split(maxsplit=2)
     try:
-        if len(parts) != 2:
+        if len(parts) < 2:
             raise InvalidInput(f"用法：{usage}")
         no, new = parse_task_no(parts[0], usage=usage), parse_date(parts[1], usage=usage)
+        if len(parts) < 3 or not parts[2].strip():
+            raise InvalidInput(f"请写明调整原因（会告知相关单位并记入台账）。用法：{usage}")
+        reason = check_note(parts[2], what="调整原因")
     except DomainError as err:
         await context.refuse(update, err)
         return
     rq = req(context)
-    await context.act(update, lambda s, env: review.deadline(s, env, rq, no, new))
+    await context.act(update, lambda s, env: review.deadline(s, env, rq, no, new, reason))
     await context.plan_changed()
 
 

@@ -276,15 +276,18 @@ def return_assignment(
 
 
 def change_deadline(
-    *, session: Session, task_id: int, new: date, actor: Actor, now: datetime, today: date
+    *, session: Session, task_id: int, new: date, actor: Actor, now: datetime, today: date,
+    reason: str | None = None, reason_required: bool = True,
 ) -> tuple[Task, date]:
     """Move a task's deadline (the coordinator's /deadline); returns the task and the old date.
 
-    The new date may not lie before ``today`` nor after the campaign's last phase
-    (acceptance): a deadline past the inspection is no deadline. ``planned_deadline``
-    keeps the seed's date. The scheduler re-plans from the store on its next sweep.
+    A reason is required (kept in the audit note: /task and the ledger show it). The new date
+    may not lie before ``today`` nor after the campaign's last phase (acceptance): a deadline
+    past the inspection is no deadline. ``planned_deadline`` keeps the seed's date. The
+    scheduler re-plans from the store on its next sweep.
     """
     _check_now(now)
+    why = _text(reason, "调整原因", required=reason_required)
     task = session.exec(
         select(Task).where(Task.id == task_id).with_for_update().execution_options(populate_existing=True)
     ).first()
@@ -305,8 +308,18 @@ def change_deadline(
     session.add(task)
     session.flush()
     record(session=session, actor=actor, action="task.deadline", entity="task", entity_id=task.id,
-           at=now, campaign_id=task.campaign_id, before=before, after=snapshot(task, ("deadline",)))
+           at=now, campaign_id=task.campaign_id, before=before, after=snapshot(task, ("deadline",)),
+           note=why)
     return task, old
+
+
+def deadline_reason(*, session: Session, task_id: int) -> str | None:
+    """Why the task's deadline was last moved (the audit note of its last change), if it was."""
+    return session.exec(
+        select(AuditLog.note)
+        .where(AuditLog.entity == "task", AuditLog.entity_id == task_id, AuditLog.action == "task.deadline")
+        .order_by(col(AuditLog.id).desc()).limit(1)
+    ).first()
 
 
 def task_done(*, session: Session, task_id: int) -> bool:

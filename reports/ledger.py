@@ -701,6 +701,8 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
                 f"{ledger.campaign.name} “六个一”任务完成情况")
     ws._qc_skip = {2, 3}  # group and task text: merged blocks
     counts = _evidence_count(ledger)
+    moved_because = {a.entity_id: a.note for a in sorted(ledger.audit, key=lambda a: a.id or 0)
+                     if a.action == "task.deadline" and a.entity_id is not None and a.note}
     per_task: dict[int, list[Assignment]] = defaultdict(list)
     for asg in ledger.assignments:
         per_task[asg.task_id].append(asg)
@@ -723,6 +725,9 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
                     notes.append(a.note)
             if task.deadline != task.planned_deadline:
                 notes.append(f"原定 {task.planned_deadline.isoformat()}")
+                reason = moved_because.get(saved_id(task))
+                if reason:
+                    notes.append(f"时限调整原因：{reason}")
             _row(ws, (
                 task.no, group, task.title, task.deadline.isoformat(),
                 ledger.unit_name(a.unit_id) if a else "（无责任单位）",

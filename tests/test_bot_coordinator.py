@@ -11,35 +11,63 @@ from bot.actions import onboarding
 from models.tables import AuditLog, Task
 
 
-async def test_deadline_extension_is_audited(harness):
+async def test_deadline_extension_is_audited_with_its_reason_and_told_to_the_units(harness):
     coord = await harness.coordinator()
     group = await harness.bound_group(coord)
     li = await harness.liaison("李四", "区财政局", coordinator=coord)
-    [ok] = await harness.say(coord, coord, "/deadline 7 2022-01-31")
+    harness.api.mark(group)
+    harness.api.mark(li)
+    [ok] = await harness.say(coord, coord, "/deadline 7 2022-01-31 等待区政府常务会议审议")
     assert "任务7" in ok["text"] and "2021年12月31日 → 2022年1月31日" in ok["text"]
+    assert "原因：等待区政府常务会议审议" in ok["text"]
+    # The units it concerns are told, in the work group and privately.
+    [in_group] = await harness.api.wait_for_bot_messages(group, 1)
+    assert "任务7" in in_group["text"] and "区财政局" in in_group["text"] and "等待区政府常务会议审议" in in_group["text"]
+    [privately] = await harness.api.wait_for_bot_messages(li, 1)
+    assert "2022年1月31日" in privately["text"] and "等待区政府常务会议审议" in privately["text"]
     with harness.db() as s:
         task = s.exec(select(Task).where(Task.no == 7)).one()
         assert task.deadline == date(2022, 1, 31) and task.planned_deadline == date(2021, 12, 31)
         audit = s.exec(select(AuditLog).where(AuditLog.action == "task.deadline")).one()
         assert audit.before == {"deadline": "2021-12-31"} and audit.after == {"deadline": "2022-01-31"}
-        assert audit.actor_telegram_id == coord.id
+        assert audit.actor_telegram_id == coord.id and audit.note == "等待区政府常务会议审议"
     [card] = await harness.say(li, group, "/task 7")
     assert "2022年1月31日" in card["text"] and "12月31日" in card["text"]  # new and planned
+    assert "完成时限调整原因：等待区政府常务会议审议" in card["text"]
     for text, expected in [
-        ("/deadline 7 2021-01-01", "早于今天"),
-        ("/deadline 7 2099-01-01", "晚于验收阶段结束（2022年4月1日）"),
-        ("/deadline 7 2022-01-31", "已经是 2022年1月31日"),
-        ("/deadline 7 2022-02-30", "没有这一天"),
-        ("/deadline 7 明天", "YYYY-MM-DD"),
-        ("/deadline 77 2022-01-31", "没有任务 77"),
+        ("/deadline 7 2021-01-01 太晚", "早于今天"),
+        ("/deadline 7 2099-01-01 太晚", "晚于验收阶段结束（2022年4月1日）"),
+        ("/deadline 7 2022-01-31 再次", "已经是 2022年1月31日"),
+        ("/deadline 7 2022-02-30 原因", "没有这一天"),
+        ("/deadline 7 明天 原因", "YYYY-MM-DD"),
+        ("/deadline 77 2022-01-31 原因", "没有任务 77"),
+        ("/deadline 7 2022-02-28", "请写明调整原因"),
         ("/deadline", "用法"),
     ]:
         [r] = await harness.say(coord, coord, text)
         assert expected in r["text"], (text, r["text"])
-    [no] = await harness.say(li, group, "/deadline 7 2022-03-01")
+    [no] = await harness.say(li, group, "/deadline 7 2022-03-01 我想延期")
     assert "协调员" in no["text"]
     with harness.db() as s:
         assert s.exec(select(Task).where(Task.no == 7)).one().deadline == date(2022, 1, 31)
+
+
+async def test_a_deadline_on_a_non_working_day_is_warned_and_the_next_working_day_offered(harness):
+    coord = await harness.coordinator()
+    [ok] = await harness.say(coord, coord, "/deadline 7 2022-02-01 春节前完成")  # 春节, a Tuesday
+    assert "2022年2月1日（周二）不是工作日" in ok["text"] and "2022年2月7日（周一）" in ok["text"], ok["text"]
+    [btn] = harness.api.buttons(ok)
+    assert btn["text"].startswith("改为")
+    answer = await harness.press(coord, ok, btn["callback_data"])
+    assert answer["text"] == "已改为工作日"
+    with harness.db() as s:
+        task = s.exec(select(Task).where(Task.no == 7)).one()
+        audits = s.exec(select(AuditLog).where(AuditLog.action == "task.deadline").order_by(AuditLog.id)).all()
+    # The Spring Festival holiday ran to Sunday 6 February 2022: the next working day is the 7th.
+    assert task.deadline == date(2022, 2, 7), task.deadline
+    assert audits[-1].note == "春节前完成（改为工作日）"
+    again = await harness.press(coord, ok, btn["callback_data"])  # the same button again: stale
+    assert "过期" in again["text"]
 
 
 async def test_task_view_and_unknown_numbers(harness):

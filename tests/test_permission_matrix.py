@@ -92,6 +92,7 @@ BUTTON_ACTIONS: dict[str, Action] = {
     "e:ok": Action.review,
     "e:rt": Action.review,
     "i:rv": Action.invite,
+    "t:wd": Action.extend_deadline,
     "qcn:z": Action.report_progress,  # snooze a nudge
     "qcn:t": Action.view_task,  # open the task of a nudge
 }
@@ -109,6 +110,7 @@ WRITES: dict[str, frozenset[str]] = {
     "/remove": frozenset({"member.remove"}),
     "/withdraw": frozenset({"evidence.withdraw"}),
     "i:rv": frozenset({"invite.revoke"}),
+    "t:wd": frozenset({"task.deadline"}),
     "/export": frozenset({"ledger.export"}),
     "/nudges": frozenset({"member.private_nudges"}),
     "/start <invite>": frozenset({"member.join", "invite.use"}),
@@ -323,6 +325,10 @@ async def world(module_harness: Harness) -> World:
     w.buttons["e:rt"] = find_button(reviews, lambda b: b["callback_data"].startswith("e:rt:")
                                     and b["callback_data"].split(":")[2] != first_ev)
 
+    # A deadline set on a holiday (元旦 2022), with the button that moves it to the next working day.
+    moved = await ask(h, coord0, group, "/deadline 12 2022-01-01 年底前完成")  # and the units' notice
+    w.buttons["t:wd"] = find_button(moved, lambda b: b["callback_data"].startswith("t:wd:"))
+
     # The unused invites, each with a revoke button.
     await ask(h, coord0, coord0, "/invite 区财政局")
     invites = await ask(h, coord0, group, "/invites")
@@ -428,7 +434,7 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
     elif name == "item":
         arg = "9"
     elif name == "deadline":
-        arg = f"9 {(h.clock() + timedelta(days=60 + w.counter)).date().isoformat()}"
+        arg = f"9 {(h.clock() + timedelta(days=60 + w.counter)).date().isoformat()} 按区政府要求调整"
         w.counter += 1
     elif name == "remove":
         spare = w.fresh("待移出")

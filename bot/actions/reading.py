@@ -12,7 +12,7 @@ from bot import queries, render
 from bot.actions.common import Req, member_of
 from bot.callbacks import button
 from bot.context import Out, Subject
-from models import members, wording
+from models import members, progress, wording
 from models.errors import InvalidInput
 from models.members import Env
 from models.permissions import Action, check
@@ -58,6 +58,9 @@ def task_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     task = queries.task_by_no(session, campaign_id=env.campaign_id, no=no)
     st = campaign_status_of(session, env, req)
     chunks = reports.text.render_task(models.status.task_view(st, task.no))
+    reason = progress.deadline_reason(session=session, task_id=task.id) if task.deadline != task.planned_deadline else None  # type: ignore[arg-type]
+    if reason:
+        chunks[-1] += f"\n📅 完成时限调整原因：{wording.esc(reason)}"
     chunks[-1] += "\n\n👉 联络员可直接回复本消息填报本单位的进度。"
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
     outs[-1].subject = Subject(SubjectKind.task, task.id, task.campaign_id)

@@ -7,13 +7,13 @@ from datetime import date
 from sqlmodel import Session
 
 from bot import queries, render
-from bot.actions.common import Req, member_of, notify_unit, same_campaign
+from bot.actions.common import STALE_BUTTON, Req, member_of, notify_unit, same_campaign
 from bot.actions.reporting import checked_assignment
 from bot.callbacks import button
 from bot.context import Answer, Out, Subject
 from bot.parsing import check_reason
-from models import progress, wording
-from models.errors import NotFound, PermissionDenied
+from models import calendar, members, progress, wording
+from models.errors import Conflict, NotFound, PermissionDenied
 from models.evidence import return_evidence, target_label
 from models.members import Env
 from models.messages import lookup, remember, target_of
@@ -126,15 +126,54 @@ def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, te
     return outs
 
 
-def deadline(session: Session, env: Env, req: Req, task_no: int, new: date) -> Out:
-    """/deadline N YYYY-MM-DD: move a task's deadline (audited; the rules are the domain's)."""
+def deadline(session: Session, env: Env, req: Req, task_no: int, new: date, reason: str | None) -> list[Out]:
+    """/deadline N YYYY-MM-DD 原因: move a task's deadline (audited, with the reason; the rules
+    are the domain's) and tell the units it concerns, in the work groups and privately."""
     check(member=env.member, action=Action.extend_deadline)
     task = queries.task_by_no(session, campaign_id=env.campaign_id, no=task_no)
+    return _move_deadline(session, env, req, task, new, reason)
+
+
+def working_day_instead(session: Session, env: Env, req: Req, task_id: int, shown_for: int | None) -> list[Out]:
+    """The 改为下一个工作日 button under a deadline set on a non-working day (stale once moved)."""
+    check(member=env.member, action=Action.extend_deadline)
+    task = session.get(Task, task_id)
+    if task is None or task.campaign_id != env.campaign_id:
+        raise NotFound("没有找到这项任务。")
+    if shown_for is None or task.deadline.toordinal() != shown_for:
+        raise Conflict(STALE_BUTTON)
+    new = calendar.first_working_day_on_or_after(task.deadline)
+    before = progress.deadline_reason(session=session, task_id=task.id)  # type: ignore[arg-type]
+    return _move_deadline(session, env, req, task, new, f"{before or '调整完成时限'}（改为工作日）")
+
+
+def _move_deadline(session: Session, env: Env, req: Req, task: Task, new: date, reason: str | None) -> list[Out]:
     task, old = progress.change_deadline(session=session, task_id=task.id, new=new, actor=env.actor,  # type: ignore[arg-type]
-                                now=req.now, today=req.today)
+                                         now=req.now, today=req.today, reason=reason)
+    why = progress.deadline_reason(session=session, task_id=task.id) or ""  # type: ignore[arg-type]
     verb = "延长" if new > old else "提前"
-    return Out(f"📅 任务{task.no} 完成时限已{verb}：{wording.full_date(old)} → {wording.full_date(new)}（原计划 {wording.full_date(task.planned_deadline)}）",
-               subject=Subject(SubjectKind.task, task.id, task.campaign_id))
+    change = (f"任务{task.no} 完成时限已{verb}：{wording.full_date(old)} → {wording.full_date(new)}"
+              f"（原计划 {wording.full_date(task.planned_deadline)}）\n原因：{wording.esc(why)}")
+    subject = Subject(SubjectKind.task, task.id, task.campaign_id)
+    buttons = None
+    text = f"📅 {change}"
+    if not calendar.is_working_day(new):
+        instead = calendar.first_working_day_on_or_after(new)
+        text += (f"\n⚠️ {wording.full_date(new, weekday=True)}不是工作日（节假日或周末），"
+                 f"单位可能无法在当天办结。可改为下一个工作日 {wording.full_date(instead, weekday=True)}。")
+        buttons = [[(f"改为 {wording.month_day(instead)}", button("t", "wd", task.id, new.toordinal()))]]  # type: ignore[arg-type]
+    outs = [Out(text, subject=subject, buttons=buttons)]
+    units = [a.unit_id for a in queries.assignments_of_task(session, task.id)]  # type: ignore[arg-type]
+    names = "、".join(queries.unit_name(session, u) for u in units)
+    notice = f"📅 {change}\n涉及单位：{wording.esc(names)}。请按新的时限安排工作，回复本消息即可填报。"
+    for group in members.bound_groups(session, task.campaign_id):
+        outs.append(Out(notice, chat_id=group.telegram_chat_id, subject=subject))
+    for unit_id in units:
+        for liaison in queries.liaisons_of(session, campaign_id=task.campaign_id, unit_id=unit_id):
+            if liaison.private_chat_id and liaison.reachable:
+                outs.append(Out(f"📅 {change}\n请按新的时限安排工作。", chat_id=liaison.private_chat_id,
+                                subject=subject))
+    return outs
 
 
 def approved(session: Session, env: Env, req: Req, label: str, subject: Subject, chat_id: int, message_id: int,

@@ -15,7 +15,7 @@ from bot.actions.reporting import (
     report,
     responsible_assignment,
 )
-from bot.actions.review import approved, ask_reason, complete_return
+from bot.actions.review import approved, ask_reason, complete_return, working_day_instead
 from bot.callbacks import FORGED, Button
 from bot.context import Answer, Out, Subject
 from bot.parsing import Done, is_claim, parse_report
@@ -153,6 +153,9 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         if verb == "ok":
             return approved(session, env, req, label, subject, chat_id, message_id, shown, ev.campaign_id, ev.unit_id)
         return ask_reason(session, env, req, label, subject, chat_id, message_id)
+    if kind == "t":
+        outs = working_day_instead(session, env, req, btn.id, btn.version)
+        return Answer("已改为工作日", outs=outs)
     if kind == "i":
         check(member=env.member, action=Action.invite)
         invite = members.revoke_invite(session, invite_id=btn.id, campaign_id=env.campaign.id,
