@@ -164,3 +164,27 @@ async def test_a_one_person_office_may_approve_its_own_submission_only_if_config
         # Somebody else's work: always fine.
         check_second_reviewer(s, reviewer_member_id=me.id, submitter_member_id=None,
                               campaign_id=harness.campaign_id, alone_may_self_review=False)
+
+
+async def test_mytasks_pages_the_most_urgent_first(harness):
+    """A unit with many open items gets them 15 a page, 下一页 / 上一页 in place (private)."""
+    import re
+
+    from bot.actions.reading import MYTASKS_PAGE
+
+    coord = await harness.coordinator()
+    li = await harness.liaison("监管小李", "区市场监管局", coordinator=coord)  # the lead unit: many items
+    [first] = await harness.say(li, li, "/mytasks")
+    total = int(re.search(r"（(\d+) 项", first["text"]).group(1))
+    assert total > MYTASKS_PAGE, first["text"]
+    pages = -(-total // MYTASKS_PAGE)
+    assert f"第 1/{pages} 页" in first["text"] and "另有" not in first["text"]
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. ", first["text"], flags=re.M)]
+    assert numbers == list(range(1, MYTASKS_PAGE + 1))
+    nxt = next(b for b in harness.api.buttons(first) if b["text"].startswith("下一页"))
+    await harness.press(li, first, nxt["callback_data"])
+    await harness.idle()
+    second = harness.api.message(li, first["message_id"])  # edited in place
+    assert f"第 2/{pages} 页" in second["text"]
+    assert re.search(rf"^{MYTASKS_PAGE + 1}\. ", second["text"], flags=re.M)
+    assert any(b["text"].startswith("◀ 上一页") for b in harness.api.buttons(second))

@@ -93,6 +93,7 @@ BUTTON_ACTIONS: dict[str, Action] = {
     "e:rt": Action.review,
     "i:rv": Action.invite,
     "t:wd": Action.extend_deadline,
+    "m:pg": Action.my_tasks,
     "qcn:z": Action.report_progress,  # snooze a nudge
     "qcn:t": Action.view_task,  # open the task of a nudge
 }
@@ -285,10 +286,19 @@ async def world(module_harness: Harness) -> World:
 
     # Messages carrying every kind of button, made by people allowed to make them.
     [lst] = await ask(h, setup, group, "/mytasks")
-    w.buttons["a:open"] = find_button([lst], lambda b: b["text"] == "任务2")
+    pages = [lst]  # /mytasks comes a page at a time: every page, for the cards on it
+    while True:
+        turn = [b for b in api.buttons(pages[-1]) if b["text"].startswith("下一页")]
+        if not turn:
+            break
+        seen = len(api.sent_messages(group))
+        await h.press(setup, pages[-1], turn[0]["callback_data"])
+        await settle(api, h.app)
+        pages.append(api.sent_messages(group)[seen:][-1])
+    w.buttons["a:open"] = find_button(pages, lambda b: b["text"] == "任务2")
 
     async def open_card(label: str) -> JsonDict:
-        message, data = find_button([lst] + item_msgs, lambda b: b["text"] == label)
+        message, data = find_button(pages + item_msgs, lambda b: b["text"] == label)
         seen = len(api.sent_messages(group))
         await h.press(setup, message, data)
         await settle(api, h.app)
@@ -324,6 +334,9 @@ async def world(module_harness: Harness) -> World:
     first_ev = w.buttons["e:ok"][1].split(":")[2]
     w.buttons["e:rt"] = find_button(reviews, lambda b: b["callback_data"].startswith("e:rt:")
                                     and b["callback_data"].split(":")[2] != first_ev)
+
+    # A page of a long /mytasks (the lead unit's liaison has more than a page).
+    w.buttons["m:pg"] = find_button([lst], lambda b: b["callback_data"].startswith("m:pg:"))
 
     # A deadline set on a holiday (元旦 2022), with the button that moves it to the next working day.
     moved = await ask(h, coord0, group, "/deadline 12 2022-01-01 年底前完成")  # and the units' notice

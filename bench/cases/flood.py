@@ -5,7 +5,8 @@ Three outsiders (nobody any campaign knows) each send 5 messages a second for 60
 of their own the bot was added to. Meanwhile the busiest campaign's coordinator sends ``/whoami``
 in their private chat every 2 seconds.
 
-Reported: the coordinator's latency (message queued → the bot's answer sent), target p95 ≤ 1 s;
+Reported: the coordinator's latency (message queued → the bot's answer sent; the first three
+warm the caches), target p95 ≤ 1 s;
 and what the outsiders got (``bot.gate``: one short answer an hour for a stranger in private,
 silence in an unbound group, their budget; answers wait in per-chat queues, never in a handler).
 """
@@ -27,6 +28,7 @@ from infra.db import make_engine
 OUTSIDERS = 3
 RATE = 5.0  # messages a second, each
 COORDINATOR_EVERY = 2.0  # seconds
+WARM_UP = 3  # the first answers warm the caches (as in the /status benchmark)
 
 
 def run_flood(ctx: Ctx) -> list[dict[str, Any]]:
@@ -87,7 +89,7 @@ def run_flood(ctx: Ctx) -> list[dict[str, Any]]:
             outsider_calls = [c for c in ctl.calls(after=0)
                               if c["method"] == "sendMessage" and c["chat_id"] in
                               {o["id"] for o in outsiders} | {g["id"] for g in groups}]
-    stats = summary([x * 1000 for x in latencies])
+    stats = summary(latencies[WARM_UP:])  # seconds in, milliseconds out
     return [row(
         "flood", f"coordinator's /whoami while {OUTSIDERS} outsiders send {RATE:g} msg/s each "
                  f"for {seconds:.0f} s", stats, target="p95 ≤ 1000 ms", met=stats["p95"] <= 1000,

@@ -18,11 +18,13 @@ from models.members import Env
 from models.permissions import Action, check
 from models.tables import AssessmentState, SubjectKind, Unit
 
-MYTASKS_LIMIT = 30
+#: Open items on one page of /mytasks (the most urgent first).
+MYTASKS_PAGE = 15
 
 
-def my_tasks(session: Session, env: Env, req: Req) -> Out:
-    """/mytasks: my unit's open assignments and criteria, nearest deadline first."""
+def my_tasks(session: Session, env: Env, req: Req, page: int = 0) -> Out:
+    """/mytasks: my unit's open assignments and criteria, nearest deadline first, a page at a
+    time (上一页 / 下一页 buttons edit the same message)."""
     check(member=env.member, action=Action.my_tasks)
     member = member_of(env)
     if member.unit_id is None:
@@ -41,14 +43,24 @@ def my_tasks(session: Session, env: Env, req: Req) -> Out:
     if not entries:
         return Out(f"🎉 {wording.esc(unit)} 目前没有待办的任务和细则。")
     entries.sort(key=lambda e: e[0])
-    shown = entries[:MYTASKS_LIMIT]
-    lines = [f"📋 <b>{wording.esc(unit)}</b> 的待办（{len(entries)} 项，按截止日期排序）："]
-    lines += [f"{i}. {line}" for i, (_, line, _) in enumerate(shown, 1)]
-    if len(entries) > len(shown):
-        lines.append(f"……另有 {len(entries) - len(shown)} 项未列出。")
+    pages = (len(entries) + MYTASKS_PAGE - 1) // MYTASKS_PAGE
+    page = min(max(page, 0), pages - 1)
+    first = page * MYTASKS_PAGE
+    shown = entries[first:first + MYTASKS_PAGE]
+    head = f"📋 <b>{wording.esc(unit)}</b> 的待办（{len(entries)} 项，按截止日期排序"
+    head += f"，第 {page + 1}/{pages} 页）：" if pages > 1 else "）："
+    lines = [head]
+    lines += [f"{i}. {line}" for i, (_, line, _) in enumerate(shown, first + 1)]
     lines.append("\n点下方按钮打开某一项；回复打开的消息即可填报进度或提交材料。")
     buttons = [b for _, _, b in shown]
     rows = [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
+    turn = []
+    if page > 0:
+        turn.append(("◀ 上一页", button("m", "pg", page - 1)))
+    if page < pages - 1:
+        turn.append(("下一页 ▶", button("m", "pg", page + 1)))
+    if turn:
+        rows.append(turn)
     return Out("\n".join(lines), buttons=rows)
 
 

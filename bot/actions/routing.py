@@ -8,6 +8,7 @@ from bot import queries
 from bot.actions.cards import assignment_out, criterion_out, evidence_prompt_out
 from bot.actions.common import Req, button_version, replied_row
 from bot.actions.onboarding import invites_list
+from bot.actions.reading import my_tasks
 from bot.actions.reporting import (
     checked_assignment,
     claim,
@@ -153,6 +154,13 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         if verb == "ok":
             return approved(session, env, req, label, subject, chat_id, message_id, shown, ev.campaign_id, ev.unit_id)
         return ask_reason(session, env, req, label, subject, chat_id, message_id)
+    if kind == "m":  # a page of the presser's own /mytasks: in place in private, anew in a group
+        listing = my_tasks(session, env, req, page=btn.id)
+        if env.is_group:
+            listing.chat_id = chat_id
+        else:
+            listing.edit = (chat_id, message_id)
+        return Answer("", outs=[listing])
     if kind == "t":
         outs = working_day_instead(session, env, req, btn.id, btn.version)
         return Answer("已改为工作日", outs=outs)
