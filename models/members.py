@@ -28,6 +28,7 @@ _BOOT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 MEMBER_FIELDS = ("role", "unit_id", "active", "display_name", "removed_at")
 ROLE_LABELS = {Role.coordinator: "协调员", Role.liaison: "联络员", Role.leader: "领导"}
 LEADER_WORDS = frozenset({"leader", "领导", "leaders", "区领导"})
+COORDINATOR_WORDS = frozenset({"coordinator", "协调员", "coordinators"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -657,7 +658,7 @@ def redeem_invite(
         # Two first coordinators at once (two codes, two people): one after the other, on the
         # campaign's row, so the second sees the first.
         session.exec(select(Campaign).where(col(Campaign.id) == invite.campaign_id).with_for_update()).first()
-    if invite.role == Role.coordinator and coordinators(session, invite.campaign_id):
+    if invite.token.startswith(BOOTSTRAP_PREFIX) and coordinators(session, invite.campaign_id):
         raise PermissionDenied("本活动已有协调员，初始化代码已失效。请联系现任协调员。")
     existing = get_member(session, campaign_id=invite.campaign_id, telegram_user_id=user.id)
     check(member=existing, action=Action.redeem_invite)
@@ -689,10 +690,14 @@ def redeem_invite(
 
 
 def parse_invite_target(session: Session, *, campaign_id: int, text: str) -> tuple[Role, Unit | None]:
-    """``/invite 区财政局`` → (liaison, unit); ``/invite leader`` / ``领导`` → (leader, None)."""
+    """``/invite 区财政局`` → (liaison, unit); ``/invite leader`` / ``领导`` → (leader, None);
+    ``/invite coordinator`` / ``协调员`` → (coordinator, None): a second coordinator of the office."""
     words = text.strip()
     if not words:
-        raise InvalidInput("用法：/invite 单位名称（如 /invite 区财政局），或 /invite leader 邀请领导。")
+        raise InvalidInput("用法：/invite 单位名称（如 /invite 区财政局），/invite leader 邀请领导，"
+                           "或 /invite coordinator 邀请另一位协调员。")
     if _norm(words) in LEADER_WORDS:
         return Role.leader, None
+    if _norm(words) in COORDINATOR_WORDS:
+        return Role.coordinator, None
     return Role.liaison, find_unit(session, campaign_id=campaign_id, text=words)

@@ -284,3 +284,18 @@ async def test_the_bootstrap_code_is_printed_once_and_never_logged(
     with transaction(seeded_engine) as s:
         old = s.exec(select(Invite).where(Invite.token == code)).one()
         assert old.revoked
+
+
+async def test_a_coordinator_invites_a_second_coordinator(harness: Harness) -> None:
+    """The office has more than one person: /invite coordinator (协调员) makes a link for one more
+    (the first coordinator's bootstrap code stays single, and spent)."""
+    coord = await harness.coordinator("王主任")
+    [msg] = await harness.say(coord, coord, "/invite 协调员")
+    assert "协调员 邀请链接" in msg["text"], msg["text"]
+    token = msg["text"].split("start=", 1)[1].split()[0]
+    deputy = harness.api.make_user("赵副主任")
+    [welcome] = await harness.say(deputy, deputy, f"/start {token}")
+    assert "欢迎" in welcome["text"] and "协调员" in welcome["text"]
+    assert harness.member_count(Role.coordinator) == 2
+    [listing] = await harness.say(deputy, deputy, "/members")  # a coordinator's command works
+    assert "赵副主任" in listing["text"] and "王主任" in listing["text"]

@@ -99,7 +99,7 @@ def invite(session: Session, env: Env, req: Req, text: str) -> Out:
         created_by=env.member, actor=env.actor, now=req.now, ttl_hours=ttl,
     )
     link = create_deep_linked_url(req.bot_username, inv.token)
-    who = f"{wording.esc(unit.name)} 联络员" if unit else "领导（只读）"
+    who = wording.esc(members.invite_label(session, inv))
     expires = wording.when(inv.expires_at, req.settings.campaign.tz)
     return Out(
         f"🔗 {who} 邀请链接（一次性，{expires} 前有效）：\n{link}\n\n"
