@@ -149,9 +149,16 @@ def test_paginate_property(texts: list[str], limit: int) -> None:
         p.feed(m)
         p.close()
         assert p.stack == []
-    # Nothing lost, nothing reordered: the lines come back in order.
-    joined = [x for m in msgs for x in m.split("\n")]
-    assert [x for x in joined if x.strip()] == [x for x in lines if x.strip()]
+    if all(tg_len(x) <= limit for x in lines):
+        # Nothing lost, nothing reordered: the lines come back in order.
+        joined = [x for m in msgs for x in m.split("\n")]
+        assert [x for x in joined if x.strip()] == [x for x in lines if x.strip()]
+    else:
+        # A line longer than a message is cut between characters: its text is all there, in order.
+        def text(s: str) -> str:
+            return re.sub(r"\s", "", html.unescape(re.sub(r"<[^>]*>", "", s)))
+
+        assert text("".join(msgs)) == text("".join(lines))
 
 
 # ----------------------------------------------------------- the real campaign

@@ -44,7 +44,7 @@ def _write(engine: Engine, world: World, step: int, now) -> str | None:  # noqa:
     """The write made before tick ``step`` (the same on both databases), if any."""
     with transaction(engine) as s:
         if step == 7:  # audited: a deadline moves
-            change_deadline(session=s, task_id=world.tasks[3], new=date(2025, 9, 30),
+            change_deadline(session=s, task_id=world.tasks[3], new=date(2025, 9, 30), reason="区政府要求提前",
                             actor=ACTOR, now=now, today=date(2025, 9, 22))
             return "deadline"
         if step == 19:  # audited: a liaison asks for private nudges
