@@ -29,6 +29,7 @@ from models.errors import Conflict, InvalidInput, NotFound
 from models.members import check_second_reviewer
 from models.permissions import Action, check
 from models.tables import Criterion, Evidence, EvidenceState, Member, ScoreItem, Task, Unit
+from models.wording import full_date
 
 MAX_CAPTION_CHARS = 1000
 MAX_NAME_CHARS = 120
@@ -508,7 +509,7 @@ def submit_evidence(
     here = target_label(session, task_id=u.task_id, item_id=u.item_id, criterion_id=u.criterion_id)
     for row in earlier:
         if (row.task_id, row.item_id, row.criterion_id) == u.target:
-            when = row.created_at.strftime("%Y-%m-%d")
+            when = full_date(row.created_at.date())
             return Submission(
                 evidence=row, created=False,
                 warning=f"这份文件已于 {when} 作为{here}的证明材料提交过（#{row.id}），无需重复提交。",
