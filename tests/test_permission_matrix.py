@@ -92,6 +92,7 @@ BUTTON_ACTIONS: dict[str, Action] = {
     "e:ok": Action.review,
     "e:rt": Action.review,
     "i:rv": Action.invite,
+    "f:to": Action.upload_evidence,  # file a file sent without a reply for a task
     "qcn:z": Action.report_progress,  # snooze a nudge
     "qcn:t": Action.view_task,  # open the task of a nudge
 }
@@ -117,6 +118,7 @@ WRITES: dict[str, frozenset[str]] = {
     "a:ok": frozenset({"assignment.approve"}),
     "c:ok": frozenset({"criterion.verify"}),
     "e:ok": frozenset({"evidence.accept"}),
+    "f:to": frozenset({"evidence.add"}),
     "qcn:z": frozenset({"nudge.snooze"}),
 }
 
@@ -322,6 +324,11 @@ async def world(module_harness: Harness) -> World:
     first_ev = w.buttons["e:ok"][1].split(":")[2]
     w.buttons["e:rt"] = find_button(reviews, lambda b: b["callback_data"].startswith("e:rt:")
                                     and b["callback_data"].split(":")[2] != first_ev)
+
+    # Files sent without a reply: the bot asks which task each is for (one per allowed presser).
+    for n, key in ((3, "f:to"), (4, "f:to/coordinator")):
+        [question] = await h.send_file(setup, group, f"无回复{n}.pdf", PDF + bytes([n]), mime_type="application/pdf")
+        w.buttons[key] = find_button([question], lambda b: b["callback_data"].startswith("f:to:"))
 
     # The unused invites, each with a revoke button.
     await ask(h, coord0, coord0, "/invite 区财政局")
