@@ -68,8 +68,11 @@ async def test_percentages_as_people_type_them_and_100_offers_the_hand_in(harnes
     assert a.state == AssignmentState.in_progress
     [button] = h.api.buttons(full)
     assert button["text"] == "✅ 报告完成" and button["callback_data"] == f"a:done:{a.id}:v{a.version}"
+    h.api.mark(group)
     answer = await h.press(li, full, button["callback_data"])
     assert answer["text"] == "已提交"
+    [submitted] = await h.api.wait_for_bot_messages(group)
+    assert "已提交完成" in submitted["text"]
     assert _assignment(h, 7, "区财政局").state == AssignmentState.submitted
     # 完成 alone still hands in at once (task 5)
     [line5] = await h.say(li, group, "/progress 5 10")
