@@ -134,7 +134,8 @@ def register_handlers(app: Application) -> None:
     )
     app.add_handler(
         MessageHandler(
-            fresh & (filters.Document.ALL | filters.PHOTO) & (filters.REPLY | filters.ChatType.PRIVATE),
+            # every file: one replying to nothing gets asked which task it is for (on_file decides)
+            fresh & (filters.Document.ALL | filters.PHOTO),
             h.on_file,
         )
     )

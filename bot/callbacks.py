@@ -19,8 +19,9 @@ VERBS: dict[str, dict[str, bool]] = {
     "c": {"ok": True, "rt": True, "claim": True, "ev": False, "open": False},  # criterion
     "e": {"ok": True, "rt": True},  # evidence (version: 0 while submitted)
     "i": {"rv": False},  # an invite: revoke
-    "t": {"wd": True},
-    "m": {"pg": False},  # /mytasks: a page (the id is the page number)  # a task: its deadline to the next working day (version: the date shown)
+    "t": {"wd": True},  # a task: its deadline to the next working day (version: the date shown)
+    "m": {"pg": False},  # /mytasks: a page (the id is the page number)
+    "f": {"to": False},  # a file sent without a reply: file it for assignment <id>
 }
 _RE = re.compile(r"^([a-z]):([a-z]{1,5}):(\d{1,12})(?::v(\d{1,9}))?$")
 FORGED = "按钮无效（可能已过期），本次操作未生效。"

@@ -77,7 +77,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("task", "查看任务：/task 任务号", "/task 7", BOTH, Action.view_task, h.on_task),
     Command("item", "查看评分项：/item 项号", "/item 7", BOTH, Action.view_item, h.on_item),
     Command("review", "待审核事项（通过/退回）", "/review", BOTH, Action.review, h.on_review),
-    Command("deadline", "调整任务期限：/deadline 任务号 日期 原因", "/deadline 7 2027-06-30 等待区政府常务会议审议", BOTH,
+    Command("deadline", "调整任务期限：/deadline 任务号 日期 原因", "/deadline 7 2027年6月30日 等待区政府常务会议审议", BOTH,
             Action.extend_deadline, h.on_deadline),
     Command("bindgroup", "把本群绑定为工作群", "/bindgroup（在工作群里发送）", GROUP, Action.bind_group,
             h.on_bindgroup),

@@ -12,9 +12,11 @@ import html
 import logging
 import re
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from telegram import Message, Update
+from sqlmodel import Session
+from telegram import Document, Message, PhotoSize, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
@@ -36,6 +38,7 @@ from infra.files import store_new_blob
 from infra.logging_setup import describe_update
 from models.errors import DomainError, InvalidInput
 from models.evidence import blob_in_use, check_content, known_blob
+from models.members import Env
 
 log = logging.getLogger(__name__)
 
@@ -197,40 +200,65 @@ async def on_text(update: Update, context: QcContext) -> None:
     await context.act(update, lambda s, env: routing.reply_text(s, env, rq, reply_to, text))
 
 
+def _file_of(msg: Message) -> tuple[Document | PhotoSize, int | None, str | None, str | None] | None:
+    """The file of a message (a document or the largest photo), its size, type and name."""
+    if msg.document is not None:
+        return msg.document, msg.document.file_size, msg.document.mime_type, msg.document.file_name
+    if msg.photo:
+        return msg.photo[-1], msg.photo[-1].file_size, "image/jpeg", None
+    return None
+
+
 async def on_file(update: Update, context: QcContext) -> None:
     """A document or photo replied to a task/criterion message: evidence.
 
+    Sent without replying to anything (in the group or in private), the bot asks which of the
+    sender's unit's open tasks it is for (:func:`on_button` files it when they press one); a
+    non-member's file in the group, or a file replying to a person, is left alone.
     Size and type are checked before ``getFile``; the bytes are stored
     content-addressed under storage.dir, then recorded in one transaction.
     """
     msg = update.effective_message
     assert msg is not None
-    reply_to = _replied_bot_message_id(update, context)
-    if reply_to is None and update.effective_chat.type != ChatType.PRIVATE:
+    found = _file_of(msg)
+    if found is None:
         return
-    if reply_to is not None:
-        await context.settled(update.effective_chat.id)
-    if msg.document is not None:
-        f = msg.document
-        size, mime, name = f.file_size, f.mime_type, f.file_name
-    else:
-        f = msg.photo[-1]
-        size, mime, name = f.file_size, "image/jpeg", None
+    f, size, mime, name = found
+    reply_to = _replied_bot_message_id(update, context)
+    private = update.effective_chat.type == ChatType.PRIVATE
+    rq, caption = req(context), msg.caption
+    if reply_to is None and (private or msg.reply_to_message is None):
+        file_message_id = msg.message_id
+        await context.act(update, lambda s, env: reporting.file_question(
+            s, env, rq, file_message_id, private=private, size=size, mime_type=mime, file_name=name, caption=caption))
+        return
+    if reply_to is None:
+        return
+    await context.settled(update.effective_chat.id)
+    try:
+        out = await _store_file(update, context, f, size, name, caption, lambda s, env: reporting.file_target(
+            s, env, rq, reply_to, size=size, mime_type=mime, file_name=name, caption=caption))
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    if out is not None:
+        context.answer(update, [out])
+
+
+async def _store_file(
+    update: Update, context: QcContext, f: Document | PhotoSize, size: int | None, name: str | None,
+    caption: str | None, decide: Callable[[Session, Env], reporting.FileTarget | Out | None],
+) -> Out | None:
+    """Decide where a file goes (``decide``), download and store it, record it: the line to say.
+
+    A DomainError means nothing was recorded (a file stored for nothing is removed again)."""
     rq = req(context)
     storage = context.settings.storage
-    caption = msg.caption
     new_blob: Path | None = None
     try:
-        target = await context.in_env(
-            update,
-            lambda s, env: reporting.file_target(s, env, rq, reply_to, size=size, mime_type=mime, file_name=name,
-                                                 caption=caption),
-        )
-        if target is None:
-            return
-        if isinstance(target, Out):
-            context.answer(update, [target])
-            return
+        target = await context.in_env(update, decide)
+        if target is None or isinstance(target, Out):
+            return target
         sha = await context.db(
             lambda s: known_blob(s, storage_dir=storage.dir, campaign_id=target.campaign_id,
                                  telegram_file_unique_id=f.file_unique_id)
@@ -249,14 +277,13 @@ async def on_file(update: Update, context: QcContext) -> None:
                 file_id=f.file_id, file_unique_id=f.file_unique_id,
             ),
         )
-    except DomainError as err:
+    except DomainError:
         if new_blob is not None:  # stored for nothing, unless someone filed the same bytes meanwhile
             stored = new_blob
             if not await context.db(lambda s: blob_in_use(s, stored.name)):
                 await asyncio.to_thread(stored.unlink, missing_ok=True)
-        await context.refuse(update, err)
-        return
-    context.answer(update, [out])
+        raise
+    return out
 
 
 async def _download(context: QcContext, file_id: str) -> bytes:
@@ -316,7 +343,7 @@ async def on_review(update: Update, context: QcContext) -> None:
 async def on_deadline(update: Update, context: QcContext) -> None:
     """/deadline N YYYY-MM-DD 原因: move a task's deadline (audited with the reason; the units
     are told; reminders re-plan)."""
-    usage = "/deadline 任务号 新日期 原因，例如 /deadline 7 2027-06-30 等待区政府常务会议审议"
+    usage = "/deadline 任务号 新日期 原因，例如 /deadline 7 2027年6月30日 等待区政府常务会议审议"
     parts = _rest(update).split(maxsplit=2)
     try:
         if len(parts) < 2:
@@ -346,6 +373,9 @@ async def on_button(update: Update, context: QcContext) -> None:
         return
     try:
         btn = parse(query.data)
+        if btn.kind == "f":
+            await _file_chosen(update, context, message, btn.id)
+            return
         rq = req(context)
         shown = message.text_html if message.text else ""
         answer: Answer = await context.in_env(
@@ -357,6 +387,25 @@ async def on_button(update: Update, context: QcContext) -> None:
     await query.answer(answer.text[:200] or None, show_alert=answer.alert)
     if answer.outs:
         context.answer(update, answer.outs)
+
+
+async def _file_chosen(update: Update, context: QcContext, question: Message, assignment_id: int) -> None:
+    """A task pressed under “which task is this file for?”: file the message it replies to."""
+    query = update.callback_query
+    assert query is not None
+    file_msg = question.reply_to_message
+    found = _file_of(file_msg) if file_msg is not None else None
+    if file_msg is None or found is None:
+        raise InvalidInput("找不到原来的文件（可能已被删除），请重新发送。")
+    f, size, mime, name = found
+    rq, caption, file_message_id = req(context), file_msg.caption, file_msg.message_id
+    out = await _store_file(update, context, f, size, name, caption, lambda s, env: reporting.chosen_target(
+        s, env, rq, chat_id=question.chat_id, question_id=question.message_id, file_message_id=file_message_id,
+        assignment_id=assignment_id, size=size, mime_type=mime, file_name=name, caption=caption))
+    await query.answer("已归档")
+    if out is not None:
+        out.edit = (question.chat_id, question.message_id)  # the question becomes the answer
+        context.answer(update, [out])
 
 
 # ====================================================================== misc

@@ -19,7 +19,8 @@ MAX_REASON_CHARS = 500
 DONE_WORDS = frozenset(
     {"完成", "已完成", "完成了", "已经完成", "全部完成", "已全部完成", "完工", "已办结", "办结", "done"}
 )
-CLAIM_WORDS = frozenset({"完成", "已完成", "达标", "已达标", "达到", "已达到", "申报", "申报达标", "done"})
+CLAIM_WORDS = frozenset({"完成", "已完成", "达标", "已达标", "已经达标", "达到", "已达到", "符合", "已符合", "申报", "申报达标",
+                         "done"})
 _TRAILING_PUNCT = "。.!！~～、，, "
 _PERCENT_SIGNS = "%％"
 
@@ -89,6 +90,8 @@ def check_reason(text: str | None) -> str:
     return reason
 
 
+#: “已完成80%”, “完成了 80 %”, “已经完成约80%，…”: a percentage (the sign is required: “完成3项整改” is a note).
+_DONE_PERCENT = re.compile(r"^(?:已经|已)?完成了?\s*[:：]?\s*(?:约|近|了)?\s*([+-]?\d+(?:\.\d+)?)\s*%\s*[,，;；。]?\s*(.*)$")
 _PREFIXED = re.compile(r"^(?:当前)?(?:进度|进展|完成度|完成比例)\s*[:：]?\s*(?:为|是|达到)?\s*(\S+?)(?:\s+|[,，;；。]|$)(.*)$")
 _PLAIN = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*[%％]\s*[,，;；。]?\s*(.*)$")
 
@@ -100,6 +103,9 @@ def parse_report(raw: str) -> Report:
         raise InvalidInput("回复内容是空的。可以回复“完成”、“进度 60%”或一句进展说明。")
     if _bare(text) in DONE_WORDS:
         return Done()
+    m = _DONE_PERCENT.match(text)
+    if m:
+        return Progress(parse_percent(m.group(1)), check_note(m.group(2)))
     m = _PREFIXED.match(text)
     if m:
         percent_text, rest = m.group(1), m.group(2)
@@ -119,8 +125,33 @@ def parse_report(raw: str) -> Report:
 
 
 def is_claim(raw: str) -> bool:
-    """Whether a reply to a criterion means “we meet it”."""
-    return _bare(normalize(raw)) in CLAIM_WORDS
+    """Whether a reply to a criterion means “we meet it” (with or without a note after it)."""
+    return parse_claim(raw) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """“达标，区质量发展委员会已于11月成立”: the unit meets the criterion; the rest is the note."""
+
+    note: str | None = None
+
+
+#: A claim word, then punctuation or a space, then the note (“达到要求” is no claim: the word
+#: must stand apart from what follows).
+_CLAIM_WITH_NOTE = re.compile(
+    r"^(已经达标|已达标|达标|已经符合|已符合|符合|已达到|达到|申报达标)\s*(?:[,，。.;；:：!！、]+\s*|\s+)(\S.*)$"
+)
+
+
+def parse_claim(raw: str) -> Claim | None:
+    """A reply to a criterion card that claims it: “达标”, “已达标。…”, “符合 …”; else None."""
+    text = normalize(raw)
+    if _bare(text) in CLAIM_WORDS:
+        return Claim()
+    m = _CLAIM_WITH_NOTE.match(text)
+    if m is None:
+        return None
+    return Claim(check_note(m.group(2)))
 
 
 def parse_task_no(raw: str | None, *, usage: str) -> int:

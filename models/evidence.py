@@ -15,13 +15,13 @@ import unicodedata
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import filetype
 import sqlalchemy as sa
 from sqlalchemy import or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from infra.files import blob_path
 from models.audit import Actor, record, snapshot
@@ -29,6 +29,7 @@ from models.errors import Conflict, InvalidInput, NotFound
 from models.members import check_second_reviewer
 from models.permissions import Action, check
 from models.tables import Criterion, Evidence, EvidenceState, Member, ScoreItem, Task, Unit
+from models.wording import full_date
 
 MAX_CAPTION_CHARS = 1000
 MAX_NAME_CHARS = 120
@@ -283,10 +284,28 @@ class Upload:
     caption: str | None = None
     telegram_file_id: str | None = None
     telegram_file_unique_id: str | None = None
+    #: The day it came in, in the campaign's time zone (a photo's name says it); None: ``now``'s date.
+    received_on: date | None = None
 
     @property
     def target(self) -> tuple[int | None, int | None, int | None]:
         return (self.task_id, self.item_id, self.criterion_id)
+
+
+PHOTO_PREFIX = "现场照片"
+
+
+def photo_name(session: Session, *, campaign_id: int, unit_id: int, day: date, ext: str) -> str:
+    """A name people recognise for a photo (Telegram gives photos none):
+    ``现场照片_区财政局_20261202_3.jpg``, the unit's third photo of the day."""
+    unit = session.get(Unit, unit_id)
+    stem = f"{PHOTO_PREFIX}_{unit.name if unit is not None else '本单位'}_{day:%Y%m%d}_"
+    taken = session.exec(
+        select(func.count()).select_from(Evidence)
+        .where(Evidence.campaign_id == campaign_id, Evidence.unit_id == unit_id,
+               col(Evidence.file_name).startswith(stem, autoescape=True))
+    ).one()
+    return safe_file_name(f"{stem}{int(taken) + 1}{ext}", fallback=f"{PHOTO_PREFIX}{ext}")
 
 
 def add_evidence(
@@ -305,10 +324,14 @@ def add_evidence(
         raise InvalidInput(f"说明文字太长（{len(caption)} 字），请控制在 {MAX_CAPTION_CHARS} 字以内。")
     ext = EXTENSION_OF.get(u.mime_type or "", "")
     original_name = visible(u.original_name) if u.original_name else u.original_name
+    fallback = f"证明材料{ext}"
+    if not original_name and (u.mime_type or "").startswith("image/") and u.unit_id is not None:
+        fallback = photo_name(session, campaign_id=u.campaign_id, unit_id=u.unit_id,
+                              day=u.received_on or now.date(), ext=ext)
     row = Evidence(
         campaign_id=u.campaign_id, task_id=u.task_id, item_id=u.item_id, criterion_id=u.criterion_id,
         unit_id=u.unit_id, member_id=u.member_id, sha256=u.sha256, size=u.size, mime_type=u.mime_type,
-        file_name=safe_file_name(original_name, fallback=f"证明材料{ext}"),
+        file_name=safe_file_name(original_name, fallback=fallback),
         # PostgreSQL text cannot hold NUL: what people typed keeps everything but that.
         original_name=(original_name or None) and original_name.replace("\x00", "")[:1024] or None,
         caption=caption.replace("\x00", "") if caption else caption,
@@ -508,7 +531,7 @@ def submit_evidence(
     here = target_label(session, task_id=u.task_id, item_id=u.item_id, criterion_id=u.criterion_id)
     for row in earlier:
         if (row.task_id, row.item_id, row.criterion_id) == u.target:
-            when = row.created_at.strftime("%Y-%m-%d")
+            when = full_date(row.created_at.date())
             return Submission(
                 evidence=row, created=False,
                 warning=f"这份文件已于 {when} 作为{here}的证明材料提交过（#{row.id}），无需重复提交。",

@@ -123,6 +123,9 @@ class SubjectKind(StrEnum):
     return_reason = "return_reason"
     nudge = "nudge"
     digest = "digest"
+    #: "Which task is this file for?" — asked about a file sent without a reply; ``subject_id``
+    #: is the message id of that file (the question replies to it), ``for_member_id`` its sender.
+    file = "file"
 
 
 # ------------------------------------------------------------------ campaign plan

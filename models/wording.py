@@ -9,6 +9,16 @@ why it sits at the ``models`` level). The rules:
 * A moment is ``12月2日 09:30`` in the campaign's time zone (:func:`when`).
 * Points are ``1.5``, ``2`` (:func:`points`), followed by 分 in the text.
 * Text a person typed is HTML-escaped (:func:`esc`) before it goes into a message (parse mode HTML).
+
+The glossary (one word for one thing, one style; ``tests/test_wording.py`` scans every Chinese
+string of the product for the variants in :data:`FORBIDDEN`):
+
+* people: 协调员 (never 协调人), 联络员, 领导 (:data:`COORDINATOR`, :data:`LIAISON`, :data:`LEADER`);
+* phases: 第一阶段 … 第四阶段 (:func:`phase_name`; never 第2阶段);
+* points: 已失分 (never a bare 已失), 待审核;
+* quotes: “” (:func:`quoted`; never 「」); Chinese punctuation after Chinese text: ``：`` and
+  ``，`` (never ASCII ``:`` or ``,`` right after a Chinese character);
+* dates as above; never ``12月2日（2026年）``.
 """
 
 from __future__ import annotations
@@ -19,6 +29,49 @@ from datetime import date, datetime, tzinfo
 
 from models.scoring import format_points
 from models.tables import Member
+
+# ------------------------------------------------------------------ the glossary
+
+COORDINATOR = "协调员"
+LIAISON = "联络员"
+LEADER = "领导"
+#: Points a unit can no longer get (a criterion rejected, a deadline missed).
+LOST = "已失分"
+#: Handed in, waiting for the coordinator.
+PENDING = "待审核"
+#: The variants the product never says: (pattern, what to say instead). Checked over every
+#: Chinese string of the product by ``tests/test_wording.py``.
+FORBIDDEN: tuple[tuple[str, str], ...] = (
+    (r"协调人", "协调员"),
+    (r"第[0-9]+阶段", "第一阶段 … 第四阶段（phase_name）"),
+    (r"[「」]", "“”（quoted）"),
+    (r"已失(?![分效])", "已失分（已失效 is another word）"),
+    (r"\d{4}-\d{1,2}-\d{1,2}", "2026年12月2日 或 12月2日（full_date / day）"),
+    (r"日\s*（\d{4}年）", "2026年12月2日（full_date）"),
+    (r"[\u4e00-\u9fff][:,]", "中文冒号“：”、逗号“，”"),
+)
+_CN_DIGITS = "零一二三四五六七八九"
+
+
+def cn_number(n: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 20 → 二十 (0–99; digits beyond)."""
+    if not 0 <= n <= 99:
+        return str(n)
+    if n < 10:
+        return _CN_DIGITS[n]
+    tens, ones = divmod(n, 10)
+    return (_CN_DIGITS[tens] if tens > 1 else "") + "十" + (_CN_DIGITS[ones] if ones else "")
+
+
+def phase_name(no: int) -> str:
+    """``第二阶段``: a phase by its number, in Chinese numerals."""
+    return f"第{cn_number(no)}阶段"
+
+
+def quoted(text: str) -> str:
+    """“text”: the one quotation style (the caller escapes ``text`` for HTML when needed)."""
+    return f"“{text}”"
+
 
 WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 #: Said where a date is unknown.

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     except CommandError as exc:
-        print(f"错误: {exc}", file=sys.stderr)
+        print(f"错误：{exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from infra.files import blob_path
 from models.errors import InvalidInput, NotFound
+from models.wording import full_date
 from reports.ledger import DEFAULT_PART_BYTES, Ledger, ledger_file_name, ledger_xlsx_bytes
 
 #: Types already compressed: stored as they are (deflating them costs time, gains nothing).
@@ -159,7 +160,7 @@ def _readme(ledger: Ledger) -> str:
     lines = [
         f"{c.name} 创建验收证明材料",
         f"依据：{c.doc_number or ''} {c.doc_title or ''}".rstrip(),
-        f"统计日期：{ledger.today.isoformat()}　导出时间：{ledger.local(ledger.generated_at)}",
+        f"统计日期：{full_date(ledger.today)}　导出时间：{ledger.local(ledger.generated_at)}",
         "",
         f"《{ledger_file_name(ledger)}》是本材料包的索引：“自评表”按评分表顺序列出每项得分和证明材料，",
         "“材料清单”列出每份材料的来源、上传人、时间和 SHA-256 校验值。",

@@ -55,6 +55,7 @@ from models.tables import (
     by_id,
     saved_id,
 )
+from models.wording import full_date
 
 #: Telegram lets a bot upload documents of at most 50 MB; parts stay below this.
 TELEGRAM_UPLOAD_LIMIT = 50 * 1000 * 1000
@@ -724,7 +725,7 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
                 if a.note:
                     notes.append(a.note)
             if task.deadline != task.planned_deadline:
-                notes.append(f"原定 {task.planned_deadline.isoformat()}")
+                notes.append(f"原定 {full_date(task.planned_deadline)}")
                 reason = moved_because.get(saved_id(task))
                 if reason:
                     notes.append(f"时限调整原因：{reason}")

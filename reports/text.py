@@ -39,7 +39,7 @@ from models.status import (
     phase_label,
 )
 from models.tables import AssessmentState, AssignmentState
-from models.wording import calendar_gap, day, esc, full_date, month_day, points, short
+from models.wording import LOST, calendar_gap, day, esc, full_date, month_day, points, short
 
 MAX_MESSAGE = 4096
 #: How many gaps /status lists.
@@ -219,7 +219,7 @@ def headline(st: CampaignStatus) -> list[str]:
         f"<b>当前得分</b> 已核定 <b>{points(base.verified)}</b> / 自评 {points(base.claimed)}"
         f" / 满分 {points(base.max_points)} ＋ 加分 {points(bonus.verified)}/{points(bonus.max_points)}"
         + (f"（自评 {points(bonus.claimed)}）" if bonus.claimed != bonus.verified else ""),
-        f"可得 {points(base.attainable)} · 已失 {points(base.lost)} · 尚可争取 {points(base.open)}"
+        f"可得 {points(base.attainable)} · {LOST} {points(base.lost)} · 尚可争取 {points(base.open)}"
         f" · 待审核 {points(base.pending)}",
     ]
     if base.lost_late:
@@ -437,7 +437,7 @@ def render_item(view: ItemView) -> list[str]:
         f"<b>评分项 {i.no} · {esc(i.title)}</b>（{esc(i.category_name)}"
         + ("，加分项" if i.is_bonus else "") + "）",
         f"满分 {points(i.max_points)} · 可得 {points(i.attainable)} · 已核定 <b>{points(i.verified)}</b>"
-        f" · 自评 {points(i.claimed)}" + (f" · 已失 {points(i.lost)}" if i.lost else ""),
+        f" · 自评 {points(i.claimed)}" + (f" · {LOST} {points(i.lost)}" if i.lost else ""),
         f"{icon} 截止 {when}" + (f"（{i.light_label}）" if i.light_label else ""),
         f"责任单位：{ALL_MEMBERS if i.all_members else names(i.units, 8)}",
         "",

@@ -41,6 +41,7 @@ from models.tables import (
     SubjectKind,
     saved_id,
 )
+from models.wording import quoted
 from scheduler import timing
 from scheduler.plan import load_plan_input, not_owed, plan_alerts
 from scheduler.render import Rendered, render_batch
@@ -403,7 +404,7 @@ def _mark_chat_unreachable(
         chat.unreachable_reason = reason
         session.add(chat)
         if chat.kind == "group":
-            names.append(f"群「{chat.title or chat_id}」")
+            names.append(f"群{quoted(str(chat.title or chat_id))}")
     for m in session.exec(select(Member).where(Member.private_chat_id == chat_id)):
         if m.reachable or m.unreachable_reason != reason:
             record(

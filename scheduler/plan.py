@@ -60,6 +60,7 @@ from models.tables import (
     Unit,
     by_id,
 )
+from models.wording import full_date
 from scheduler import timing
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -241,6 +242,14 @@ def effective_snooze(until: date | None, deadline: date) -> date | None:
 def snoozed(day: date, until: date | None) -> bool:
     """Whether a reminder on ``day`` is muted by a snooze ``until`` (an effective snooze)."""
     return until is not None and day <= until
+
+
+def _said(iso: object) -> str:
+    """A date kept in ISO in a payload, as people read it (``2026年12月2日``)."""
+    try:
+        return full_date(date.fromisoformat(str(iso)))
+    except ValueError:
+        return str(iso)
 
 
 def assignment_closed(asg: Assignment | None) -> str | None:
@@ -562,12 +571,12 @@ def not_owed(row: Outbox, inp: PlanInput, today: date) -> tuple[OutboxState, str
             return OutboxState.cancelled, "任务已删除"
         planned_for = payload.get("deadline")
         if planned_for and planned_for != task.deadline.isoformat():
-            return OutboxState.cancelled, f"截止日期已由 {planned_for} 改为 {task.deadline.isoformat()}，按新日期重新安排"
+            return OutboxState.cancelled, f"截止日期已由 {_said(planned_for)} 改为 {full_date(task.deadline)}，按新日期重新安排"
         until = effective_snooze(inp.snoozes.get(asg.id or 0), task.deadline)
         local_day = payload.get("local_date")
         if row.kind == Kind.remind and local_day and snoozed(date.fromisoformat(local_day), until):
             assert until is not None
-            return OutboxState.cancelled, f"提醒已暂缓至 {until.isoformat()}"
+            return OutboxState.cancelled, f"提醒已暂缓至 {full_date(until)}"
         if member is not None and member.role == Role.liaison and group is None:
             declined = liaison_declines(member, asg.unit_id)
             if declined is not None:

@@ -25,7 +25,9 @@ from models.wording import (
     full_date,
     mention,
     month_day,
+    phase_name,
     points,
+    quoted,
     short,
     when,
 )
@@ -172,7 +174,7 @@ def render_batch(
         phase = phases.get(r.payload.get("phase_id"))
         if phase is None:
             continue
-        name = f"第{phase.no}阶段「{esc(phase.name)}」"
+        name = f"{phase_name(phase.no)}{quoted(esc(phase.name))}"
         if r.kind == Kind.phase_start:
             span = f"（{full_date(phase.start_date or today)}至{full_date(phase.end_date)}）"
             parts.append(f"🚩 {name}开始{span}。")

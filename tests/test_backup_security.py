@@ -104,7 +104,7 @@ def one_line_cli_refusal(
         assert out.out == ""
         assert "Traceback" not in out.err
         assert len(out.err.strip().splitlines()) == 1, out.err
-        assert out.err.startswith("错误: ")
+        assert out.err.startswith("错误：")
         lines.append(out.err.strip())
     assert not (cfg / "scheduled").exists()  # no pre-restore safety backup either
     return lines[0]

@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 from bot.callbacks import VERBS, Button, button, parse
 from bot.commands import COMMANDS, Scope, commands_for, help_text, menu
 from bot.parsing import (
+    Claim,
     Done,
     Note,
     Progress,
     is_claim,
+    parse_claim,
     parse_criterion_ref,
     parse_date,
     parse_percent,
@@ -242,3 +244,47 @@ def test_menus_and_help_follow_the_permission_table():
     assert {"review", "invite", "members", "status"} <= coordinator_private
     assert "review" not in {b.command for b in menu(Standing.leader, Scope.private)}
     assert "bindgroup" in {b.command for b in menu(Standing.coordinator, Scope.group)}
+
+
+# ------------------------------------------------------------------ how officials write (issue 17)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("已完成80%", Progress(80)),
+        ("完成80%", Progress(80)),
+        ("完成了 80 %", Progress(80)),
+        ("８０％", Progress(80)),
+        ("进度：80%", Progress(80)),
+        ("80％", Progress(80)),
+        ("已完成８０％，剩余部分下周提交", Progress(80, "剩余部分下周提交")),
+        ("已经完成约80%", Progress(80)),
+        ("100%", Progress(100)),
+        ("已完成100%", Progress(100)),
+        ("完成", Done()),
+        ("已完成", Done()),
+        ("完成3项整改", Note("完成3项整改")),  # no percent sign: a note, not 3%
+        ("完成初稿", Note("完成初稿")),
+    ],
+)
+def test_parse_report_reads_how_officials_write(text, expected):
+    assert parse_report(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("达标", Claim()),
+        ("已达标。", Claim()),
+        ("符合", Claim()),
+        ("达标，区质量发展委员会已于11月成立", Claim("区质量发展委员会已于11月成立")),
+        ("达标。区质量发展委员会已于11月成立", Claim("区质量发展委员会已于11月成立")),
+        ("已达标 区质量发展委员会已于11月成立", Claim("区质量发展委员会已于11月成立")),
+        ("符合 文件已印发", Claim("文件已印发")),
+        ("达到要求", None),  # the word runs into what follows: not a claim
+        ("还差一点", None),
+    ],
+)
+def test_parse_claim(text, expected):
+    assert parse_claim(text) == expected

@@ -32,10 +32,11 @@ Afterwards, for the whole run:
 
    * private chat: every new message (command, text, file, photo) of a known person is
      answered exactly once; of the stranger, exactly one in all (bot.gate: one an hour);
-   * the bound group: a command of this bot (``/cmd`` or ``/cmd@this_bot``, in any case)
-     and any message replying to one of the bot's messages is answered exactly once;
-     everything else (chatter, replies between people, commands for other bots) is not
-     answered at all;
+   * the bound group: a command of this bot (``/cmd`` or ``/cmd@this_bot``, in any case),
+     any message replying to one of the bot's messages, and a member's file or photo replying
+     to nothing (the bot asks which task it is for, or says why it cannot be filed) is
+     answered exactly once; everything else (chatter, replies between people, a file replying
+     to a person, a non-member's file, commands for other bots) is not answered at all;
    * an edited message is never processed again: it gets no answer of its own;
    * a group nobody bound: the bot says at most one thing there on its own (the
      "not bound" notice) and answers nothing but a known coordinator's ``/bindgroup``;
@@ -423,6 +424,9 @@ class Fuzzer:
             return "answer"
         if command is not None:
             return "answer" if ours and command in self.s.commands else "ignore"
+        if ("document" in message or "photo" in message) and "reply_to_message" not in message:
+            members = {self.s.people[k].id for k in ("liaison", "other", "leader", "coordinator")}
+            return "answer" if sender in members else "ignore"  # bot.handlers.on_file asks which task
         return "answer" if to_bot else "ignore"
 
     def record(self, kind: str, chat: SimChat, message: JsonDict) -> Sent:

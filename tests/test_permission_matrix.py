@@ -94,6 +94,7 @@ BUTTON_ACTIONS: dict[str, Action] = {
     "i:rv": Action.invite,
     "t:wd": Action.extend_deadline,
     "m:pg": Action.my_tasks,
+    "f:to": Action.upload_evidence,  # file a file sent without a reply for a task
     "qcn:z": Action.report_progress,  # snooze a nudge
     "qcn:t": Action.view_task,  # open the task of a nudge
 }
@@ -120,6 +121,7 @@ WRITES: dict[str, frozenset[str]] = {
     "a:ok": frozenset({"assignment.approve"}),
     "c:ok": frozenset({"criterion.verify"}),
     "e:ok": frozenset({"evidence.accept"}),
+    "f:to": frozenset({"evidence.add"}),
     "qcn:z": frozenset({"nudge.snooze"}),
 }
 
@@ -341,6 +343,10 @@ async def world(module_harness: Harness) -> World:
     # A deadline set on a holiday (元旦 2022), with the button that moves it to the next working day.
     moved = await ask(h, coord0, group, "/deadline 12 2022-01-01 年底前完成")  # and the units' notice
     w.buttons["t:wd"] = find_button(moved, lambda b: b["callback_data"].startswith("t:wd:"))
+    # Files sent without a reply: the bot asks which task each is for (one per allowed presser).
+    for n, key in ((3, "f:to"), (4, "f:to/coordinator")):
+        [question] = await h.send_file(setup, group, f"无回复{n}.pdf", PDF + bytes([n]), mime_type="application/pdf")
+        w.buttons[key] = find_button([question], lambda b: b["callback_data"].startswith("f:to:"))
 
     # The unused invites, each with a revoke button.
     await ask(h, coord0, coord0, "/invite 区财政局")

@@ -239,7 +239,7 @@ def test_render_views(_seeded: tuple[CampaignStatus, dict]) -> None:
     assert "14.3 抽检不合格食品核查处置率达到100%（0.5分）⬜ 未申报" in text
     text = check_all(render_item(item_view(st_, 10)))
     assert "评分项 10 · 计量工作（质量技术）" in text
-    assert "满分 4 · 可得 4 · 已核定 0 · 自评 0 · 已失 2" in text
+    assert "满分 4 · 可得 4 · 已核定 0 · 自评 0 · 已失分 2" in text
     assert "🚫 本区无法达到：区域无法定计量检定机构。" in text
     assert "责任单位：（无责任单位）" in text
     text = check_all(render_item(item_view(st_, 19)))

@@ -391,7 +391,7 @@ async def test_phase_start_is_announced_in_the_group(engine: Engine, api: BotApi
         s.add(Phase(campaign_id=w.campaign_id, no=2, name="全面创建，实现总体达标", description="全面推进创建工作。", start_date=date(2025, 10, 9), end_date=date(2025, 12, 31)))
     await tick(engine, bot, at("2025-10-09", 9, 0))
     [message] = api.sent_messages(w.group_chat_id)
-    assert "🚩 第2阶段「全面创建，实现总体达标」开始" in message["text"]
+    assert "🚩 第二阶段“全面创建，实现总体达标”开始" in message["text"]
 
 
 async def test_escalation_goes_to_the_group_when_the_coordinator_has_no_private_chat(

@@ -174,7 +174,7 @@ def test_deadline_change_replans(engine: Engine) -> None:
     assert {r.idem_key.split("|")[2] for r in new} == {"remind-1", "remind-3"}
     claim(engine=engine, now=now + timedelta(minutes=1))
     old = [r for r in outbox_rows(engine) if "@2025-10-10|" in r.idem_key]
-    assert old and all(r.state == OutboxState.cancelled and "截止日期已由 2025-10-10 改为 2025-09-30" in (r.last_error or "") for r in old)
+    assert old and all(r.state == OutboxState.cancelled and "截止日期已由 2025年10月10日 改为 2025年9月30日" in (r.last_error or "") for r in old)
 
 
 def test_snoozed_assignment_is_skipped_until_then(engine: Engine) -> None:

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from bot import queries, render
 from bot.actions.cards import evidence_prompt_out
 from bot.actions.common import Req, button_version, member_of, replied_row, same_campaign
+from bot.callbacks import FORGED, button
 from bot.context import Out, Subject
 from bot.parsing import Done, Note, Progress, Report, check_note
 from models import progress, wording
@@ -17,7 +18,9 @@ from models.evidence import Upload, check_quota, check_upload, submit_evidence
 from models.members import Env
 from models.owners import acting_unit, responsible_unit_ids
 from models.permissions import Action, check
-from models.tables import Assignment, Criterion, ScoreItem, SubjectKind, Task
+from models.tables import Assignment, AssignmentState, Criterion, ScoreItem, SubjectKind, Task
+
+DONE_BUTTON = "✅ 报告完成"
 
 
 def responsible_assignment(session: Session, env: Env, task: Task, action: Action) -> Assignment:
@@ -53,6 +56,7 @@ def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *,
     unit = queries.unit_name(session, a.unit_id)
     before = a.percent
     common = dict(session=session, assignment_id=a.id, actor=env.actor, now=req.now, expected_version=version)
+    buttons = None
     with button_version(version):
         if isinstance(what, Done):
             a = progress.submit_assignment(**common)
@@ -62,11 +66,15 @@ def report(session: Session, env: Env, req: Req, a: Assignment, what: Report, *,
             line = f"✅ {wording.esc(unit)} · 任务{task.no} 进度 {a.percent}% → {render.assignment_state(a)}"
             if before != a.percent:
                 line = f"✅ {wording.esc(unit)} · 任务{task.no} 进度 {before}% → {a.percent}%（{render.ASSIGNMENT_STATES[a.state]}）"
+            if a.percent == 100 and a.state not in (AssignmentState.submitted, AssignmentState.approved):
+                # 100% is not yet handed in: offer the one press that does it (at this version).
+                line += f"\n进度已达 100%。如已全部完成，请点“{DONE_BUTTON}”提交{wording.COORDINATOR}审核。"
+                buttons = [[(DONE_BUTTON, button("a", "done", a.id, a.version))]]  # type: ignore[arg-type]
         else:
             assert isinstance(what, Note)
             a = progress.set_progress(percent=None, note=what.text, **common)
             line = f"📝 {wording.esc(unit)} · 任务{task.no} 已记录进展说明（{render.assignment_state(a)}，进度 {a.percent}%）"
-    return Out(line, subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id))
+    return Out(line, buttons=buttons, subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id))
 
 
 def progress_cmd(session: Session, env: Env, req: Req, task_no: int, percent: int, note: str | None) -> Out:
@@ -176,17 +184,80 @@ def file_target(
             a = responsible_assignment(session, env, task, Action.upload_evidence)
         else:
             a = checked_assignment(session, env, row.subject_id, Action.upload_evidence)  # type: ignore[arg-type]
-        task = session.get(Task, a.task_id)
-        unit_id = a.unit_id
-        label = f"{queries.unit_name(session, unit_id)} · 任务{task.no if task else '?'}"
-        target = dict(task_id=a.task_id)
-        subject = Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id)
+        unit_id, label, subject, target = _assignment_target(session, a)
+    return _checked_target(session, env, req, unit_id, label, subject, target, size=size, mime_type=mime_type,
+                           file_name=file_name, caption=caption)
+
+
+def _assignment_target(session: Session, a: Assignment) -> tuple[int, str, Subject, dict[str, int | None]]:
+    task = session.get(Task, a.task_id)
+    label = f"{queries.unit_name(session, a.unit_id)} · 任务{task.no if task else '?'}"
+    return a.unit_id, label, Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id), dict(task_id=a.task_id)
+
+
+def _checked_target(
+    session: Session, env: Env, req: Req, unit_id: int | None, label: str, subject: Subject,
+    target: dict[str, int | None], *, size: int | None, mime_type: str | None, file_name: str | None,
+    caption: str | None,
+) -> FileTarget:
     s = req.settings.storage
     mime = check_upload(size=size, mime_type=mime_type, file_name=file_name, max_mb=s.max_file_mb, allowed_types=s.allowed_types)
     check_note(caption, what="文件说明")
     check_quota(session, campaign_id=env.campaign_id, unit_id=unit_id, size=size, quota_mb=s.unit_quota_mb)
     return FileTarget(campaign_id=env.campaign_id, unit_id=unit_id, member_id=env.member.id if env.member else None,
-                      label=label, mime_type=mime, subject=subject, **target)
+                      label=label, mime_type=mime, subject=subject, **target)  # type: ignore[arg-type]
+
+
+#: How many of the unit's open tasks a file question offers.
+MAX_FILE_CHOICES = 8
+REPLY_WITH_FILE = "要提交证明材料，请<b>回复</b>对应的任务消息发送文件，或先发送 /evidence 任务号。"
+
+
+def file_question(
+    session: Session, env: Env, req: Req, file_message_id: int, *, private: bool, size: int | None,
+    mime_type: str | None, file_name: str | None, caption: str | None,
+) -> Out | None:
+    """A file sent without replying to anything: ask which of the unit's open tasks it is for
+    (most urgent first). A non-member's file in a group is left alone; a file that would be
+    refused anyway is refused now (size, type, caption), before anyone chooses."""
+    if env.member is None or not env.member.active or env.campaign is None:  # a stranger, a former member
+        return Out(REPLY_WITH_FILE) if private else None
+    unit_id = env.member.unit_id
+    if unit_id is None:  # a coordinator or a leader: no task of their own to choose from
+        return Out(REPLY_WITH_FILE)
+    s = req.settings.storage
+    check_upload(size=size, mime_type=mime_type, file_name=file_name, max_mb=s.max_file_mb, allowed_types=s.allowed_types)
+    check_note(caption, what="文件说明")
+    unit = queries.unit_name(session, unit_id)
+    choices = queries.open_assignments(session, unit_id=unit_id)
+    criteria = "评分细则的材料请回复细则消息发送，或先发送 /evidence 项号.细则号。"
+    if not choices:
+        return Out(f"📎 {wording.esc(unit)}目前没有未完成的任务，这个文件没有归档。{criteria}")
+    what = f"文件《{wording.esc(file_name)}》" if file_name else "这张照片"
+    more = f"（共 {len(choices)} 项，列出最紧急的 {MAX_FILE_CHOICES} 项；其他任务请回复任务消息发送）" \
+        if len(choices) > MAX_FILE_CHOICES else ""
+    rows = [[(f"任务{t.no} · {wording.day(t.deadline, req.today)}截止", button("f", "to", a.id))]  # type: ignore[arg-type]
+            for a, t in choices[:MAX_FILE_CHOICES]]
+    return Out(
+        f"📎 收到{what}。这是{wording.esc(unit)}哪项任务的证明材料？请点下方按钮选择{more}。{criteria}",
+        buttons=rows,
+        subject=Subject(SubjectKind.file, file_message_id, env.campaign.id, unit_id, for_member_id=env.member.id),  # type: ignore[arg-type]
+    )
+
+
+def chosen_target(
+    session: Session, env: Env, req: Req, *, chat_id: int, question_id: int, file_message_id: int,
+    assignment_id: int, size: int | None, mime_type: str | None, file_name: str | None, caption: str | None,
+) -> FileTarget:
+    """The task pressed under a file question: where that file goes, checked as a reply with the
+    file to that task's message would be (whoever may hand in the unit's evidence may choose)."""
+    a = checked_assignment(session, env, assignment_id, Action.upload_evidence)
+    row = replied_row(session, env, question_id)
+    if row is None or row.subject_kind != SubjectKind.file or row.subject_id != file_message_id:
+        raise InvalidInput(FORGED)  # not a file question (any more): it became the answer once filed
+    unit_id, label, subject, target = _assignment_target(session, a)
+    return _checked_target(session, env, req, unit_id, label, subject, target, size=size, mime_type=mime_type,
+                           file_name=file_name, caption=caption)
 
 
 def file_stored(
@@ -199,7 +270,7 @@ def file_stored(
         size=size, mime_type=t.mime_type, original_name=original_name,
         task_id=t.task_id, item_id=t.item_id, criterion_id=t.criterion_id,
         caption=check_note(caption, what="文件说明"), telegram_file_id=file_id,
-        telegram_file_unique_id=file_unique_id,
+        telegram_file_unique_id=file_unique_id, received_on=req.today,
     )
     sub = submit_evidence(session, upload, actor=env.actor, now=req.now)
     ev = sub.evidence

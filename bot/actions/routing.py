@@ -17,10 +17,10 @@ from bot.actions.reporting import (
     responsible_assignment,
 )
 from bot.actions.review import approved, ask_reason, complete_return, working_day_instead
-from bot.callbacks import FORGED, Button
+from bot.callbacks import FORGED, Button, button
 from bot.context import Answer, Out, Subject
-from bot.parsing import Done, is_claim, parse_report
-from models import members, progress
+from bot.parsing import Done, parse_claim, parse_report
+from models import members, progress, wording
 from models.errors import InvalidInput, NotFound
 from models.evidence import accept_evidence, reviewable_evidence
 from models.members import Env
@@ -34,7 +34,10 @@ from models.tables import (
     SubjectKind,
     Task,
 )
+from scheduler.outbox import assignments_of_message
 
+#: At most this many tasks to choose from in one answer.
+MAX_CHOICES = 8
 NOT_ONE_TASK = ("这条消息不对应某一项任务，无法据此填报。请点消息下方的“任务N”按钮打开任务后回复，"
                 "或发送 /progress 任务号 百分比、/done 任务号。")
 
@@ -64,14 +67,41 @@ def reply_text(session: Session, env: Env, req: Req, reply_to: int | None, text:
         crit = session.get(Criterion, row.subject_id)
         if crit is None:
             raise NotFound("没有找到这条细则。")
-        if is_claim(text):
-            return claim(session, env, req, crit, None)
+        said = parse_claim(text)
+        if said is not None:
+            return claim(session, env, req, crit, said.note)
         check(member=env.member, action=Action.claim_criterion, responsible_unit_ids=responsible_unit_ids(session, crit))
         return Out("要申报本条细则达标，请回复“达标”；要提交证明材料，请回复文件。")
+    if row.subject_kind in (SubjectKind.nudge, SubjectKind.digest):
+        return reply_to_nudge(session, env, req, reply_to, text)
     if row.subject_kind == SubjectKind.item:
         return Out("请用 /claim 项号.细则号 申报具体细则，例如 /claim 7.1；或回复具体细则的消息。")
     # A reminder listing several tasks, a review item, an evidence file: no single task to report on.
     return Out(NOT_ONE_TASK)
+
+
+def reply_to_nudge(session: Session, env: Env, req: Req, reply_to: int | None, text: str) -> Out:
+    """A reply to a reminder listing several tasks: the sender's unit's one task among them takes
+    it; with several of theirs, the bot asks which (a button per task opens its card)."""
+    ids = assignments_of_message(session, chat_id=env.chat_info.id, message_id=reply_to or 0)
+    unit_id = env.member.unit_id if env.member is not None else None
+    mine = [a for a in (session.get(Assignment, i) for i in ids)
+            if a is not None and not a.retired and unit_id is not None and a.unit_id == unit_id]
+    if not mine:
+        return Out(NOT_ONE_TASK)
+    what = parse_report(text)
+    action = Action.submit if isinstance(what, Done) else Action.report_progress
+    if len(mine) == 1:
+        a = checked_assignment(session, env, mine[0].id, action)  # type: ignore[arg-type]
+        return report(session, env, req, a, what)
+    check(member=env.member, action=action, responsible_unit_ids=[a.unit_id for a in mine])
+    tasks = {t.id: t for t in (session.get(Task, a.task_id) for a in mine) if t is not None}
+    mine.sort(key=lambda a: (tasks[a.task_id].deadline, tasks[a.task_id].no) if a.task_id in tasks else (req.today, 0))
+    unit = queries.unit_name(session, unit_id)  # type: ignore[arg-type]
+    rows = [[(f"任务{tasks[a.task_id].no if a.task_id in tasks else '?'}", button("a", "open", a.id))]  # type: ignore[arg-type]
+            for a in mine[:MAX_CHOICES]]
+    return Out(f"这条提醒里有{wording.esc(unit)}的 {len(mine)} 项任务，这条回复没有记录。请点下方按钮打开要填报的任务，"
+               "再回复那条任务消息。", buttons=rows)
 
 
 def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, message_id: int, shown: str) -> Answer:

@@ -24,6 +24,7 @@ from models.seed.schema import (
     UnitIndex,
     plan_start,
 )
+from models.wording import phase_name
 
 # ============================================================================ checks
 
@@ -302,28 +303,28 @@ class _Checker:
         for ph in phases:
             if ph.start is not None and ph.start > ph.end:
                 self.add("error", "phase_order", f"phases[no={ph.no}]",
-                         f"第{ph.no}阶段起始日期 {ph.start} 晚于结束日期 {ph.end}。", no=ph.no)
+                         f"{phase_name(ph.no)}起始日期 {ph.start} 晚于结束日期 {ph.end}。", no=ph.no)
         if phases[0].start is None:
             self.add("warning", "phase_no_start", f"phases[no={phases[0].no}].start",
-                     f"第{phases[0].no}阶段没有起始日期，计划起点取发文日期。", no=phases[0].no)
+                     f"{phase_name(phases[0].no)}没有起始日期，计划起点取发文日期。", no=phases[0].no)
         for prev, cur in zip(phases, phases[1:], strict=False):
             where = f"phases[no={cur.no}]"
             if cur.end < prev.end or (
                 cur.start is not None and prev.start is not None and cur.start < prev.start
             ):
                 self.add("error", "phase_order", where,
-                         f"第{cur.no}阶段（{cur.start or '—'}至{cur.end}）排在第{prev.no}阶段"
+                         f"{phase_name(cur.no)}（{cur.start or '—'}至{cur.end}）排在{phase_name(prev.no)}"
                          f"（{prev.start or '—'}至{prev.end}）之后，日期却更早。", no=cur.no)
                 continue
             if cur.start is None:
                 continue
             if cur.start < prev.end:
                 self.add("warning", "phase_overlap", where,
-                         f"第{cur.no}阶段 {cur.start} 开始，第{prev.no}阶段 {prev.end} 才结束，两阶段重叠。",
+                         f"{phase_name(cur.no)} {cur.start} 开始，{phase_name(prev.no)} {prev.end} 才结束，两阶段重叠。",
                          no=cur.no)
             elif cur.start > prev.end + timedelta(days=1):
                 self.add("warning", "phase_gap", where,
-                         f"第{prev.no}阶段 {prev.end} 结束，第{cur.no}阶段 {cur.start} 才开始，中间有空档。",
+                         f"{phase_name(prev.no)} {prev.end} 结束，{phase_name(cur.no)} {cur.start} 才开始，中间有空档。",
                          no=cur.no)
 
     def deadlines(self) -> None:

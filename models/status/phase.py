@@ -17,6 +17,7 @@ from datetime import date
 from typing import Literal
 
 from models.calendar import working_days_between, years_without_arrangement
+from models.wording import phase_name
 
 # ============================================================================ phase
 
@@ -45,11 +46,8 @@ class Milestone:
 
 PhaseState = Literal["none", "before", "during", "between", "after"]
 
-_CN_NUMS = "一二三四五六七八九十"
-
-
-def phase_label(no: int) -> str:
-    return f"第{_CN_NUMS[no - 1]}阶段" if 1 <= no <= len(_CN_NUMS) else f"第{no}阶段"
+#: ``第二阶段`` (the glossary's one home: :func:`models.wording.phase_name`).
+phase_label = phase_name
 
 
 @dataclass(frozen=True, slots=True)

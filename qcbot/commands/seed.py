@@ -38,7 +38,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for f in findings:
         label = "错误" if f.level == "error" else "警告"
         print(f"[{label}] {f.code} {f.where}: {f.message}")
-    print(f"检查完成: {len(errors)} 个错误, {len(findings) - len(errors)} 个警告。")
+    print(f"检查完成：{len(errors)} 个错误，{len(findings) - len(errors)} 个警告。")
     return 1 if errors else 0
 
 
