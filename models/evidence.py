@@ -463,6 +463,28 @@ def target_label(
     return "其他事项"
 
 
+def evidence_for(
+    session: Session, *, campaign_id: int, unit_id: int | None, task_id: int | None = None,
+    criterion_id: int | None = None,
+) -> list[Evidence]:
+    """The unit's files handed in (and not withdrawn or returned) for a task or a criterion:
+    what a reviewer has in hand for its completion or its claim. For a criterion, the files
+    for its whole score item count too."""
+    if criterion_id is not None:
+        crit = session.get(Criterion, criterion_id)
+        about = or_(col(Evidence.criterion_id) == criterion_id,
+                    sa.and_(col(Evidence.item_id) == (crit.item_id if crit else -1), col(Evidence.criterion_id).is_(None)))
+    elif task_id is not None:
+        about = col(Evidence.task_id) == task_id
+    else:
+        return []
+    query = select(Evidence).where(Evidence.campaign_id == campaign_id, about,
+                                   col(Evidence.state).in_([EvidenceState.submitted, EvidenceState.accepted]))
+    if unit_id is not None:
+        query = query.where(Evidence.unit_id == unit_id)
+    return list(session.exec(query.order_by(col(Evidence.created_at), col(Evidence.id))))
+
+
 def same_file(
     session: Session,
     *,

@@ -188,3 +188,20 @@ async def test_mytasks_pages_the_most_urgent_first(harness):
     assert f"第 2/{pages} 页" in second["text"]
     assert re.search(rf"^{MYTASKS_PAGE + 1}\. ", second["text"], flags=re.M)
     assert any(b["text"].startswith("◀ 上一页") for b in harness.api.buttons(second))
+
+
+async def test_review_cards_show_the_evidence_behind_a_claim_or_warn_without(harness):
+    coord = await harness.coordinator()
+    li = await harness.liaison("监管小李", "区市场监管局", coordinator=coord)
+    [prompt] = await harness.say(li, li, "/evidence 11.1")
+    pdf = b"%PDF-1.4\n" + b"7" * 512 + b"\n%%EOF\n"
+    [ok] = await harness.send_file(li, li, "计量工作方案.pdf", pdf, reply_to=prompt, mime_type="application/pdf")
+    assert "已收到" in ok["text"], ok["text"]
+    for ref in ("11.1", "11.2"):
+        [claimed] = await harness.say(li, li, f"/claim {ref}")
+        assert "已申报达标" in claimed["text"], claimed["text"]
+    cards = await harness.say(coord, coord, "/review", count=3)
+    with_file = next(m["text"] for m in cards if "细则 11.1" in (m.get("text") or ""))
+    without = next(m["text"] for m in cards if "细则 11.2" in (m.get("text") or ""))
+    assert "📎 证明材料 1 份：《计量工作方案.pdf》" in with_file, with_file
+    assert "⚠️ 没有附证明材料。" in without, without

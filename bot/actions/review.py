@@ -14,7 +14,7 @@ from bot.context import Answer, Out, Subject
 from bot.parsing import check_reason
 from models import calendar, members, progress, wording
 from models.errors import Conflict, NotFound, PermissionDenied
-from models.evidence import return_evidence, target_label
+from models.evidence import evidence_for, return_evidence, target_label
 from models.members import Env
 from models.messages import lookup, remember, target_of
 from models.permissions import Action, check
@@ -45,6 +45,7 @@ def review(session: Session, env: Env, req: Req) -> list[Out]:
                 f"{wording.esc(wording.short(task.title, 80))}")
         if a.note:
             text += f"\n进展说明：{wording.esc(wording.short(a.note, 200))}"
+        text += _evidence_note(session, campaign_id=a.campaign_id, unit_id=a.unit_id, task_id=a.task_id)
         outs.append(Out(text, buttons=[[("✅ 通过", button("a", "ok", a.id, a.version)), ("↩️ 退回", button("a", "rt", a.id, a.version))]],  # type: ignore[arg-type]
                         subject=Subject(SubjectKind.assignment, a.id, a.campaign_id, a.unit_id), quote=False))
     for s in claims:
@@ -56,6 +57,7 @@ def review(session: Session, env: Env, req: Req) -> list[Out]:
                 f"{wording.esc(wording.short(crit.text, 120))}")
         if s.claim_note:
             text += f"\n说明：{wording.esc(wording.short(s.claim_note, 200))}"
+        text += _evidence_note(session, campaign_id=crit.campaign_id, unit_id=s.unit_id, criterion_id=crit.id)
         outs.append(Out(text, buttons=[[("✅ 通过", button("c", "ok", crit.id, s.version)), ("↩️ 退回", button("c", "rt", crit.id, s.version))]],  # type: ignore[arg-type]
                         subject=Subject(SubjectKind.criterion, crit.id, crit.campaign_id, s.unit_id), quote=False))
     for ev in evidence:
@@ -72,6 +74,18 @@ def review(session: Session, env: Env, req: Req) -> list[Out]:
         rest = len(outs) - 1 - REVIEW_PAGE
         outs = outs[: REVIEW_PAGE + 1] + [Out(f"……还有 {rest} 项。处理完上面的再发送 /review 查看。", quote=False)]
     return outs
+
+
+def _evidence_note(session: Session, *, campaign_id: int, unit_id: int | None, task_id: int | None = None,
+                   criterion_id: int | None = None) -> str:
+    """What a review card says of the files behind a completion or a claim (names, or a warning)."""
+    files = evidence_for(session, campaign_id=campaign_id, unit_id=unit_id, task_id=task_id,
+                         criterion_id=criterion_id)
+    if not files:
+        return "\n⚠️ 没有附证明材料。"
+    names = "".join(f"《{wording.esc(wording.short(f.file_name, 30))}》" for f in files[:5])
+    more = f"等 {len(files)} 份" if len(files) > 5 else f"{len(files)} 份"
+    return f"\n📎 证明材料 {more}：{names}"
 
 
 def complete_return(session: Session, env: Env, req: Req, prompt: BotMessage, text: str) -> list[Out]:
