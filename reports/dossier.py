@@ -100,9 +100,12 @@ def write_dossier(
     index_name = ledger_file_name(ledger)
     readme = _readme(ledger).encode("utf-8")
     fixed = [(index_name, index, False), ("说明.txt", readme, False)]
-    folders = list(dict.fromkeys([*ledger.folders, *(f.arcname.rsplit("/", 1)[0] for f in ledger.files)]))
-    fixed_bound = (sum(_entry_bound(n, len(d), s) for n, d, s in fixed)
-                   + sum(_entry_bound(n + "/", 0, True) for n in folders) + _END_RECORD)
+    # No empty folder: an item or task without material holds a note saying so (in every volume,
+    # so that each shows the whole structure).
+    filled = {f.arcname.rsplit("/", 1)[0] for f in ledger.files}
+    fixed += [(f"{name}/{NO_MATERIAL}", NO_MATERIAL_TEXT.encode("utf-8"), False)
+              for name in ledger.folders if name not in filled]
+    fixed_bound = sum(_entry_bound(n, len(d), s) for n, d, s in fixed) + _END_RECORD
     entries: list[tuple[str, Path, int, bool, datetime | None]] = []
     for f in ledger.files:
         ev = f.evidence
@@ -140,9 +143,6 @@ def write_dossier(
             stamp = ledger.generated_at.astimezone(ledger.tz)
             for name, data, stored in fixed:
                 vol.add(name, data, stored, stamp)
-            # Every volume shows the whole structure; an empty folder is a missing piece.
-            for name in folders:
-                vol.folder(name, stamp)
             for i in chunk:
                 name, path, _, stored, when = entries[i]
                 vol.add(name, path.read_bytes(), stored, when)
@@ -155,6 +155,11 @@ def write_dossier(
                          total_bytes=sum(p.stat().st_size for p in paths))
 
 
+#: In the folder of an item or task that has no material yet (a ZIP shows no empty folder).
+NO_MATERIAL = "暂无材料.txt"
+NO_MATERIAL_TEXT = "本评分项（任务）目前没有已提交的证明材料。\r\n"
+
+
 def _readme(ledger: Ledger) -> str:
     c = ledger.campaign
     lines = [
@@ -165,7 +170,7 @@ def _readme(ledger: Ledger) -> str:
         f"《{ledger_file_name(ledger)}》是本材料包的索引：“自评表”按评分表顺序列出每项得分和证明材料，",
         "“材料清单”列出每份材料的来源、上传人、时间和 SHA-256 校验值。",
         "文件夹“01_组织保障”等对应评分表的评分项，“任务01_…”对应“六个一”任务；",
-        "文件名为“细则序号_责任单位_原文件名”。",
+        "文件名为“责任单位_任务或细则_提交日期_原文件名”；没有材料的评分项和任务，文件夹里放有“暂无材料.txt”。",
         "材料较多时分为几个压缩包，每个都可单独解压，均附有完整台账。",
     ]
     return "\r\n".join(lines) + "\r\n"

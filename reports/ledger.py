@@ -159,7 +159,7 @@ class Ledger:
     files: list[DossierFile]
     members: dict[int, Member]
     audit: list[AuditLog]
-    #: The dossier's folders: one per score item, then one per task (empty ones too).
+    #: The dossier's folders: one per score item, then one per task (an empty one holds a note).
     folders: list[str] = field(default_factory=list)
     item_scores: dict[int, Score] = field(default_factory=dict)
     category_scores: dict[int, Score] = field(default_factory=dict)
@@ -240,10 +240,23 @@ def clean_segment(text: str, *, limit: int = MAX_SEGMENT, fallback: str = "未�
     return text
 
 
+_CLAUSE = re.compile(r"[，、。；：,.;:]+")
+_QUOTES = re.compile(r"[“”\"'《》（）()\s]+")
+
+
 def _folder_words(text: str, n: int) -> str:
-    """The first ``n`` characters of ``text`` without punctuation: words for a folder name."""
-    text = re.sub(r"[“”\"'（）()、，。；：,.;:《》]+", "", text or "")
-    return text[:n]
+    """Words for a folder name: the first clause of ``text`` (and the next ones while the first
+    is short and they fit in ``n`` characters), cut at its punctuation, never mid-clause when a
+    clause fits; quotes and brackets dropped."""
+    clauses = [c for c in _CLAUSE.split(_QUOTES.sub("", text or "")) if c]
+    if not clauses:
+        return ""
+    words = clauses[0][:n]
+    for clause in clauses[1:]:
+        if len(words) >= 10 or len(words) + 1 + len(clause) > n:
+            break
+        words = f"{words}、{clause}"  # 、 survives the NFKC of clean_segment
+    return words
 
 
 def item_folder(item: ScoreItem, category: ScoreCategory | None) -> str:
@@ -252,7 +265,7 @@ def item_folder(item: ScoreItem, category: ScoreCategory | None) -> str:
 
 
 def task_folder(task: Task) -> str:
-    return clean_segment(f"任务{task.no:02d}_{_folder_words(task.title, 18)}")
+    return clean_segment(f"任务{task.no:02d}_{_folder_words(task.title, 30)}")
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -279,6 +292,7 @@ def _dossier_files(
     criteria: dict[int, Criterion],
     tasks: dict[int, Task],
     units: dict[int, Unit],
+    tz: ZoneInfo,
 ) -> list[DossierFile]:
     """Where each active evidence file goes: its score item's folder, else its task's."""
     placed: list[tuple[tuple[int, int, int, int], str, str, Evidence]] = []
@@ -288,9 +302,18 @@ def _dossier_files(
         item = items.get(item_id) if item_id is not None else None
         task = tasks.get(ev.task_id) if ev.task_id is not None else None
         unit = units.get(ev.unit_id) if ev.unit_id is not None else None
-        prefix = f"细则{crit.no}_" if crit is not None else ""
-        unit_part = f"{unit.name}_" if unit is not None else ""
-        base = clean_segment(f"{prefix}{unit_part}{ev.file_name}", fallback=f"证明材料{ev.id}")
+        # unit_target_date_original: who, for what, when, and the name it came with
+        if crit is not None and item_id is not None and item_id in items:
+            target = f"细则{items[item_id].no}.{crit.no}"
+        elif item is not None:
+            target = f"评分项{item.no}"
+        elif task is not None:
+            target = f"任务{task.no}"
+        else:
+            target = "其他"
+        day = ev.created_at.astimezone(tz).strftime("%Y%m%d") if ev.created_at else ""
+        parts = [unit.name if unit is not None else "", target, day, ev.file_name]
+        base = clean_segment("_".join(x for x in parts if x), fallback=f"证明材料{ev.id}")
         if extension(base) not in EXTENSIONS:  # filed before the allow-list ("setup.exe"): never runnable here
             base = f"{base}{EXTENSION_OF.get(ev.mime_type or '', '.bin')}"
         if item is not None:
@@ -380,6 +403,7 @@ def collect_ledger(
         criteria=by_id(c for cs in criteria.values() for c in cs),
         tasks=by_id(tasks),
         units=units,
+        tz=ZoneInfo(campaign.timezone),
     )
     ledger = Ledger(
         campaign=campaign, today=today, generated_at=now, status=status, units=units,

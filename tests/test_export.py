@@ -189,15 +189,15 @@ def test_score_table_follows_annex_2_with_status_numbers(book, world: World) -> 
     # Criterion 1 (1 point) verified and criterion 2 (2 points) claimed.
     assert (item[5], item[6]) == (3, 1)
     assert item[7] == "区委办、区政府办、区市场监管局"
-    assert item[8].splitlines() == ["01_组织保障/区委办_会议纪要.pdf",
-                                    "01_组织保障/区委办_会议纪要（2）.pdf（待审核）"]
+    assert item[8].splitlines() == ["01_组织保障/区委办_评分项1_20210901_会议纪要.pdf",
+                                    "01_组织保障/区委办_评分项1_20210901_会议纪要（2）.pdf（待审核）"]
     c11 = next(r for r in rows if r[0] == "1.1")
     assert c11[3].startswith("成立党政主要领导双牵头的质量发展委员会")
     assert (c11[4], c11[5], c11[6]) == (1, 1, 1)
     c12 = next(r for r in rows if r[0] == "1.2")
     assert (c12[4], c12[5], c12[6]) == (2, 2, 0)
     c13 = next(r for r in rows if r[0] == "1.3")
-    assert c13[8] == "01_组织保障/细则3_区委办_现场照片.jpg（待审核）"
+    assert c13[8] == "01_组织保障/区委办_细则1.3_20210901_现场照片.jpg（待审核）"
     totals = {r[1]: r for r in rows if r[1] in ("基本分合计", "加分项合计")}
     assert totals["基本分合计"][4] == 100 and totals["加分项合计"][4] == 10
     assert totals["基本分合计"][5] == 3 and totals["基本分合计"][6] == 1
@@ -283,16 +283,19 @@ def test_dossier_structure_and_hashes(world: World, tmp_path: Path) -> None:
     assert result.file_count == 4
     folders: list[str] = []
     content = _zip_map(result.paths[0], folders=folders)
-    # One folder per score item and per task, empty ones included.
-    assert len(folders) == 30 + 19
-    assert folders[0] == "01_组织保障/" and "30_" in folders[29] and folders[30].startswith("任务01_")
+    # No empty folder: a score item or task without material holds 暂无材料.txt instead.
+    assert folders == []
+    notes = sorted(n for n in content if n.endswith("/暂无材料.txt"))
+    assert len(notes) == 30 + 19 - 2  # items and tasks, less item 1 and task 1 (they have files)
+    assert notes[0].startswith("02_") and not any(n.startswith(("01_组织保障/", "任务01_")) for n in notes)
+    assert "没有已提交的证明材料" in content[notes[0]].decode("utf-8")
     index = ledger_file_name(ledger)
-    assert sorted(content) == sorted([
+    assert sorted(n for n in content if not n.endswith("/暂无材料.txt")) == sorted([
         index, "说明.txt",
-        "01_组织保障/区委办_会议纪要.pdf",
-        "01_组织保障/区委办_会议纪要（2）.pdf",
-        "01_组织保障/细则3_区委办_现场照片.jpg",
-        "任务01_成立党政主要领导双牵头的质量发展委员/区委办_规划.pdf",
+        "01_组织保障/区委办_评分项1_20210901_会议纪要.pdf",
+        "01_组织保障/区委办_评分项1_20210901_会议纪要（2）.pdf",
+        "01_组织保障/区委办_细则1.3_20210901_现场照片.jpg",
+        "任务01_成立党政主要领导双牵头的质量发展委员会/区委办_任务1_20210901_规划.pdf",
     ])
     # Every file's bytes are the stored evidence's, by the ledger's own index.
     wb = load_workbook(io.BytesIO(content[index]))
@@ -322,7 +325,7 @@ def test_dossier_splits_into_valid_volumes_under_the_limit(world: World, tmp_pat
         assert path.stat().st_size <= limit
         content = _zip_map(path)
         assert ledger_file_name(ledger) in content and "说明.txt" in content
-        seen.extend(n for n in content if "/" in n)
+        seen.extend(n for n in content if "/" in n and not n.endswith("/暂无材料.txt"))
     assert sorted(seen) == sorted(f.arcname for f in ledger.files)
     assert len(seen) == len(set(seen)) == 10
     # A new export replaces the old volumes instead of leaving stale parts behind.
@@ -375,7 +378,7 @@ def test_cli_export_writes_workbook_and_zip(
     assert code == 0, printed
     assert "台账已写入" in printed and "材料包共 4 份材料" in printed
     assert load_workbook(out).sheetnames == list(SHEETS)
-    assert "01_组织保障/区委办_会议纪要.pdf" in _zip_map(out.with_suffix(".zip"))
+    assert "01_组织保障/区委办_评分项1_20210901_会议纪要.pdf" in _zip_map(out.with_suffix(".zip"))
 
 
 def test_cli_export_unknown_slug_is_a_clear_error(
@@ -421,7 +424,7 @@ async def test_export_command_sends_the_ledger_and_the_dossier(harness) -> None:
     assert dossier["document"]["file_name"].endswith(".zip")
     content = _zip_map_bytes(_document(harness, dossier))
     [arcname] = [n for n in content if n.endswith("会议纪要.pdf")]
-    assert arcname.startswith("任务01_") and arcname.endswith("/区委办_会议纪要.pdf")
+    assert arcname.startswith("任务01_成立党政主要领导双牵头的质量发展委员会/") and arcname.endswith("/区委办_任务1_20211101_会议纪要.pdf")
     assert hashlib.sha256(content[arcname]).hexdigest() == files[0][11] == hashlib.sha256(minutes).hexdigest()
     assert "已导出" in done["text"] and "1 份证明材料" in done["text"]
     # A liaison may not export.
