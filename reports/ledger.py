@@ -10,7 +10,6 @@ packs the evidence files with the workbook as index.
 from __future__ import annotations
 
 import io
-import json
 import re
 import unicodedata
 from collections import defaultdict
@@ -32,7 +31,7 @@ from sqlmodel import Session, col, select
 from infra.db import read_only
 from models.errors import NotFound
 from models.evidence import ACTIVE_STATES, EXTENSION_OF, EXTENSIONS, extension, visible
-from models.labels import EVIDENCE_NAMES, STATE_NAMES
+from models.labels import ASSESSMENT_NAMES, EVIDENCE_NAMES, STATE_NAMES
 from models.status import CampaignStatus, campaign_status
 from models.tables import (
     Assessment,
@@ -101,7 +100,10 @@ SHEET_FILES = "材料清单"
 SHEET_AUDIT = "操作日志"
 SHEETS = (SHEET_OVERVIEW, SHEET_SCORES, SHEET_TASKS, SHEET_UNITS, SHEET_FILES, SHEET_AUDIT)
 
-SCORE_HEADERS = ("序号", "类别", "指标", "评分细则", "分值", "自评得分", "核定得分", "责任单位", "证明材料")
+#: Annex 2's columns in its order (序号、类别、指标内容、分数、评分方法、责任单位、完成时限), then the
+#: self-assessment, the verified score, the state, the material and the tool's notes (备注).
+SCORE_HEADERS = ("序号", "类别", "指标内容", "分数", "评分方法", "责任单位", "完成时限",
+                 "自评得分", "核定得分", "状态", "证明材料", "备注")
 TASK_HEADERS = ("序号", "任务组", "工作任务", "完成时限", "责任单位", "状态", "进度(%)", "证明材料(份)", "备注")
 UNIT_HEADERS = ("责任单位", "承担任务", "未开始", "进行中", "已提交", "已通过", "逾期未完成", "平均进度(%)",
                 "负责评分项", "证明材料(份)")
@@ -645,7 +647,9 @@ def _overview(wb: Workbook, ledger: Ledger) -> None:
 
 
 def _scores(wb: Workbook, ledger: Ledger) -> None:
-    ws = _sheet(wb, SHEET_SCORES, SCORE_HEADERS, (7, 14, 14, 52, 7, 9, 9, 22, 40),
+    """The 自评表: Annex 2 as the inspectors know it, row for row, each criterion under its item;
+    what the tool adds (state, material, its own notes) in columns of their own."""
+    ws = _sheet(wb, SHEET_SCORES, SCORE_HEADERS, (7, 14, 12, 7, 48, 20, 12, 9, 9, 10, 36, 28),
                 f"{ledger.campaign.name} 创建验收自评表")
     cats = {c.id: c for c in ledger.categories}
     by_item: dict[int, list[Evidence]] = defaultdict(list)
@@ -660,18 +664,21 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
         item_id = saved_id(item)
         score = ledger.item_scores.get(item_id)
         crits = ledger.criteria.get(item_id, [])
-        rule = "\n".join(x for x in (getattr(item, "text", "") or "", item.note or "") if x)
+        notes = [x for x in (item.note, getattr(item, "units_note", None), getattr(item, "deadline_note", None)) if x]
         _row(ws, (
             str(item.no),
             cat.name if cat else "",
             item.subcategory or "",
-            rule or f"共 {len(crits)} 条细则，满分 {_num(item.max_points)} 分",
             _num(item.max_points),
+            getattr(item, "text", "") or f"共 {len(crits)} 条细则",
+            ALL_MEMBERS if item.all_members else ledger.unit_names(ledger.item_units.get(item_id, [])),
+            full_date(item.deadline) if item.deadline else "",
             _num(score.claimed) if score else None,
             _num(score.verified) if score else None,
-            ALL_MEMBERS if item.all_members else ledger.unit_names(ledger.item_units.get(item_id, [])),
+            "",
             _evidence_lines(ledger, by_item.get(item_id, [])),
-        ), center=(1, 5, 6, 7), look="item")
+            "\n".join(notes),
+        ), center=(1, 4, 7, 8, 9), look="item")
         for crit in crits:
             crit_id = saved_id(crit)
             cscore = ledger.criterion_scores.get(crit_id)
@@ -679,26 +686,25 @@ def _scores(wb: Workbook, ledger: Ledger) -> None:
             state = assessment.state if assessment else AssessmentState.none
             claimed = cscore.claimed if cscore is not None else None
             verified = cscore.verified if cscore is not None else None
-            text = crit.text
             if crit.not_attainable:
-                text += f"（本区不可得分：{crit.not_attainable_reason or '不适用'}）"
-            elif ASSESSMENT_LABELS[state]:
-                text += f"（{ASSESSMENT_LABELS[state]}）"
+                label, note = "本区不可得分", crit.not_attainable_reason or "不适用"
+            else:
+                label, note = ASSESSMENT_LABELS[state] or "未申报", ""
             # Units are named on a criterion only where they differ from the item's.
             units = ledger.unit_names(ledger.criterion_units.get(crit_id, []))
             _row(ws, (
-                f"{item.no}.{crit.no}", cat.name if cat else "", item.subcategory or "", text,
-                _num(crit.points), _num(claimed), _num(verified), units,
-                _evidence_lines(ledger, by_crit.get(crit_id, [])),
-            ), center=(1, 5, 6, 7))
+                f"{item.no}.{crit.no}", cat.name if cat else "", item.subcategory or "", _num(crit.points),
+                crit.text, units, "", _num(claimed), _num(verified), label,
+                _evidence_lines(ledger, by_crit.get(crit_id, [])), note,
+            ), center=(1, 4, 8, 9, 10))
     # Totals by kind (base 100, bonus 10), as the status reports them.
     for label, bonus in (("基本分合计", False), ("加分项合计", True)):
         total = _totals(ledger, bonus)
         if total is None:
             continue
-        _row(ws, ("", label, "", "", _num(total.max_points), _num(total.claimed),
-                  _num(total.verified), "", ""),
-             center=(5, 6, 7), look="total")
+        _row(ws, ("", label, "", _num(total.max_points), "", "", "", _num(total.claimed),
+                  _num(total.verified), "", "", ""),
+             center=(4, 8, 9), look="total")
     _finish(ws, len(SCORE_HEADERS))
 
 
@@ -841,10 +847,57 @@ def _files(wb: Workbook, ledger: Ledger) -> None:
     _finish(ws, len(FILE_HEADERS))
 
 
-def _json(value: Any) -> str:
-    if value is None:
+#: The audit's fields as the ledger's reader names them (others are left out of the sentence).
+FIELD_LABELS = {
+    "state": "状态", "percent": "进度", "note": "进展说明", "return_reason": "退回原因", "deadline": "完成时限",
+    "used_at": "使用时间", "used_by_telegram_id": "使用人", "revoked": "已撤销", "role": "身份",
+    "unit_id": "单位", "expires_at": "有效期至", "active": "在职", "private_nudges": "私聊提醒",
+    "not_attainable": "本区不可得分", "not_attainable_reason": "不可得分原因", "reason": "原因",
+    "review_reason": "审核意见", "file_name": "文件名", "size": "大小", "campaign_id": "活动",
+    "bound_at": "绑定时间", "title": "名称", "points": "分值", "max_points": "满分",
+}
+#: A state's name, by the kind of record it is the state of.
+_STATE_WORDS: dict[str, dict[str, str]] = {
+    "assignment": {s.value: n for s, n in STATE_LABELS.items()},
+    "evidence": {s.value: n for s, n in EVIDENCE_LABELS.items()},
+    "assessment": {s.value: n for s, n in ASSESSMENT_NAMES.items()},
+    "criterion": {s.value: n for s, n in ASSESSMENT_NAMES.items()},
+}
+
+
+def _value_words(ledger: Ledger, entity: str, key: str, value: Any) -> str:
+    if value is None or value == "":
+        return "（空）"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if key == "state" and isinstance(value, str):
+        return _STATE_WORDS.get(entity, {}).get(value, value)
+    if key == "percent":
+        return f"{value}%"
+    if key == "unit_id" and isinstance(value, int):
+        return ledger.unit_name(value) or str(value)
+    if key == "role" and isinstance(value, str):
+        return {"coordinator": "协调员", "liaison": "联络员", "leader": "领导"}.get(value, value)
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return full_date(date.fromisoformat(value))
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ][0-9:.]+([+-]\d{2}:\d{2}|Z)?", value):
+        try:
+            return ledger.local(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return value
+    if isinstance(value, (list, dict)):
+        return "、".join(str(x) for x in value) if isinstance(value, list) else "；".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def _change_words(ledger: Ledger, entity: str, values: dict[str, Any] | None) -> str:
+    """A record's before/after as a sentence: ``状态：进行中；进度：60%``, never JSON."""
+    if not values:
         return ""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if not isinstance(values, dict):
+        return str(values)
+    parts = [f"{FIELD_LABELS[k]}：{_value_words(ledger, entity, k, v)}" for k, v in values.items() if k in FIELD_LABELS]
+    text = "；".join(parts)
     return text if len(text) <= 2000 else text[:2000] + "…"
 
 
@@ -858,7 +911,8 @@ def _audit(wb: Workbook, ledger: Ledger) -> None:
         _row(ws, (
             ledger.local(row.at), who, ACTOR_LABELS.get(row.actor_kind, row.actor_kind),
             ACTION_LABELS.get(row.action, row.action), ENTITY_LABELS.get(row.entity, row.entity),
-            row.entity_id, _json(row.before), _json(row.after), row.note or "",
+            row.entity_id, _change_words(ledger, row.entity, row.before),
+            _change_words(ledger, row.entity, row.after), row.note or "",
         ), center=(3, 6))
     _finish(ws, len(AUDIT_HEADERS))
 

@@ -173,10 +173,11 @@ def test_sheets_headers_and_print_setup(book) -> None:  # noqa: ANN001
         assert ws.print_title_rows == "$1:$2"
         assert ws["A1"].value.startswith("瑶海区争创安徽省质量强县")
         assert all(ws.column_dimensions[chr(65 + i)].width >= 6 for i in range(len(headers)))
-    assert book[SHEET_SCORES]["D4"].alignment.wrap_text
+    assert book[SHEET_SCORES]["E4"].alignment.wrap_text
     assert book.active.title == SHEET_SCORES
-    assert SCORE_HEADERS == ("序号", "类别", "指标", "评分细则", "分值", "自评得分", "核定得分",
-                             "责任单位", "证明材料")
+    # Annex 2's columns in its order, then what the tool adds, each in a column of its own.
+    assert SCORE_HEADERS == ("序号", "类别", "指标内容", "分数", "评分方法", "责任单位", "完成时限",
+                             "自评得分", "核定得分", "状态", "证明材料", "备注")
 
 
 def test_score_table_follows_annex_2_with_status_numbers(book, world: World) -> None:  # noqa: ANN001
@@ -185,22 +186,28 @@ def test_score_table_follows_annex_2_with_status_numbers(book, world: World) -> 
     assert numbers == [str(n) for n in range(1, 31)]
     item = next(r for r in rows if r[0] == "1")
     assert item[1:3] == ("质量发展促进机制", "组织保障")
-    assert item[4] == 5
+    assert item[3] == 5
+    assert item[4].startswith("成立党政主要领导双牵头的质量发展委员会（1分）")  # Annex 2's 评分方法, as written
+    assert item[5] == "区委办、区政府办、区市场监管局"
+    assert item[6] == "2021年12月31日"
     # Criterion 1 (1 point) verified and criterion 2 (2 points) claimed.
-    assert (item[5], item[6]) == (3, 1)
-    assert item[7] == "区委办、区政府办、区市场监管局"
-    assert item[8].splitlines() == ["01_组织保障/区委办_评分项1_20210901_会议纪要.pdf",
-                                    "01_组织保障/区委办_评分项1_20210901_会议纪要（2）.pdf（待审核）"]
+    assert (item[7], item[8]) == (3, 1)
+    assert item[10].splitlines() == ["01_组织保障/区委办_评分项1_20210901_会议纪要.pdf",
+                                     "01_组织保障/区委办_评分项1_20210901_会议纪要（2）.pdf（待审核）"]
     c11 = next(r for r in rows if r[0] == "1.1")
-    assert c11[3].startswith("成立党政主要领导双牵头的质量发展委员会")
-    assert (c11[4], c11[5], c11[6]) == (1, 1, 1)
+    assert c11[4] == "成立党政主要领导双牵头的质量发展委员会"  # the rule alone: no state written into it
+    assert (c11[3], c11[7], c11[8], c11[9]) == (1, 1, 1, "已核定")
     c12 = next(r for r in rows if r[0] == "1.2")
-    assert (c12[4], c12[5], c12[6]) == (2, 2, 0)
+    assert (c12[3], c12[7], c12[8], c12[9]) == (2, 2, 0, "已自评")
     c13 = next(r for r in rows if r[0] == "1.3")
-    assert c13[8] == "01_组织保障/区委办_细则1.3_20210901_现场照片.jpg（待审核）"
+    assert c13[10] == "01_组织保障/区委办_细则1.3_20210901_现场照片.jpg（待审核）"
+    # The tool's own notes stand in 备注, never inside Annex 2's text.
+    c102 = next(r for r in rows if r[0] == "10.2")
+    assert c102[9] == "本区不可得分" and c102[11] == "区域无法定计量检定机构。"
+    assert "（" not in c102[4][-3:]
     totals = {r[1]: r for r in rows if r[1] in ("基本分合计", "加分项合计")}
-    assert totals["基本分合计"][4] == 100 and totals["加分项合计"][4] == 10
-    assert totals["基本分合计"][5] == 3 and totals["基本分合计"][6] == 1
+    assert totals["基本分合计"][3] == 100 and totals["加分项合计"][3] == 10
+    assert totals["基本分合计"][7] == 3 and totals["基本分合计"][8] == 1
 
 
 def _filled(rows: list[tuple], columns: int) -> list[tuple]:
@@ -253,7 +260,9 @@ def test_unit_summary_and_file_list_and_audit(book, world: World) -> None:  # no
     withdraw = next(r for r in _rows(book[SHEET_AUDIT]) if r[3] == "撤回证明材料")
     assert withdraw[1] == "张联络（区委办）" and withdraw[8] == "发错文件"
     assert (withdraw[4], withdraw[5]) == ("证明材料", world.gone.id)
-    assert '"state":"withdrawn"' in withdraw[7]
+    assert "状态：已撤回" in withdraw[7]  # a sentence, not JSON
+    audit = _rows(book[SHEET_AUDIT])
+    assert not any(str(c).startswith("{") or '":' in str(c) for r in audit for c in r[6:8] if c)
 
 
 # ------------------------------------------------------------------------ dossier
