@@ -219,8 +219,8 @@ def headline(st: CampaignStatus) -> list[str]:
         f"<b>当前得分</b> 已核定 <b>{points(base.verified)}</b> / 自评 {points(base.claimed)}"
         f" / 满分 {points(base.max_points)} ＋ 加分 {points(bonus.verified)}/{points(bonus.max_points)}"
         + (f"（自评 {points(bonus.claimed)}）" if bonus.claimed != bonus.verified else ""),
-        f"可得 {points(base.attainable)} · {LOST} {points(base.lost)} · 尚可争取 {points(base.open)}"
-        f" · 待审核 {points(base.pending)}",
+        f"最多还能得 {points(base.reachable)} 分（评分表可得 {points(base.attainable)} 分，{LOST} {points(base.lost)} 分）"
+        f" · 尚可争取 {points(base.open)} 分 · 待核定 {points(base.pending)} 分",
     ]
     if base.lost_late:
         lines.append(f"其中逾期失分 {points(base.lost_late)}（补报后仍可挽回）")

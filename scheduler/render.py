@@ -272,7 +272,7 @@ def render_batch(
             name = esc(unit.name) if unit else f"单位{u}"
             head = f"<b>{name}</b>"
             if stakes.get(u):
-                head += f"（涉及待得分 {points(stakes[u])} 分）"
+                head += f"（本单位负责的评分项尚有 {points(stakes[u])} 分待争取）"
             if recipient is None or recipient.role != "liaison":
                 liaisons = inp.liaisons_of(u)
                 head += " " + "、".join(mention(m) for m in liaisons) if liaisons else "（尚无联络员）"

@@ -189,6 +189,12 @@ def test_render_status_of_the_seeded_campaign(seeded: CampaignStatus) -> None:
     msgs = render_status(seeded)
     text = check_all(msgs)
     assert "当前得分 已核定 0 / 自评 0 / 满分 100 ＋ 加分 0/10" in text
+    # One meaning per number: what can still be won is the table's points less what is lost.
+    m = re.search(r"最多还能得 (\S+) 分（评分表可得 (\S+) 分，已失分 (\S+) 分）", text)
+    assert m is not None, text
+    reachable, attainable, lost = (float(x) for x in m.groups())
+    assert reachable == attainable - lost and attainable == 100
+    assert "待核定 0 分" in text  # points, and not the word /review uses for a count
     assert "第二阶段“全面创建，实现总体达标”（至12月31日，剩121天）" in text
     assert "下一节点：12月31日" in text
     assert "🔴 任务1" in text and "区委办、区政府办、区发改委、区市场监管局" in text

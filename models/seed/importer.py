@@ -57,6 +57,14 @@ from models.tables import (
 # ============================================================================ import
 
 
+#: The parts of a plan as people name them (the counts of an import speak of these, not of tables).
+PLAN_PARTS = {
+    "campaign": "活动", "phase": "工作阶段", "unit": "责任单位", "taskgroup": "任务组", "task": "任务",
+    "assignment": "任务分工", "scorecategory": "评分类别", "scoreitem": "评分项", "criterion": "评分细则",
+    "itemunit": "评分项责任单位", "criterionunit": "细则责任单位",
+}
+
+
 @dataclass
 class ImportReport:
     """What ``import_seed`` did."""
@@ -83,10 +91,10 @@ class ImportReport:
 
     def summary(self) -> str:
         def counts(c: Counter[str]) -> str:
-            return "，".join(f"{k} {v}" for k, v in sorted(c.items()) if v) or "无"
+            return "，".join(f"{PLAN_PARTS.get(k, k)} {v} 条" for k, v in sorted(c.items()) if v) or "无"
 
         head = "新建" if self.created else ("更新" if self.changed else "无变化")
-        lines = [f"活动 {self.slug}（id {self.campaign_id}）：{head}；日期平移 {self.date_shift_days} 天。"]
+        lines = [f"活动 {self.slug}：{head}；日期平移 {self.date_shift_days} 天。"]
         if self.changed:
             lines.append(f"新增：{counts(self.added)}")
             if not self.created:
