@@ -110,6 +110,9 @@ class Guard:
         for table in (self._budgets, self._strangers):
             for user_id in [u for u, (_, seen) in table.items() if now - seen > _IDLE_SECONDS]:
                 del table[user_id]
+        for user_id in [u for u, at in self._logged.items() if now - at > _IDLE_SECONDS]:
+            del self._logged[user_id]  # a flood of made-up ids leaves nothing behind
+            self._dropped.pop(user_id, None)
 
 
 def _text(update: Update) -> str:

@@ -4,7 +4,7 @@
   ``X-Telegram-Bot-Api-Secret-Token`` header of every call. A call without it, or with another
   one, gets 403 before its body is read (compared in constant time, :func:`hmac.compare_digest`):
   without this, anyone who can reach the port could post an update "from" the coordinator.
-  The secret is at least :data:`MIN_SECRET` characters: the configured one, or one made at the
+  The secret is at least :data:`infra.config.MIN_WEBHOOK_SECRET` characters: the configured one, or one made at the
   first start and kept in ``telegram.webhook_secret_file`` (mode 0600) (:func:`webhook_secret`).
 * **Confirm after handling.** The answer waits until the update's handlers finished (the same
   :class:`bot.polling.UpdateTracker` as polling), so Telegram delivers again an update a killed
@@ -40,8 +40,6 @@ from infra.files import atomic_write
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MIN_SECRET = MIN_WEBHOOK_SECRET
-_SECRET_RE = WEBHOOK_SECRET_RE
 #: An update is a few KB; Telegram never sends a body near this.
 MAX_BODY = 1024 * 1024
 
@@ -53,20 +51,20 @@ class WebhookConfigError(ValueError):
 def webhook_secret(tg: TelegramConfig) -> str:
     """The secret Telegram must send: the configured one, else the kept one, else a new one.
 
-    A configured secret shorter than :data:`MIN_SECRET` characters (or with characters Telegram
+    A configured secret shorter than :data:`infra.config.MIN_WEBHOOK_SECRET` characters (or with characters Telegram
     refuses) stops the start: a guessable secret is no secret.
     """
     given = tg.webhook_secret.get_secret_value().strip()
     if given:
-        if not _SECRET_RE.match(given):
+        if not WEBHOOK_SECRET_RE.match(given):
             raise WebhookConfigError(
-                f"telegram.webhook_secret must be {MIN_SECRET}-256 characters of A-Z a-z 0-9 _ - "
+                f"telegram.webhook_secret must be {MIN_WEBHOOK_SECRET}-256 characters of A-Z a-z 0-9 _ - "
                 f"(or empty: one is generated and kept in {tg.webhook_secret_file})")
         return given
     path = Path(tg.webhook_secret_file)
     if path.is_file():
         kept = path.read_text(encoding="ascii").strip()
-        if _SECRET_RE.match(kept):
+        if WEBHOOK_SECRET_RE.match(kept):
             return kept
         log.warning("the kept webhook secret in %s is unusable: a new one is made", path)
     made = secrets.token_urlsafe(48)[:64]
@@ -83,8 +81,8 @@ class WebhookServer:
         self, app: Application, *, tracker: UpdateTracker, secret: str, path: str,
         listen: str = "127.0.0.1", port: int = 8443, max_hold: float = 120.0,
     ) -> None:
-        if not _SECRET_RE.match(secret):
-            raise WebhookConfigError(f"the webhook secret must be at least {MIN_SECRET} characters")
+        if not WEBHOOK_SECRET_RE.match(secret):
+            raise WebhookConfigError(f"the webhook secret must be at least {MIN_WEBHOOK_SECRET} characters")
         self.app = app
         self.tracker = tracker
         self._secret = secret.encode("ascii")

@@ -52,6 +52,7 @@ from datetime import date, datetime
 from sqlmodel import Session, col, func, select
 
 from models.audit import Actor, record, snapshot
+from models.calendar import first_working_day_on_or_after
 from models.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from models.labels import ASSESSMENT_NAMES, STATE_NAMES
 from models.members import check_second_reviewer
@@ -311,6 +312,22 @@ def change_deadline(
            at=now, campaign_id=task.campaign_id, before=before, after=snapshot(task, ("deadline",)),
            note=why)
     return task, old
+
+
+def deadline_to_working_day(
+    *, session: Session, task_id: int, shown_for: date, actor: Actor, now: datetime, today: date,
+) -> tuple[Task, date]:
+    """Move a deadline that falls on a non-working day to the next working day (the button
+    under the warning); ``shown_for`` is the date the warning was about: stale once it moved.
+    The reason is the last change's, marked （改为工作日）."""
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound("没有找到这项任务。")
+    if task.deadline != shown_for:
+        raise StaleVersion("完成时限已经改过了，本次操作未生效。")
+    before = deadline_reason(session=session, task_id=task_id)
+    return change_deadline(session=session, task_id=task_id, new=first_working_day_on_or_after(task.deadline),
+                           actor=actor, now=now, today=today, reason=f"{before or '调整完成时限'}（改为工作日）")
 
 
 def deadline_reason(*, session: Session, task_id: int) -> str | None:

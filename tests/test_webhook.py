@@ -23,7 +23,8 @@ from sqlmodel import select
 from bot.app import build_application
 from bot.demo import add_demo_member
 from bot.polling import HANDLED_BEFORE, PROCESS
-from bot.webhook import MIN_SECRET, SECRET_HEADER, WebhookConfigError, serving, webhook_secret
+from bot.webhook import SECRET_HEADER, WebhookConfigError, serving, webhook_secret
+from infra.config import MIN_WEBHOOK_SECRET as MIN_SECRET
 from infra.config import Settings
 from infra.db import read_only, transaction
 from models.tables import (

@@ -63,12 +63,17 @@ def replied_row(session: Session, env: Env, reply_to: int | None) -> BotMessage 
     return row
 
 
+def reachable_liaisons(session: Session, *, campaign_id: int, unit_id: int) -> list[Member]:
+    """A unit's liaisons the bot can write to privately (a private chat known, not blocked)."""
+    return [m for m in queries.liaisons_of(session, campaign_id=campaign_id, unit_id=unit_id)
+            if m.private_chat_id and m.reachable]
+
+
 def notify_unit(session: Session, campaign_id: int, unit_id: int | None, text: str, subject: Subject | None) -> list[Out]:
     """Tell a unit's liaisons privately; the bound groups when none can be reached."""
     if unit_id is None:
         return []
-    liaisons = [m for m in queries.liaisons_of(session, campaign_id=campaign_id, unit_id=unit_id)
-                if m.private_chat_id and m.reachable]
+    liaisons = reachable_liaisons(session, campaign_id=campaign_id, unit_id=unit_id)
     if liaisons:
         return [Out(text, chat_id=m.private_chat_id, subject=subject) for m in liaisons]
     return [Out(f"【{wording.esc(queries.unit_name(session, unit_id))}】{text}", chat_id=c.telegram_chat_id, subject=subject)

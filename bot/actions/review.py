@@ -7,13 +7,20 @@ from datetime import date
 from sqlmodel import Session
 
 from bot import queries, render
-from bot.actions.common import STALE_BUTTON, Req, member_of, notify_unit, same_campaign
+from bot.actions.common import (
+    Req,
+    button_version,
+    member_of,
+    notify_unit,
+    reachable_liaisons,
+    same_campaign,
+)
 from bot.actions.reporting import checked_assignment
 from bot.callbacks import button
 from bot.context import Answer, Out, Subject
 from bot.parsing import check_reason
 from models import calendar, members, progress, wording
-from models.errors import Conflict, NotFound, PermissionDenied
+from models.errors import NotFound, PermissionDenied
 from models.evidence import evidence_for, return_evidence, target_label
 from models.members import Env
 from models.messages import lookup, remember, target_of
@@ -152,18 +159,24 @@ def working_day_instead(session: Session, env: Env, req: Req, task_id: int, show
     """The 改为下一个工作日 button under a deadline set on a non-working day (stale once moved)."""
     check(member=env.member, action=Action.extend_deadline)
     task = session.get(Task, task_id)
-    if task is None or task.campaign_id != env.campaign_id:
+    if task is None or task.campaign_id != env.campaign_id or shown_for is None:
         raise NotFound("没有找到这项任务。")
-    if shown_for is None or task.deadline.toordinal() != shown_for:
-        raise Conflict(STALE_BUTTON)
-    new = calendar.first_working_day_on_or_after(task.deadline)
-    before = progress.deadline_reason(session=session, task_id=task.id)  # type: ignore[arg-type]
-    return _move_deadline(session, env, req, task, new, f"{before or '调整完成时限'}（改为工作日）")
+    with button_version(shown_for):
+        task, old = progress.deadline_to_working_day(
+            session=session, task_id=task_id, shown_for=date.fromordinal(shown_for), actor=env.actor,
+            now=req.now, today=req.today)
+    return _deadline_moved(session, task, old)
 
 
 def _move_deadline(session: Session, env: Env, req: Req, task: Task, new: date, reason: str | None) -> list[Out]:
     task, old = progress.change_deadline(session=session, task_id=task.id, new=new, actor=env.actor,  # type: ignore[arg-type]
                                          now=req.now, today=req.today, reason=reason)
+    return _deadline_moved(session, task, old)
+
+
+def _deadline_moved(session: Session, task: Task, old: date) -> list[Out]:
+    """The confirmation (with the working-day button when needed) and the units' notices."""
+    new = task.deadline
     why = progress.deadline_reason(session=session, task_id=task.id) or ""  # type: ignore[arg-type]
     verb = "延长" if new > old else "提前"
     change = (f"任务{task.no} 完成时限已{verb}：{wording.full_date(old)} → {wording.full_date(new)}"
@@ -183,10 +196,9 @@ def _move_deadline(session: Session, env: Env, req: Req, task: Task, new: date, 
     for group in members.bound_groups(session, task.campaign_id):
         outs.append(Out(notice, chat_id=group.telegram_chat_id, subject=subject))
     for unit_id in units:
-        for liaison in queries.liaisons_of(session, campaign_id=task.campaign_id, unit_id=unit_id):
-            if liaison.private_chat_id and liaison.reachable:
-                outs.append(Out(f"📅 {change}\n请按新的时限安排工作。", chat_id=liaison.private_chat_id,
-                                subject=subject))
+        for liaison in reachable_liaisons(session, campaign_id=task.campaign_id, unit_id=unit_id):
+            outs.append(Out(f"📅 {change}\n请按新的时限安排工作。", chat_id=liaison.private_chat_id,
+                            subject=subject))
     return outs
 
 
