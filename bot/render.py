@@ -16,7 +16,8 @@ from models.tables import (
     ScoreItem,
     Task,
 )
-from models.wording import esc, full_date, points, short, size
+from models.status import deadline_basis, item_deadline
+from models.wording import esc, full_date, item_due, points, short, size
 
 ASSIGNMENT_STATES = {**STATE_NAMES, AssignmentState.submitted: "已提交，待审核"}
 ASSESSMENT_STATES = {
@@ -25,20 +26,6 @@ ASSESSMENT_STATES = {
     AssessmentState.rejected: "未通过，可重新申报",
 }
 EVIDENCE_STATES = EVIDENCE_NAMES
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def deadline_note(deadline: date | None, today: date) -> str:
@@ -52,8 +39,6 @@ def deadline_note(deadline: date | None, today: date) -> str:
     if delta <= 7:
         return f"（还剩 {delta} 天）"
     return ""
-
-
 
 
 def assignment_state(a: Assignment) -> str:
@@ -82,7 +67,7 @@ def assignment_card(a: Assignment, task: Task, unit_name: str, today: date) -> s
 
 def criterion_card(
     crit: Criterion, item: ScoreItem, assessment: Assessment | None, unit_name: str | None,
-    today: date,
+    today: date, campaign_end: date | None,
 ) -> str:
     state = assessment.state if assessment is not None else AssessmentState.none
     head = f"<b>细则 {item.no}.{crit.no}</b>（评分项{item.no}"
@@ -92,7 +77,9 @@ def criterion_card(
     lines = [head, esc(crit.text)]
     if unit_name:
         lines.append(f"责任单位：{esc(unit_name)}")
-    lines.append(f"截止：{full_date(item.deadline)}{deadline_note(item.deadline, today)}")
+    due = item_deadline(item.deadline, campaign_end=campaign_end)
+    basis = deadline_basis(item.deadline, item.deadline_note)
+    lines.append(f"完成时限：{item_due(due, basis)}{deadline_note(due, today)}")
     lines.append(f"状态：{ASSESSMENT_STATES.get(state, str(state))}")
     if assessment is not None and assessment.reason and state == AssessmentState.rejected:
         lines.append(f"↩️ 未通过原因：{esc(assessment.reason)}")

@@ -558,7 +558,7 @@ def _toc_refused(entry: str, why: str) -> BackupError:
     kind = next((cn for en, cn in _TOC_KINDS if entry.startswith(en + " ")), "条目")
     return BackupError(
         f"数据库转储含有 qcbot 不会创建的内容，拒绝恢复（数据库和证据目录都未改动）：{why}"
-        f"第一个被拒绝的是{kind}「{entry}」。"
+        f"第一个被拒绝的是{kind}“{entry}”。"
     )
 
 
@@ -1108,7 +1108,7 @@ def _check_sqlite_objects(db_file: Path, tables: frozenset[str]) -> None:
         if kind == "index" and table in tables:
             continue
         raise BackupError(
-            f"备份的数据库含有 qcbot 不会创建的{kinds.get(kind, '对象')}「{name}」（{kind}，属于 {table}），"
+            f"备份的数据库含有 qcbot 不会创建的{kinds.get(kind, '对象')}“{name}”（{kind}，属于 {table}），"
             "拒绝恢复（数据库和证据目录都未改动）。"
         )
 

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -205,6 +206,13 @@ class SchedulerConfig(_Section):
     pace_private_per_second: int = Field(default=1, ge=1, le=100)
     # The weekly digest is followed by the /status chart (score by category, tasks by unit).
     digest_chart: bool = True
+    # Not a key of [scheduler]: [campaign] yellow_working_days, set by Settings, so a nudge's
+    # light is the one /task and /status show (models.status.assignment_light).
+    _yellow_working_days: int = PrivateAttr(default=5)
+
+    @property
+    def yellow_working_days(self) -> int:
+        return self._yellow_working_days
 
 
 class ExportConfig(_Section):
@@ -262,6 +270,15 @@ class Settings(_Section):
     calendar: CalendarConfig = CalendarConfig()
     logging: LoggingConfig = LoggingConfig()
 
+    @model_validator(mode="after")
+    def _one_yellow_threshold(self) -> Settings:
+        """The scheduler's lights use [campaign] yellow_working_days (one threshold)."""
+        if self.scheduler.yellow_working_days != self.campaign.yellow_working_days:
+            scheduler = self.scheduler.model_copy()
+            scheduler._yellow_working_days = self.campaign.yellow_working_days
+            object.__setattr__(self, "scheduler", scheduler)  # Settings is frozen
+        return self
+
 
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = [f"配置错误 ({source}):"]
@@ -303,7 +320,7 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"配置错误 ({file}): not valid TOML: {exc}") from None
     elif path is not None or env.get("QCBOT_CONFIG"):
-        raise ConfigError(f"配置错误: file not found: {file}")
+        raise ConfigError(f"配置错误（{file}）：file not found")
     for var, (section, key) in ENV_OVERRIDES.items():
         if env.get(var):
             data.setdefault(section, {})

@@ -451,15 +451,15 @@ def target_label(
         crit = session.get(Criterion, criterion_id)
         item = session.get(ScoreItem, crit.item_id) if crit is not None else None
         if crit is not None and item is not None:
-            return f"评分项 {item.no} 第 {crit.no} 条细则"
+            return f"细则{item.no}.{crit.no}"
     if item_id is not None:
         item = session.get(ScoreItem, item_id)
         if item is not None:
-            return f"评分项 {item.no}（{item.subcategory}）" if item.subcategory else f"评分项 {item.no}"
+            return f"评分项{item.no}（{item.subcategory}）" if item.subcategory else f"评分项{item.no}"
     if task_id is not None:
         task = session.get(Task, task_id)
         if task is not None:
-            return f"任务 {task.no}"
+            return f"任务{task.no}"
     return "其他事项"
 
 
@@ -551,7 +551,10 @@ def submit_evidence(
             session.exec(select(model).where(model.id == ident).with_for_update()).first()
     earlier = same_file(session, campaign_id=u.campaign_id, sha256=u.sha256)
     here = target_label(session, task_id=u.task_id, item_id=u.item_id, criterion_id=u.criterion_id)
-    for row in earlier:
+    # A liaison hears only of their own unit's hand-ins: another unit's (a shared task, a joint
+    # document) is recorded in the audit, never named to them.
+    ours = [row for row in earlier if row.unit_id == u.unit_id]
+    for row in ours:
         if (row.task_id, row.item_id, row.criterion_id) == u.target:
             when = full_date(row.created_at.date())
             return Submission(
@@ -562,7 +565,7 @@ def submit_evidence(
     if not earlier:
         return Submission(evidence=row, created=True)
     labels: list[str] = []
-    for other in earlier:
+    for other in ours:
         label = target_label(session, task_id=other.task_id, item_id=other.item_id,
                              criterion_id=other.criterion_id)
         if label not in labels:
@@ -570,7 +573,7 @@ def submit_evidence(
     warning = (
         f"注意：这份文件已作为{'、'.join(labels)}的证明材料提交过，现同时记入{here}。"
         f"如果发错了，可以撤回（#{row.id}）。"
-    )
+    ) if labels else None
     record(
         session=session, actor=actor, action="evidence.reuse", entity="evidence",
         entity_id=row.id, at=now, campaign_id=u.campaign_id,

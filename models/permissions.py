@@ -58,6 +58,8 @@ class Action(StrEnum):
     export = "export"
     # a liaison's own settings
     nudge_settings = "nudge_settings"
+    # put off the nudges of one of the unit's tasks (暂缓提醒)
+    snooze_nudge = "snooze_nudge"
 
 
 EVERYONE: frozenset[Standing] = frozenset(Standing)
@@ -89,12 +91,14 @@ PERMISSIONS: dict[Action, frozenset[Standing]] = {
     Action.extend_deadline: COORDINATOR,
     Action.export: COORDINATOR | {Standing.leader},
     Action.nudge_settings: LIAISONS,
+    Action.snooze_nudge: UNIT_WORK,
 }
 
 #: Actions on a unit's own work: the liaison must belong to a responsible unit.
 RESPONSIBLE_UNIT_REQUIRED: dict[Action, bool] = {
     action: action
-    in {Action.report_progress, Action.submit, Action.upload_evidence, Action.claim_criterion}
+    in {Action.report_progress, Action.submit, Action.upload_evidence, Action.claim_criterion,
+        Action.snooze_nudge}
     for action in Action
 }
 
@@ -142,6 +146,8 @@ def refusal_message(role: Standing, action: Action) -> str:
         return "全区总体进度仅协调员和领导可查看；请用 /mytasks 查看本单位的任务。"
     if role == Standing.coordinator and action == Action.nudge_settings:
         return "私聊提醒供各单位联络员使用；协调员会直接收到逾期督办消息，无需设置。"
+    if role == Standing.liaison_other and action == Action.snooze_nudge:
+        return "这条提醒是其他单位的任务，只有该单位的联络员可以暂缓。"
     if role == Standing.coordinator and action == Action.redeem_invite:
         return "你已是本活动的协调员，无需再使用邀请链接。"
     if role in (Standing.liaison_responsible, Standing.liaison_other, Standing.leader) and (

@@ -298,7 +298,7 @@ def change_deadline(
         raise InvalidInput(f"任务{task.no}的完成时限已经是 {full_date(new)}。")
     if new < today:
         raise InvalidInput(f"新的完成时限 {full_date(new)} 早于今天，请检查日期。")
-    last = session.exec(select(func.max(Phase.end_date)).where(Phase.campaign_id == task.campaign_id)).first()
+    last = campaign_end(session=session, campaign_id=task.campaign_id)
     if last is not None and new > last:
         raise InvalidInput(
             f"新的完成时限 {full_date(new)} 晚于验收阶段结束（{full_date(last)}），请检查日期。"
@@ -542,3 +542,8 @@ def set_not_attainable(
            after=snapshot(crit, CRITERION_FIELDS), note=why)
     session.flush()
     return crit
+
+
+def campaign_end(*, session: Session, campaign_id: int) -> date | None:
+    """The campaign's last day: the end of its last phase (验收阶段), None without phases."""
+    return session.exec(select(func.max(Phase.end_date)).where(Phase.campaign_id == campaign_id)).first()

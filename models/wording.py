@@ -112,6 +112,21 @@ def day(d: date | None, today: date | None = None, *, weekday: bool = False) -> 
     return full_date(d, weekday=weekday)
 
 
+def item_due(deadline: date | None, basis: str, today: date | None = None, *, brief: bool = False) -> str:
+    """A score item's deadline as every card says it (``basis``: ``models.status.DeadlineBasis``).
+
+    Stated: ``2022年4月1日``; 全过程: ``全过程（至2022年4月1日验收）``; none in the document:
+    ``2022年4月1日（文件未规定时限，以验收阶段结束为准）``. ``brief`` for one-line lists:
+    ``4月1日``, ``全过程（至4月1日）``, ``4月1日（按验收阶段结束）``.
+    """
+    d = day(deadline, today) if brief or today is not None else full_date(deadline)
+    if deadline is None or basis == "stated":
+        return d
+    if basis == "whole_process":
+        return f"全过程（至{d}）" if brief else f"全过程（至{d}验收）"
+    return f"{d}（按验收阶段结束）" if brief else f"{d}（文件未规定时限，以验收阶段结束为准）"
+
+
 def when(moment: datetime, tz: tzinfo) -> str:
     """A moment as people read it in the campaign's zone: ``12月2日 09:30``."""
     local = moment.astimezone(tz)

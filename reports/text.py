@@ -39,7 +39,7 @@ from models.status import (
     phase_label,
 )
 from models.tables import AssessmentState, AssignmentState
-from models.wording import LOST, calendar_gap, day, esc, full_date, month_day, points, short
+from models.wording import LOST, calendar_gap, day, esc, full_date, item_due, month_day, points, short
 
 MAX_MESSAGE = 4096
 #: How many gaps /status lists.
@@ -429,16 +429,16 @@ def render_unit(view: UnitView) -> list[str]:
 def render_item(view: ItemView) -> list[str]:
     """/item N: a score item, its criteria, units and points."""
     i, today = view.item, view.today
-    when = (f"{day(i.deadline, today)}（{left(i.days_left)}）" if i.deadline else "无截止日期")
-    if i.deadline_note:
-        when += f"，{esc(short(i.deadline_note, 20))}"
+    when = item_due(i.deadline, i.deadline_basis, today)
+    if i.deadline is not None:
+        when += f"，{left(i.days_left)}"
     icon = LIGHT_ICONS[i.light]
     blocks: list[Block] = [
         f"<b>评分项 {i.no} · {esc(i.title)}</b>（{esc(i.category_name)}"
         + ("，加分项" if i.is_bonus else "") + "）",
         f"满分 {points(i.max_points)} · 可得 {points(i.attainable)} · 已核定 <b>{points(i.verified)}</b>"
         f" · 自评 {points(i.claimed)}" + (f" · {LOST} {points(i.lost)}" if i.lost else ""),
-        f"{icon} 截止 {when}" + (f"（{i.light_label}）" if i.light_label else ""),
+        f"{icon} 完成时限：{when}" + (f"（{i.light_label}）" if i.light_label else ""),
         f"责任单位：{ALL_MEMBERS if i.all_members else names(i.units, 8)}",
         "",
         "<b>评分细则</b>",
@@ -487,19 +487,19 @@ def render_task(view: TaskView) -> list[str]:
 def render_overview(lines: Sequence[OverviewLine], *, today: date | None = None) -> list[str]:
     """One line per campaign (a city's districts)."""
     when = today or (lines[0].phase.today if lines else None)
-    blocks: list[Block] = ["<b>🗺 各区创建进度</b>" + (f"（截至 {month_day(when)}）" if when else "")]
+    blocks: list[Block] = ["<b>🗺 各区创建进度</b>" + (f"（截至{full_date(when)}）" if when else "")]
     if not lines:
         blocks.append("（暂无进行中的创建活动）")
     for line in lines:
-        icon = "🔴" if line.overdue_assignments or line.overdue_items else "🟢"
+        icon = "🔴" if line.overdue_tasks or line.overdue_items else "🟢"
         ph = line.phase
         stage = phase_label(ph.current.no) if ph.current is not None else {
             "before": "未开始", "after": "已结束", "between": "阶段间隙"}.get(ph.state, "")
         text = (f"{icon} <b>{esc(line.campaign.district or line.campaign.name)}</b>"
                 f" 核定 {points(line.base.verified)} / 自评 {points(line.base.claimed)}"
                 f" / {points(line.base.max_points)} ＋ 加分 {points(line.bonus.verified)}"
-                f" · 任务 {line.tasks_done}/{line.tasks_total}"
-                f" · 逾期 {line.overdue_assignments}")
+                f" · 完成任务 {line.tasks_done}/{line.tasks_total}"
+                f" · 逾期任务 {line.overdue_tasks}")
         if stage:
             text += f" · {stage}"
         if line.failed_outbox:

@@ -17,6 +17,7 @@ from typing import Any
 from infra.config import SchedulerConfig
 from models import calendar
 from models.labels import STATE_NAMES
+from models.status import LIGHT_ICONS, assignment_light
 from models.tables import AssignmentState, Member, Outbox, SubjectKind
 from models.wording import (
     calendar_gap,
@@ -98,16 +99,19 @@ class _Line:
     escalated: bool
 
 
-def _status(today: date, deadline: date) -> tuple[int, str, str]:
-    """(lateness, icon, words) of a deadline seen on ``today``."""
+def _status(today: date, deadline: date, state: AssignmentState, yellow: int) -> tuple[int, str, str]:
+    """(lateness, icon, words) of an assignment's deadline seen on ``today``; the icon is the
+    light /task and /status show (``models.status.assignment_light``)."""
+    light, _ = assignment_light(state=state, deadline=deadline, today=today, yellow_working_days=yellow)
+    icon = LIGHT_ICONS[light]
     if deadline < today:
         late = calendar.working_days_between(deadline, today)
         words = f"已逾期 {late} 个工作日" if late else "已过截止日期"
-        return max(late, 1), "🔴", words
+        return max(late, 1), icon, words
     if deadline == today:
-        return 0, "⏰", "今天截止"
+        return 0, icon, "今天截止"
     left = calendar.working_days_between(today, deadline)
-    return -left, "🟡", f"还剩 {left} 个工作日"
+    return -left, icon, f"还剩 {left} 个工作日"
 
 
 def render_batch(
@@ -227,7 +231,7 @@ def render_batch(
         t = inp.tasks.get(a.task_id)
         if t is None:
             continue
-        lateness, icon, words = _status(today, t.deadline)
+        lateness, icon, words = _status(today, t.deadline, a.state, config.yellow_working_days)
         state = STATE_NAMES.get(a.state, "")
         flag = " 🔺" if escalated and not escalation_only else ""
         text = (

@@ -124,7 +124,7 @@ def snooze_from_button(
     if asg is None or asg.campaign_id != lead.campaign_id:
         raise Conflict(STALE)
     member = _member(session, lead.campaign_id, telegram_user_id)
-    check(member=member, action=Action.report_progress, responsible_unit_ids=[asg.unit_id])
+    check(member=member, action=Action.snooze_nudge, responsible_unit_ids=[asg.unit_id])
     assert member is not None
     return snooze(
         session,
@@ -228,10 +228,11 @@ def task_card(session: Session, *, assignment_id: int, now: datetime) -> TaskCar
     snoozed = session.exec(select(Snooze).where(Snooze.assignment_id == assignment_id)).first()
     lines = [
         f"📄 <b>任务{task.no}</b>（{esc(unit.name if unit else '')}）",
-        esc(task.title),
+        f"主要内容：{esc(task.title)}",
     ]
     if task.detail and task.detail != task.title:
-        lines.append(esc(task.detail))
+        # Annex 1's 主要内容 above; the plan's text (三、工作任务) labelled, never a bare repeat.
+        lines.append(f"工作要求：{esc(task.detail)}")
     lines.append(f"截止日期：{full_date(task.deadline)}（{when}）")
     if task.deadline != task.planned_deadline:
         lines.append(f"原定截止：{full_date(task.planned_deadline)}")

@@ -398,7 +398,7 @@ def test_a_signed_sqlite_backup_holding_a_trigger_is_refused(
     verify_backup(dest, key_file=key_of(tmp_path))  # the files are what was written
     target = make_engine(f"sqlite:///{tmp_path / 'target.sqlite3'}")
     try:
-        with pytest.raises(BackupError, match="触发器「promote」"):
+        with pytest.raises(BackupError, match="触发器“promote”"):
             restore_backup(dest, target, tmp_path / "restored", key_file=key_of(tmp_path))
     finally:
         target.dispose()
@@ -437,7 +437,7 @@ def test_the_toc_check_keeps_what_qcbot_creates() -> None:
 @pytest.mark.parametrize(
     ("line", "words"),
     [
-        ("300; 1255 1 FUNCTION public evil() qcbot", "函数「FUNCTION public evil() qcbot」"),
+        ("300; 1255 1 FUNCTION public evil() qcbot", "函数“FUNCTION public evil() qcbot”"),
         ("301; 2620 1 TRIGGER public member evil qcbot", "触发器"),
         ("302; 1259 1 VIEW public v qcbot", "视图"),
         ("303; 3079 1 EXTENSION - plpython3u", "扩展"),
@@ -524,8 +524,8 @@ def test_a_pg_dump_holding_what_qcbot_does_not_create_is_refused(
     with source.connect() as conn:
         tables_before = sorted(sa.inspect(conn).get_table_names())
 
-    expected = {"function and trigger": "函数「FUNCTION", "trigger only": "触发器「TRIGGER",
-                "extra table": "没有表 'spy'", "view": "视图「VIEW"}[crafted]
+    expected = {"function and trigger": "函数“FUNCTION", "trigger only": "触发器“TRIGGER",
+                "extra table": "没有表 'spy'", "view": "视图“VIEW"}[crafted]
     with pytest.raises(BackupError, match="拒绝恢复") as err:
         restore_backup(dest, source, tmp_path / "restored", key_file=key_of(tmp_path), force=True,
                        safety_dir=tmp_path / "safety")

@@ -48,7 +48,7 @@ async def test_evidence_by_reply_is_downloaded_into_storage(harness):
     assert blob_path(harness.settings.storage.dir, digest).read_bytes() == PDF
     # the same file again: recognised, nothing new
     [again] = await harness.send_file(li, group, "专项资金文件.pdf", PDF, reply_to=ok, mime_type="application/pdf")
-    assert "已有同一份文件" in again["text"]
+    assert "无需重复提交" in again["text"]
 
 
 async def test_photo_reply_to_a_card_from_mytasks(harness):

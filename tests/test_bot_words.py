@@ -204,3 +204,29 @@ async def test_a_file_in_private_without_a_reply_and_the_coordinators_file(harne
     # a file the bot would refuse is refused at once, before anyone chooses
     [refused] = await h.send_file(li, group, "工具.exe", b"MZ" + b"0" * 100, mime_type="application/octet-stream")
     assert "不支持这种文件类型" in refused["text"] and not h.api.buttons(refused)
+
+
+async def test_an_item_without_a_stated_deadline_reads_the_same_on_every_card(harness: Harness) -> None:
+    """10.1 (the document gives no time limit) and 26.x (全过程) say one thing on /item, on the
+    criterion card and in /mytasks: the acceptance phase's end, and why."""
+    h = harness
+    coord, group, _ = await _cast(h)
+    health = await h.liaison("赵六", "区卫健委", coordinator=coord)
+    [item10] = await h.say(coord, coord, "/item 10")
+    assert "完成时限：" in item10["text"] and "文件未规定时限，以验收阶段结束为准" in item10["text"], item10["text"]
+    assert "未定" not in item10["text"]
+    [item26] = await h.say(coord, coord, "/item 26")
+    assert "完成时限：全过程（至" in item26["text"], item26["text"]
+    button = next(b for b in h.api.buttons(item10) if b["text"] == "细则10.1")
+    h.api.mark(coord)
+    await h.press(coord, item10, button["callback_data"])
+    [card] = await h.api.wait_for_bot_messages(coord)
+    assert "完成时限：2022年4月1日（文件未规定时限，以验收阶段结束为准）" in card["text"], card["text"]
+    [mine] = await h.say(health, group, "/mytasks")
+    line = next(x for x in mine["text"].splitlines() if "细则26.1" in x)
+    assert "全过程（至" in line and "未定" not in line and "无期限" not in line, line
+    button = next(b for b in h.api.buttons(mine) if b["text"] == "细则26.1")
+    h.api.mark(group)
+    await h.press(health, mine, button["callback_data"])
+    [card26] = await h.api.wait_for_bot_messages(group)
+    assert "完成时限：全过程（至2022年4月1日验收）" in card26["text"], card26["text"]

@@ -30,12 +30,12 @@ def test_overview_prints_one_line_per_active_campaign(
     config.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
     assert main(["-c", str(config), "overview", "--date", "2026-11-25"]) == 0
     out = capsys.readouterr().out
-    assert "各区创建进度（截至 11月25日）" in out
+    assert "各区创建进度（截至2026年11月25日）" in out
     body = [line for line in out.splitlines() if line.startswith(("🔴", "🟢"))]
     assert len(body) == 2, out
     assert "<" not in out and "&amp;" not in out
     # The 2021 plan is long past (everything overdue); the shifted one is in its second phase.
-    assert all(line.startswith("🔴") and "任务 0/19" in line for line in body)
+    assert all(line.startswith("🔴") and "完成任务 0/19" in line for line in body)
     assert sorted(line.rsplit(" · ", 1)[1] for line in body) == sorted(["第二阶段", "已结束"])
 
 

@@ -229,7 +229,7 @@ async def test_the_same_file_handed_in_at_once_is_kept_once(harness: Harness, er
         rows = s.exec(select(Evidence)).all()
     assert len(rows) == 1, f"{len(rows)} evidence rows for one file: {answers}"
     assert sum(t.startswith("📎") for t in answers) == 1, answers
-    assert all("已有同一份文件" in t for t in answers if not t.startswith("📎")), answers
+    assert all("无需重复提交" in t for t in answers if not t.startswith("📎")), answers
     check = check_writes(h.engine, before, snapshot(h.engine), sent=bot_message_keys(h.api))
     assert not check.problems, check.problems
     assert check.by_action == {"evidence.add": 1}

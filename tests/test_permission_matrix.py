@@ -95,7 +95,7 @@ BUTTON_ACTIONS: dict[str, Action] = {
     "t:wd": Action.extend_deadline,
     "m:pg": Action.my_tasks,
     "f:to": Action.upload_evidence,  # file a file sent without a reply for a task
-    "qcn:z": Action.report_progress,  # snooze a nudge
+    "qcn:z": Action.snooze_nudge,  # snooze a nudge
     "qcn:t": Action.view_task,  # open the task of a nudge
 }
 #: Rows whose handler refuses with its own words instead of ``refusal_message`` (who is

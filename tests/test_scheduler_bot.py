@@ -114,7 +114,8 @@ async def test_forged_and_stale_presses_change_nothing(harness: Harness) -> None
     first = group_nudge["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     target = int(first.split(":")[2])
     answer = await h.press(other, group_nudge, f"qcn:z:{target}:1", strict=False)
-    assert answer.get("show_alert")
+    assert answer.get("show_alert") and "只有该单位的联络员可以暂缓" in answer["text"], answer
+    assert "代为填报" not in answer["text"]
     # Stale: the assignment was submitted after the nudge went out.
     with transaction(h.engine) as s:
         a = s.get(Assignment, aid)
@@ -136,6 +137,9 @@ async def test_open_task_button_replies_with_the_task(harness: Harness) -> None:
     await h.press(li, nudge, f"qcn:t:{aid}")
     [card] = await h.api.wait_for_bot_messages(li)
     assert "任务7" in card["text"] and "2021年12月31日" in card["text"] and "还剩 4 个工作日" in card["text"]
+    # Annex 1's 主要内容 and the plan's 工作要求, each once and labelled.
+    assert card["text"].count("设立质量发展专项资金") == 2, card["text"]
+    assert "主要内容：设立质量发展专项资金" in card["text"] and "\n工作要求：" in card["text"]
     assert card["reply_to_message"]["message_id"] == nudge["message_id"]
 
     def recorded() -> BotMessage | None:

@@ -86,8 +86,10 @@ async def test_each_offset_fires_once_at_its_local_time(engine: Engine, api: Bot
     assert "逾期督办" in _texts(api, coordinator)[0]
     texts = _texts(api, w.group_chat_id)[1:]  # [0] is the priming run's
     assert "还剩 7 个工作日" in texts[1]
+    # The light is /task's (yellow from yellow_working_days = 5 left): green 7 days ahead.
+    assert "🟢 任务" in texts[1] and "🟡 任务" in texts[2] and "还剩 3 个工作日" in texts[2]
     assert "今天截止" in texts[4]
-    assert "已逾期 1 个工作日" in texts[5]
+    assert "已逾期 1 个工作日" in texts[5] and "🔴 任务" in texts[5]
     assert not unresolved(engine)
 
 

@@ -20,7 +20,7 @@ import pytest
 from models import wording
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("bot", "models", "reports", "scheduler", "qcbot")
+PACKAGES = ("infra", "bot", "models", "reports", "scheduler", "qcbot")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 ISO_SAMPLE = "2026-12-02"
 

@@ -8,7 +8,7 @@ from bot import queries, render
 from bot.actions.common import Req
 from bot.callbacks import button
 from bot.context import Out, Subject
-from models import wording
+from models import progress, wording
 from models.evidence import allowed_labels
 from models.members import Env
 from models.tables import (
@@ -50,7 +50,9 @@ def criterion_out(session: Session, env: Env, req: Req, crit: Criterion, unit_id
         buttons = [row]
     unit = queries.unit_name(session, unit_id) if unit_id else None
     return Out(
-        render.criterion_card(crit, item, assessment, unit, req.today), buttons=buttons,
+        render.criterion_card(crit, item, assessment, unit, req.today,
+                              progress.campaign_end(session=session, campaign_id=crit.campaign_id)),
+        buttons=buttons,
         subject=Subject(SubjectKind.criterion, crit.id, crit.campaign_id, unit_id), chat_id=chat_id,
     )
 

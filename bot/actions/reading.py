@@ -35,11 +35,15 @@ def my_tasks(session: Session, env: Env, req: Req, page: int = 0) -> Out:
         line = (f"任务{task.no} · {wording.month_day(task.deadline)}截止{render.deadline_note(task.deadline, req.today)}"
                 f" · {render.assignment_state(a)}\n   {wording.esc(wording.short(task.title, 36))}")
         entries.append((task.deadline, line, (f"任务{task.no}", button("a", "open", a.id))))  # type: ignore[arg-type]
+    end = progress.campaign_end(session=session, campaign_id=env.campaign_id)
     for crit, item, assessment in queries.open_criteria(session, campaign_id=env.campaign_id, unit_id=member.unit_id):
         state = assessment.state if assessment else AssessmentState.none
-        line = (f"细则{item.no}.{crit.no} · {wording.month_day(item.deadline)}截止{render.deadline_note(item.deadline, req.today)}"
+        due = models.status.item_deadline(item.deadline, campaign_end=end)
+        basis = models.status.deadline_basis(item.deadline, item.deadline_note)
+        when = wording.item_due(due, basis, req.today, brief=True)
+        line = (f"细则{item.no}.{crit.no} · {when}{'截止' if basis == 'stated' else ''}{render.deadline_note(due, req.today)}"
                 f" · {render.ASSESSMENT_STATES[state]}\n   {wording.esc(wording.short(crit.text, 36))}")
-        entries.append((item.deadline or date.max, line, (f"细则{item.no}.{crit.no}", button("c", "open", crit.id))))  # type: ignore[arg-type]
+        entries.append((due or date.max, line, (f"细则{item.no}.{crit.no}", button("c", "open", crit.id))))  # type: ignore[arg-type]
     if not entries:
         return Out(f"🎉 {wording.esc(unit)} 目前没有待办的任务和细则。")
     entries.sort(key=lambda e: e[0])

@@ -274,11 +274,11 @@ def file_stored(
     )
     sub = submit_evidence(session, upload, actor=env.actor, now=req.now)
     ev = sub.evidence
-    if not sub.created:
-        line = f"ℹ️ {wording.esc(t.label)} 已有同一份文件《{wording.esc(ev.file_name)}》，无需重复提交。"
+    if not sub.created:  # said once: the domain's words name the date and the number
+        line = f"ℹ️ {wording.esc(sub.warning or '这份文件已经提交过，无需重复提交。')}"
     else:
         line = f"📎 已收到 {wording.esc(t.label)} 的证明材料《{wording.esc(ev.file_name)}》（{wording.size(ev.size)}）→ 待协调员审核"
-    if sub.warning:
-        line += f"\n⚠️ {wording.esc(sub.warning)}"
+        if sub.warning:
+            line += f"\n⚠️ {wording.esc(sub.warning)}"
     return Out(line, subject=t.subject)
 

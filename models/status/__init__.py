@@ -3,7 +3,7 @@
 Part of ``models``: ``reports``, ``scheduler``, ``bot`` and ``qcbot`` import it (the names below).
 """
 
-from models.status.compute import campaign_status, province_overview
+from models.status.compute import DeadlineBasis, campaign_status, deadline_basis, item_deadline, province_overview
 from models.status.lights import (
     LABEL_DUE_SOON,
     LABEL_LATE_REVIEW,
@@ -58,6 +58,9 @@ __all__ = [
     "CategoryStatus",
     "CriterionStatus",
     "Gap",
+    "DeadlineBasis",
+    "deadline_basis",
+    "item_deadline",
     "GapCriterion",
     "Headline",
     "ItemStatus",

@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel import Session
@@ -134,6 +135,30 @@ class _ScoredItem:
     label: str
 
 
+def item_deadline(stated: date | None, *, campaign_end: date | None) -> date | None:
+    """The deadline the rules use for a score item: the one the document states, else the
+    campaign's end (the acceptance phase's last day). ONE home for this fallback: the score,
+    the lights, /item, the criterion cards and /mytasks all call it."""
+    return stated if stated is not None else campaign_end
+
+
+class DeadlineBasis(StrEnum):
+    """Where a score item's deadline comes from (how /item and the cards word it)."""
+
+    stated = "stated"  # the document gives a date
+    whole_process = "whole_process"  # 全过程: kept up until the acceptance
+    campaign_end = "campaign_end"  # the document gives none: the acceptance phase's end
+
+
+def deadline_basis(stated: date | None, note: str | None) -> DeadlineBasis:
+    """Which :class:`DeadlineBasis` an item with document deadline ``stated`` and note ``note`` has."""
+    if stated is not None:
+        return DeadlineBasis.stated
+    if (note or "").strip().startswith("全过程"):
+        return DeadlineBasis.whole_process
+    return DeadlineBasis.campaign_end
+
+
 def _score_items(rows: _Rows, today: date, yellow: int) -> list[_ScoredItem]:
     """Every item's score and light on ``today``, in item order."""
     crits_by_item: dict[int, list[Any]] = defaultdict(list)
@@ -145,7 +170,7 @@ def _score_items(rows: _Rows, today: date, yellow: int) -> list[_ScoredItem]:
     out: list[_ScoredItem] = []
     for item in rows.items:
         cat = cats.get(item.category_id)
-        deadline = item.deadline if item.deadline is not None else campaign_end
+        deadline = item_deadline(item.deadline, campaign_end=campaign_end)
         overdue = deadline is not None and today > deadline
         criteria = []
         for c in crits_by_item.get(item.id or 0, ()):
@@ -316,7 +341,8 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
             item_id=item.id or 0, no=item.no, category_id=item.category_id,
             category_name=cat.name if cat else "", subcategory=item.subcategory, text=item.text,
             note=item.note, is_bonus=is_bonus, score=score, deadline=deadline,
-            deadline_note=item.deadline_note, days_left=days, working_days_left=wdays,
+            deadline_note=item.deadline_note,
+            deadline_basis=deadline_basis(item.deadline, item.deadline_note), days_left=days, working_days_left=wdays,
             overdue=overdue, light=light, light_label=label, units=refs(item_unit_ids),
             criteria=tuple(crit_status),
             evidence_count=rows.item_evidence.get(item.id or 0, 0),

@@ -138,6 +138,8 @@ class ItemStatus(_ScoreFields):
     # The deadline the rules use (the item's, else the campaign's end); None without either.
     deadline: date | None
     deadline_note: str | None
+    # Whether the document states the deadline (models.status.DeadlineBasis).
+    deadline_basis: str
     days_left: int | None
     working_days_left: int | None
     overdue: bool
