@@ -473,17 +473,22 @@ def _unit_keys(unit: Unit) -> set[str]:
     return {k for k in keys if k}
 
 
-def find_unit(session: Session, *, campaign_id: int, text: str) -> Unit:
+def find_unit(session: Session, *, campaign_id: int, text: str, retired: bool = False) -> Unit:
     """A responsible unit by name, full name or alias, fuzzy enough for “财政局”.
 
     Exact matches first, then the name with or without the leading “区” or the
     district, then a unique substring match. Ambiguity and misses raise with the
-    list of candidates.
+    list of candidates. A unit the plan retired (已撤销) is found only with ``retired``
+    (reading its record); otherwise it is refused by name.
     """
     query = _norm(text)
     if not query:
-        raise InvalidInput("请写明单位名称，例如：/invite 区财政局")
-    units = list(session.exec(select(Unit).where(Unit.campaign_id == campaign_id).order_by(col(Unit.sort_order), col(Unit.id))))
+        raise InvalidInput("请写明单位名称，例如：/unit 区财政局")
+    every = list(session.exec(select(Unit).where(Unit.campaign_id == campaign_id).order_by(col(Unit.sort_order), col(Unit.id))))
+    units = [u for u in every if retired or not u.retired]
+    gone = [u for u in every if u.retired and not retired and _norm(u.name) == query]
+    if gone:
+        raise InvalidInput(f"{gone[0].name}已从工作计划中撤销（保留其记录），不能再进行此操作。")
     keys = {u.id: _unit_keys(u) for u in units}
     variants = {query}
     for prefix in _district_prefixes(session.get(Campaign, campaign_id)):

@@ -165,6 +165,14 @@ class Phase(SQLModel, table=True):
     end_date: date
 
 
+class UnitKind(StrEnum):
+    """What kind of body a responsible unit is (the plan workbook's 类型 column)."""
+
+    bureau = "区直单位"
+    subdistrict = "街道"
+    stationed = "驻区单位"
+
+
 class Unit(SQLModel, table=True):
     """A responsible unit (责任单位): a bureau of the district."""
 
@@ -180,6 +188,9 @@ class Unit(SQLModel, table=True):
     # The lead office (区市场监管局 / 领导小组办公室).
     is_lead: bool = False
     sort_order: int = 0
+    kind: UnitKind = Field(default=UnitKind.bureau, sa_type=enum_type(UnitKind))
+    # The plan no longer lists the unit (已撤销): kept with its history, owes nothing new.
+    retired: bool = False
 
 
 class TaskGroup(SQLModel, table=True):
@@ -205,6 +216,8 @@ class Task(SQLModel, table=True):
     deadline: date = Field(index=True)
     # The deadline the imported plan gave; ``deadline`` may be extended.
     planned_deadline: date
+    # The plan no longer lists the task (已撤销): kept with its history and its units' records.
+    retired: bool = False
 
 
 class Assignment(SQLModel, table=True):
@@ -286,6 +299,19 @@ class Criterion(SQLModel, table=True):
     tier_group: str | None = Field(default=None, max_length=32)
     not_attainable: bool = False
     not_attainable_reason: str | None = None
+    # How the criterion reads standing alone where the document's clause does not
+    # (``及实施情况`` → ``促进质量提升发展政策性文件的实施情况``); ``text`` stays verbatim.
+    label: str | None = None
+
+
+class TaskCriterion(SQLModel, table=True):
+    """A task of Annex 1 whose work meets a criterion of Annex 2 (approving the task offers
+    to claim the criterion with the task's evidence, so nobody reports the same work twice)."""
+
+    task_id: int = Field(foreign_key="task.id", primary_key=True)
+    criterion_id: int = Field(foreign_key="criterion.id", primary_key=True, index=True)
+    # Proposed by the seed where the texts match (not yet confirmed by the coordinator).
+    suggested: bool = True
 
 
 class CriterionUnit(SQLModel, table=True):

@@ -526,7 +526,16 @@ def test_check_errors_on_doctored_copies() -> None:
         d["score_items"][2]["criteria"][1]["no"] = 1
 
     assert errors_of(doctored(duplicates)) == [("duplicate_no", 1), ("duplicate_no", 3),
-                                               ("duplicate_no", 5)]
+                                               ("duplicate_no", 5), ("unknown_task", 6)]
+
+    def links_and_points(d: dict[str, Any]) -> None:
+        d["links"].append({"task": 99, "criterion": "7.1"})
+        d["links"].append({"task": 7, "criterion": "7.9"})
+        d["links"].append(dict(d["links"][0]))
+        d["score_items"][6]["criteria"][0]["points"] = 9  # item 7 is worth 4
+
+    assert errors_of(doctored(links_and_points)) == [
+        ("criterion_over_item", 7), ("duplicate_link", 1), ("unknown_criterion", 7), ("unknown_task", 99)]
 
     def references(d: dict[str, Any]) -> None:
         d["tasks"][0]["group"] = 9
@@ -685,7 +694,7 @@ def test_import_is_a_handful_of_queries(engine: Engine, seed: SeedDoc,
     run_import(engine, seed)
     inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
     assert len(statements) <= 20, statements
-    assert len(inserts) <= 12  # one per table
+    assert len(inserts) <= 13  # one per table (the task-criterion links included)
     statements.clear()
     run_import(engine, seed)
     assert len(statements) <= 16
@@ -793,8 +802,10 @@ def test_reimport_brings_a_unit_back_and_keeps_dropped_tasks(engine: Engine,
 
     report = run_import(engine, doctored(drop))
     assert report.retired["assignment"] == 1 + 5  # 区教体局 on task 5, all of task 19
-    assert any("任务 19" in s for s in report.stale)
-    assert count(engine, Task, Task.campaign_id == cid) == 19
+    assert report.retired["task"] == 1 and any("撤销任务19" in c for c in report.changes)
+    assert count(engine, Task, Task.campaign_id == cid) == 19  # kept, shown as 已撤销
+    with read_only(engine) as s:
+        assert s.exec(select(Task).where(Task.campaign_id == cid, Task.no == 19)).one().retired
     report = run_import(engine, seed)  # the original again
     assert report.unretired["assignment"] == 6 and report.retired["assignment"] == 0
     with read_only(engine) as s:
@@ -832,7 +843,7 @@ def test_extended_deadline_survives_unless_the_plan_changes(engine: Engine,
         d["tasks"][1]["deadline"] = "2021-09-15"
 
     report = run_import(engine, doctored(new_plan))
-    assert any("延期" in c for c in report.changes)
+    assert any("原调整后的时限" in c for c in report.changes)
     with read_only(engine) as s:
         t2 = s.exec(select(Task).where(Task.campaign_id == cid, Task.no == 2)).one()
         assert t2.deadline == t2.planned_deadline == date(2021, 9, 15)

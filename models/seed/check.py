@@ -342,7 +342,40 @@ class _Checker:
         for it in self.doc.score_items:
             within(it.deadline, f"score_items[no={it.no}].deadline", f"第{it.no}项评分项", it.no)
 
+    def links(self) -> None:
+        """Task ↔ criterion links name a task and a criterion of the plan, once each."""
+        doc = self.doc
+        tasks = {t.no for t in doc.tasks}
+        criteria = {(it.no, c.no) for it in doc.score_items for c in it.criteria}
+        seen: Counter[tuple[int, str]] = Counter()
+        told: set[object] = set()
+        for n, link in enumerate(doc.links):
+            where = f"links[{n}]"
+            seen[(link.task, link.criterion)] += 1
+            if link.task not in tasks and link.task not in told:
+                told.add(link.task)
+                self.add("error", "unknown_task", where, f"关联中的任务 {link.task} 不存在。", no=link.task)
+            if link.criterion_key not in criteria and link.criterion not in told:
+                told.add(link.criterion)
+                self.add("error", "unknown_criterion", where, f"关联中的细则 {link.criterion} 不存在。",
+                         no=link.criterion_key[0])
+        for (task, crit), n in seen.items():
+            if n > 1:
+                self.add("error", "duplicate_link", f"links[task={task},criterion={crit}]",
+                         f"任务 {task} 与细则 {crit} 的关联重复出现 {n} 次。", no=task)
+
+    def criterion_points(self) -> None:
+        """One criterion can never be worth more than its whole item."""
+        for it in self.doc.score_items:
+            for c in it.criteria:
+                if c.points > it.max_points:
+                    self.add("error", "criterion_over_item", f"score_items[no={it.no}].criteria[no={c.no}]",
+                             f"第{it.no}项细则 {c.no} 为 {_fmt(c.points)} 分，超过本项分数 {_fmt(it.max_points)} 分。",
+                             no=it.no, points=c.points, max_points=it.max_points)
+
     def run(self) -> list[Finding]:
+        self.links()
+        self.criterion_points()
         self.duplicates()
         self.references()
         self.units()

@@ -31,6 +31,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from models.audit import Actor, record
+from models.scoring import format_points
 from models.seed.check import check_seed
 from models.seed.schema import (
     SLUG_PATTERN,
@@ -50,9 +51,12 @@ from models.tables import (
     ScoreCategory,
     ScoreItem,
     Task,
+    TaskCriterion,
     TaskGroup,
     Unit,
+    UnitKind,
 )
+from models.wording import full_date, phase_name
 
 # ============================================================================ import
 
@@ -61,7 +65,7 @@ from models.tables import (
 PLAN_PARTS = {
     "campaign": "活动", "phase": "工作阶段", "unit": "责任单位", "taskgroup": "任务组", "task": "任务",
     "assignment": "任务分工", "scorecategory": "评分类别", "scoreitem": "评分项", "criterion": "评分细则",
-    "itemunit": "评分项责任单位", "criterionunit": "细则责任单位",
+    "itemunit": "评分项责任单位", "criterionunit": "细则责任单位", "taskcriterion": "任务与细则的关联",
 }
 
 
@@ -80,6 +84,9 @@ class ImportReport:
     removed: Counter[str] = field(default_factory=Counter)
     stale: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+    # Ids by entity of the rows retired and of the rows changed (what recorded work a change touches).
+    retired_ids: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    changed_ids: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     warnings: list[Finding] = field(default_factory=list)
 
     @property
@@ -118,6 +125,49 @@ def seed_digest(doc: SeedDoc) -> str:
 
 def _jsonish(v: Any) -> Any:
     return v.isoformat() if isinstance(v, date) else v
+
+
+#: Fields as the plan workbook names them (a change line says these, never a column name).
+FIELD_NAMES = {
+    "name": "名称", "full_name": "全称", "aliases": "别名", "is_member": "领导小组成员单位", "is_lead": "牵头单位",
+    "kind": "类型", "retired": "撤销", "title": "主要内容", "detail": "工作要求", "deadline": "完成时限",
+    "planned_deadline": "计划完成时限", "group_id": "任务组", "text": "内容", "points": "分数",
+    "tier_group": "择一组", "not_attainable": "放弃", "not_attainable_reason": "放弃原因", "label": "简称",
+    "category_id": "类别", "subcategory": "子类", "max_points": "分数", "deadline_note": "时限说明",
+    "all_members": "全体成员单位负责", "note": "备注", "description": "说明", "start_date": "开始日期",
+    "end_date": "结束日期", "stated_points": "分值", "is_bonus": "加分项", "district": "地区",
+    "doc_number": "文号", "doc_title": "文件标题", "doc_date": "发文日期", "issuer": "发文单位",
+    "timezone": "时区", "stated_base_points": "基本分", "stated_bonus_points": "加分",
+}
+#: Bookkeeping the plan's reader need not hear of (still audited).
+_UNSAID = frozenset({"seed_sha256", "seed_warnings", "date_shift_days", "sort_order", "planned_deadline"})
+
+
+def _said_change(key: str, before: Any, after: Any) -> str:
+    """``完成时限 2021年12月31日 → 2022年1月31日``; long texts just ``主要内容已修改``."""
+    name = FIELD_NAMES.get(key, key)
+
+    def said(v: Any) -> str:
+        if v is None or v == "" or v == []:
+            return "（无）"
+        if isinstance(v, bool):
+            return "是" if v else "否"
+        if isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            return full_date(date.fromisoformat(v))
+        if isinstance(v, list):
+            return "、".join(str(x) for x in v)
+        if isinstance(v, float):
+            return format_points(v)
+        return str(v)
+
+    if key == "retired":
+        return "撤销" if after else "恢复"
+    if key in ("group_id", "category_id"):
+        return f"{name}已调整"
+    b, a = said(before), said(after)
+    if len(b) > 30 or len(a) > 30:
+        return f"{name}已修改"
+    return f"{name} {b} → {a}"
 
 
 @dataclass
@@ -174,8 +224,11 @@ class _Importer:
                 setattr(row, k, v)
         if before:
             self.rep.updated[entity] += 1
+            self.rep.changed_ids[entity].append(row.id)
             self.audits.append(_Pending(entity, row.id, "seed.update", before, after))
-            self.rep.changes.append(f"{label}：改了 {'、'.join(before)}")
+            said = [_said_change(k, before[k], after[k]) for k in before if k not in _UNSAID]
+            if any(said):
+                self.rep.changes.append(f"{label}：{'；'.join(x for x in said if x)}")
         return bool(before)
 
     def _bulk(self, model: Any, rows: list[dict[str, Any]], key: Sequence[str]) -> dict[Any, int]:
@@ -217,7 +270,8 @@ class _Importer:
         if not self.new:
             self.audits.append(_Pending(entity, row_id, "seed.create", None,
                                         {k: _jsonish(v) for k, v in want.items()}))
-            self.rep.changes.append(f"新增 {label}")
+            if entity != "assignment":  # said by its task's line (增加责任单位)
+                self.rep.changes.append(f"新增{label}")
 
     @property
     def rep(self) -> ImportReport:
@@ -273,6 +327,7 @@ class _Importer:
         self._item_units()
         self._criteria()
         self._criterion_units()
+        self._task_criteria()
         self._finish()
         return self.rep
 
@@ -295,14 +350,21 @@ class _Importer:
         specs: list[_Spec] = [
             (spec.name,
              {"name": spec.name, "full_name": spec.full_name, "aliases": list(spec.aliases),
-              "is_member": spec.is_member, "is_lead": spec.is_lead, "sort_order": order},
-             {"campaign_id": self.cid}, f"单位 {spec.name}")
+              "is_member": spec.is_member, "is_lead": spec.is_lead, "sort_order": order,
+              "kind": UnitKind(spec.kind), "retired": False},
+             {"campaign_id": self.cid}, f"单位“{spec.name}”")
             for order, spec in enumerate(self.doc.units)
         ]
         self.unit_ids: dict[str, int] = self._upsert(Unit, "unit", specs, matched, ("name",))
         for row in rows:
-            if id(row) not in used:
-                self.rep.stale.append(f"单位 {row.name}")
+            if id(row) not in used and not row.retired:
+                # Kept with its history (已撤销); its task records are retired with it.
+                row.retired = True
+                self.rep.retired["unit"] += 1
+                self.audits.append(_Pending("unit", row.id, "seed.retire", {"retired": False},
+                                            {"retired": True}, f"计划中已没有{row.name}"))
+                self.rep.changes.append(f"撤销单位“{row.name}”（保留其记录，其承办记录随之停用）")
+        self.stale_units = {row.id for row in rows if id(row) not in used}
         self.unit_names = {u.id: u.name for u in rows}
         self.unit_names.update({i: n for n, i in self.unit_ids.items()})
 
@@ -312,7 +374,7 @@ class _Importer:
         specs: list[_Spec] = [
             (p.no, {"name": p.name, "description": p.description,
                     "start_date": self._d(p.start), "end_date": self._d(p.end)},
-             {"campaign_id": self.cid, "no": p.no}, f"阶段 {p.no}")
+             {"campaign_id": self.cid, "no": p.no}, f"{phase_name(p.no)}")
             for p in self.doc.phases
         ]
         self._upsert(Phase, "phase", specs, existing, ("no",))
@@ -365,17 +427,22 @@ class _Importer:
         for t in self.doc.tasks:
             row = existing.get(t.no)
             want = {"group_id": self.group_ids[t.group], "title": t.title, "detail": t.detail,
-                    **self._deadlines(row, self._d(t.deadline))}
+                    **self._deadlines(row, self._d(t.deadline)), "retired": False}
             if row is not None and row.deadline != row.planned_deadline != want["deadline"]:
                 self.rep.changes.append(
-                    f"任务 {t.no}：计划时限改为 {want['planned_deadline']}，"
-                    f"原延期时限 {row.deadline} 随之改为 {want['deadline']}")
-            specs.append((t.no, want, {"campaign_id": self.cid, "no": t.no}, f"任务 {t.no}"))
+                    f"任务{t.no}：计划完成时限改为 {full_date(want['planned_deadline'])}，"
+                    f"原调整后的时限 {full_date(row.deadline)} 不再适用")
+            specs.append((t.no, want, {"campaign_id": self.cid, "no": t.no}, f"任务{t.no}"))
         self.task_ids = self._upsert(Task, "task", specs, existing, ("no",))
         self.stale_tasks = sorted((r for no, r in existing.items() if no not in self.task_ids),
                                   key=lambda r: r.no)
         for r in self.stale_tasks:
-            self.rep.stale.append(f"任务 {r.no}（其承办记录已停用）")
+            if not r.retired:
+                r.retired = True
+                self.rep.retired["task"] += 1
+                self.audits.append(_Pending("task", r.id, "seed.retire", {"retired": False},
+                                            {"retired": True}, f"计划中已没有第{r.no}项任务"))
+                self.rep.changes.append(f"撤销任务{r.no}（保留其记录，各单位的承办记录随之停用）")
 
     def _items(self) -> None:
         existing = {i.no: i for i in
@@ -393,7 +460,7 @@ class _Importer:
                 "all_members": self.index.is_all_members(it.units, self.doc),
                 "note": it.note,
             }
-            specs.append((it.no, want, {"campaign_id": self.cid, "no": it.no}, f"评分项 {it.no}"))
+            specs.append((it.no, want, {"campaign_id": self.cid, "no": it.no}, f"评分项{it.no}"))
         self.item_ids = self._upsert(ScoreItem, "scoreitem", specs, existing, ("no",))
         for no in sorted(existing.keys() - self.item_ids.keys()):
             self.rep.stale.append(f"评分项 {no}")
@@ -409,8 +476,12 @@ class _Importer:
         a = [self.unit_names.get(i, f"#{i}") for i in after]
         if sorted(b) != sorted(a):
             self.audits.append(_Pending(entity, owner_id, "seed.update", {"units": b}, {"units": a}))
-            self.rep.changes.append(f"{label}：责任单位 {'、'.join(b) or '（无）'} → "
-                                    f"{'、'.join(a) or '（无）'}")
+            self.rep.changed_ids[entity].append(owner_id)
+            more = [n for n in a if n not in b]
+            less = [n for n in b if n not in a]
+            said = ([f"增加责任单位 {'、'.join(more)}"] if more else []) + (
+                [f"不再由 {'、'.join(less)} 负责"] if less else [])
+            self.rep.changes.append(f"{label}：{'；'.join(said)}")
 
     def _assignments(self) -> None:
         rows = self._existing(select(Assignment).where(Assignment.campaign_id == self.cid))
@@ -429,7 +500,7 @@ class _Importer:
                     specs.append(((tid, uid), {},
                                   {"campaign_id": self.cid, "task_id": tid, "unit_id": uid,
                                    "updated_at": self.now},
-                                  f"任务 {t.no} 的承办单位 {self.unit_names[uid]}"))
+                                  f"任务{t.no}的承办单位“{self.unit_names[uid]}”"))
                 elif r.retired:
                     r.retired = False
                     self.rep.unretired["assignment"] += 1
@@ -439,19 +510,23 @@ class _Importer:
             for uid, r in have.items():
                 if uid not in want and not r.retired:
                     self._retire(r, f"种子中第{t.no}项任务已不含{self.unit_names.get(uid, uid)}")
-            self._link_audit("task", tid, active_before, want, f"任务 {t.no}")
+            self._link_audit("task", tid, active_before, want, f"任务{t.no}")
         self._upsert(Assignment, "assignment", specs, {}, ("task_id", "unit_id"))
         for task in self.stale_tasks:
             for r in by_task.get(task.id or -1, {}).values():
                 if not r.retired:
                     self._retire(r, f"种子中已没有第{task.no}项任务")
+        for task_units in by_task.values():
+            for uid, r in task_units.items():
+                if uid in self.stale_units and not r.retired:
+                    self._retire(r, f"计划中已没有{self.unit_names.get(uid, uid)}")
 
     def _retire(self, r: Assignment, why: str) -> None:
         r.retired = True
         self.rep.retired["assignment"] += 1
+        self.rep.retired_ids["assignment"].append(r.id)  # type: ignore[arg-type]
         self.audits.append(_Pending("assignment", r.id, "seed.retire", {"retired": False},
-                                    {"retired": True}, why))
-        self.rep.changes.append(f"停用承办记录 {r.id}：{why}")
+                                    {"retired": True}, why))  # said by its task's or unit's line
 
     def _links(self, model: Any, owner_col: str, owner_entity: str,
                have: Mapping[int, dict[int, Any]], want: Mapping[int, list[int]],
@@ -480,7 +555,7 @@ class _Importer:
         for r in rows:
             have[r.item_id][r.unit_id] = r
         want = {self.item_ids[it.no]: self._unit_ids(it.units) for it in self.doc.score_items}
-        labels = {self.item_ids[it.no]: f"评分项 {it.no}" for it in self.doc.score_items}
+        labels = {self.item_ids[it.no]: f"评分项{it.no}" for it in self.doc.score_items}
         self._links(ItemUnit, "item_id", "scoreitem", have, want, labels)
 
     def _criteria(self) -> None:
@@ -492,10 +567,10 @@ class _Importer:
             for c in it.criteria:
                 want = {"text": c.text, "points": c.points, "tier_group": c.tier_group,
                         "not_attainable": c.not_attainable,
-                        "not_attainable_reason": c.not_attainable_reason}
+                        "not_attainable_reason": c.not_attainable_reason, "label": c.label}
                 specs.append(((iid, c.no), want,
                               {"campaign_id": self.cid, "item_id": iid, "no": c.no},
-                              f"评分项 {it.no} 细则 {c.no}"))
+                              f"细则{it.no}.{c.no}"))
         ids = self._upsert(Criterion, "criterion", specs, existing, ("item_id", "no"))
         self.criterion_ids = {(it.no, c.no): ids[(self.item_ids[it.no], c.no)]
                               for it in self.doc.score_items for c in it.criteria}
@@ -517,8 +592,49 @@ class _Importer:
             for c in it.criteria:
                 cid = self.criterion_ids[(it.no, c.no)]
                 want[cid] = self._unit_ids(c.units or ())
-                labels[cid] = f"评分项 {it.no} 细则 {c.no}"
+                labels[cid] = f"细则{it.no}.{c.no}"
         self._links(CriterionUnit, "criterion_id", "criterion", have, want, labels)
+
+    def _task_criteria(self) -> None:
+        """Make the task ↔ criterion links equal the seed's (links carry no history)."""
+        rows = self._existing(
+            select(TaskCriterion).join(Task, col(TaskCriterion.task_id) == col(Task.id))
+            .where(Task.campaign_id == self.cid))
+        have = {(r.task_id, r.criterion_id): r for r in rows}
+        want: dict[tuple[int, int], bool] = {}
+        for link in self.doc.links:
+            key = (self.task_ids[link.task], self.criterion_ids[link.criterion_key])
+            want[key] = link.suggested
+        task_no = {i: no for no, i in self.task_ids.items()}
+        crit_no = {i: f"{a}.{b}" for (a, b), i in self.criterion_ids.items()}
+
+        def label(key: tuple[int, int]) -> str:
+            return f"任务{task_no.get(key[0], '?')}与细则{crit_no.get(key[1], '?')}的关联"
+
+        values = []
+        for key, suggested in want.items():
+            row = have.get(key)
+            if row is None:
+                values.append({"task_id": key[0], "criterion_id": key[1], "suggested": suggested})
+                if not self.new:
+                    self.audits.append(_Pending("task", key[0], "seed.link", None,
+                                                {"criterion_id": key[1], "suggested": suggested}))
+                    self.rep.changes.append(f"新增 {label(key)}")
+            elif row.suggested != suggested:
+                row.suggested = suggested
+                self.rep.updated["taskcriterion"] += 1
+                self.audits.append(_Pending("task", key[0], "seed.link", {"suggested": not suggested},
+                                            {"suggested": suggested}))
+                self.rep.changes.append(f"{label(key)}：{'改为建议' if suggested else '已确认'}")
+        for key, row in have.items():
+            if key not in want:
+                self.s.delete(row)
+                self.rep.removed["taskcriterion"] += 1
+                self.audits.append(_Pending("task", key[0], "seed.unlink", {"criterion_id": key[1]}, None))
+                self.rep.changes.append(f"删除 {label(key)}")
+        if values:
+            self.s.exec(insert(TaskCriterion.__table__), params=values)  # type: ignore[attr-defined]
+            self.rep.added["taskcriterion"] += len(values)
 
     def _finish(self) -> None:
         rep = self.rep

@@ -111,6 +111,8 @@ class UnitSpec(_Strict):
     aliases: list[Name] = Field(default_factory=list)
     is_member: bool = True
     is_lead: bool = False
+    # 区直单位 / 街道 / 驻区单位 (models.tables.UnitKind).
+    kind: Literal["区直单位", "街道", "驻区单位"] = "区直单位"
     note: str | None = None
 
 
@@ -166,6 +168,9 @@ class CriterionSpec(_Strict):
     units: list[Name] | None = None
     not_attainable: bool = False
     not_attainable_reason: str | None = None
+    # How the criterion reads standing alone, where the document's clause does not
+    # (``及实施情况``); ``text`` stays the document's words.
+    label: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _reason_goes_with_flag(self) -> CriterionSpec:
@@ -191,6 +196,20 @@ class ScoreItemSpec(_Strict):
     note: str | None = None
 
 
+class LinkSpec(_Strict):
+    """A task of Annex 1 whose work meets a criterion of Annex 2 (``criterion``: ``"7.1"``)."""
+
+    task: No
+    criterion: str = Field(pattern=r"^[1-9][0-9]*\.[1-9][0-9]*$")
+    # Proposed where the texts match; the coordinator confirms or removes it in the plan.
+    suggested: bool = True
+
+    @property
+    def criterion_key(self) -> tuple[int, int]:
+        item, no = self.criterion.split(".")
+        return int(item), int(no)
+
+
 class SeedDoc(_Strict):
     schema_version: Literal[1]
     source: SourceSpec | None = None
@@ -204,6 +223,8 @@ class SeedDoc(_Strict):
     tasks: list[TaskSpec]
     score_categories: list[ScoreCategorySpec]
     score_items: list[ScoreItemSpec]
+    # Task ↔ criterion links (see LinkSpec).
+    links: list[LinkSpec] = Field(default_factory=list)
 
     def item(self, no: int) -> ScoreItemSpec:
         for it in self.score_items:

@@ -266,7 +266,7 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
     def refs(ids: Iterable[int]) -> tuple[UnitRef, ...]:
         return tuple(ref(u) for u in sorted(set(ids), key=lambda u: (unit_order.get(u, 10**6), u)))
 
-    member_ids = [u.id for u in rows.units if u.is_member and u.id is not None]
+    member_ids = [u.id for u in rows.units if u.is_member and not u.retired and u.id is not None]
 
     # ---------------------------------------------------------------- tasks
     groups = {g.id: g for g in rows.groups}
@@ -413,7 +413,7 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
             criteria_pending=pending_by_unit.get(u.id or 0, 0),
             points_at_stake=stake_by_unit.get(u.id or 0, 0.0),
         )
-        for u in rows.units
+        for u in rows.units if not u.retired
     )
 
     # ---------------------------------------------------------------- phase

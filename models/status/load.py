@@ -144,11 +144,13 @@ def _load(session: Session, campaign_id: int | None, *, detail: bool = True) -> 
     for p in rows(_PHASE, _PHASE.c.no):
         out[p.campaign_id].phases.append(p)
     if detail:
+        # Every unit, retired (已撤销) ones too, so old records still name theirs; a retired
+        # unit owes nothing and is not listed (compute). A retired task is not read at all.
         for u in rows(_UNIT, _UNIT.c.sort_order, _UNIT.c.id):
             out[u.campaign_id].units.append(u)
         for g in rows(_GROUP, _GROUP.c.no):
             out[g.campaign_id].groups.append(g)
-    for t in rows(_TASK, _TASK.c.no):
+    for t in rows(_TASK, _TASK.c.no, where=[_TASK.c.retired.is_(False)]):
         out[t.campaign_id].tasks.append(t)
     for a in rows(_ASSIGNMENT, _ASSIGNMENT.c.id, where=[_ASSIGNMENT.c.retired.is_(False)]):
         out[a.campaign_id].assignments.append(a)

@@ -1,0 +1,50 @@
+"""the living plan: unit kind, retired units and tasks, criterion labels, task-criterion links
+
+Revision ID: 0003
+Revises: 0001 (0002 once the supervision tables land)
+Create Date: 2026-12-06
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_KIND = sa.Enum("区直单位", "街道", "驻区单位", name="unitkind", native_enum=False, length=24)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("unit") as batch:
+        batch.add_column(sa.Column("kind", _KIND, nullable=False, server_default="区直单位"))
+        batch.add_column(sa.Column("retired", sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table("task") as batch:
+        batch.add_column(sa.Column("retired", sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table("criterion") as batch:
+        batch.add_column(sa.Column("label", sa.String(), nullable=True))
+    op.create_table(
+        "taskcriterion",
+        sa.Column("task_id", sa.Integer(), nullable=False),
+        sa.Column("criterion_id", sa.Integer(), nullable=False),
+        sa.Column("suggested", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["criterion_id"], ["criterion.id"]),
+        sa.ForeignKeyConstraint(["task_id"], ["task.id"]),
+        sa.PrimaryKeyConstraint("task_id", "criterion_id"),
+    )
+    op.create_index(op.f("ix_taskcriterion_criterion_id"), "taskcriterion", ["criterion_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_taskcriterion_criterion_id"), table_name="taskcriterion")
+    op.drop_table("taskcriterion")
+    with op.batch_alter_table("criterion") as batch:
+        batch.drop_column("label")
+    with op.batch_alter_table("task") as batch:
+        batch.drop_column("retired")
+    with op.batch_alter_table("unit") as batch:
+        batch.drop_column("retired")
+        batch.drop_column("kind")
