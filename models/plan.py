@@ -203,12 +203,12 @@ def _touches(session: Session, report: ImportReport) -> list[str]:
                    f"证明材料 {files} 份（停用后仍可在台账中查到）")
     for cid in report.changed_ids.get("criterion", []):
         crit = session.get(Criterion, cid)
-        a = session.exec(select(Assessment).where(Assessment.criterion_id == cid)).first()
-        if crit is None or a is None or a.state in (AssessmentState.none,):
+        claim = session.exec(select(Assessment).where(Assessment.criterion_id == cid)).first()
+        if crit is None or claim is None or claim.state == AssessmentState.none:
             continue
         item = session.get(ScoreItem, crit.item_id)
         state = {AssessmentState.claimed: "已申报待审核", AssessmentState.verified: "已核定",
-                 AssessmentState.rejected: "未通过"}.get(a.state, str(a.state))
+                 AssessmentState.rejected: "未通过"}.get(claim.state, str(claim.state))
         out.append(f"细则{item.no if item else '?'}.{crit.no}：{state}")
     return out
 
