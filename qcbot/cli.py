@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qcbot.commands.run",
     "qcbot.commands.db",
     "qcbot.commands.seed",
+    "qcbot.commands.plan",
     "qcbot.commands.admin",
     "qcbot.commands.backup",
     "qcbot.commands.export",

@@ -619,7 +619,7 @@ class _Importer:
                 if not self.new:
                     self.audits.append(_Pending("task", key[0], "seed.link", None,
                                                 {"criterion_id": key[1], "suggested": suggested}))
-                    self.rep.changes.append(f"新增 {label(key)}")
+                    self.rep.changes.append(f"新增{label(key)}")
             elif row.suggested != suggested:
                 row.suggested = suggested
                 self.rep.updated["taskcriterion"] += 1
@@ -631,7 +631,7 @@ class _Importer:
                 self.s.delete(row)
                 self.rep.removed["taskcriterion"] += 1
                 self.audits.append(_Pending("task", key[0], "seed.unlink", {"criterion_id": key[1]}, None))
-                self.rep.changes.append(f"删除 {label(key)}")
+                self.rep.changes.append(f"删除{label(key)}")
         if values:
             self.s.exec(insert(TaskCriterion.__table__), params=values)  # type: ignore[attr-defined]
             self.rep.added["taskcriterion"] += len(values)

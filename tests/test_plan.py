@@ -1,0 +1,170 @@
+"""The living plan (issue 16): the workbook round trip, refusals naming the cell, retire not delete."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from infra.db import read_only, transaction
+from models.audit import Actor
+from models.evidence import Upload, add_evidence
+from models.plan import apply, live_plan
+from models.progress import set_progress
+from models.seed import import_seed, load_seed
+from models.tables import (
+    Assessment,
+    Assignment,
+    AuditLog,
+    Evidence,
+    Task,
+    TaskCriterion,
+    Unit,
+)
+from qcbot.cli import main
+from reports.planbook import PlanBookError, read_plan, write_plan
+from tests.conftest import SEED_PATH
+
+NOW = datetime(2021, 11, 1, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def seeded(engine: Engine) -> int:
+    with transaction(engine) as s:
+        cid = import_seed(session=s, doc=load_seed(SEED_PATH), now=NOW, actor=Actor.cli()).campaign_id
+        # Recorded work on task 19 (to be retired) and a claim on criterion 7.1.
+        task19 = s.exec(select(Task).where(Task.campaign_id == cid, Task.no == 19)).one()
+        unit = s.exec(select(Unit).where(Unit.name == "区市场监管局")).one()
+        a = s.exec(select(Assignment).where(Assignment.task_id == task19.id, Assignment.unit_id == unit.id)).one()
+        set_progress(session=s, assignment_id=a.id, percent=40, note="已排查", actor=Actor.cli(), now=NOW)
+        add_evidence(s, Upload(campaign_id=cid, unit_id=unit.id, member_id=None, sha256="a" * 64, size=10,
+                               mime_type="application/pdf", original_name="排查报告.pdf", task_id=task19.id),
+                     actor=Actor.cli(), now=NOW)
+    return cid
+
+
+def _sheet_rows(data: bytes, sheet: str) -> list[list[object]]:
+    wb = load_workbook(io.BytesIO(data))
+    return [list(r) for r in wb[sheet].iter_rows(values_only=True)]
+
+
+def _edit(data: bytes, edit) -> bytes:  # type: ignore[no-untyped-def]
+    wb = load_workbook(io.BytesIO(data))
+    edit(wb)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _row(ws, column: int, value: object) -> int:  # type: ignore[no-untyped-def]
+    return next(r for r in range(2, ws.max_row + 1) if ws.cell(r, column).value == value)
+
+
+def test_export_edit_import_round_trip(engine: Engine, db_url: str, seeded: int, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    book = tmp_path / "plan.xlsx"
+    assert main(["-c", str(config), "plan", "export", str(book)]) == 0
+    assert "任务 19 项" in capsys.readouterr().out
+    data = book.read_bytes()
+    header = _sheet_rows(data, "任务")[0]
+    assert header == ["任务号", "任务组", "主要内容", "工作要求", "牵头单位", "责任单位", "完成时限"]
+    # Unchanged, it imports as no change at all.
+    assert main(["-c", str(config), "plan", "import", str(book), "--dry-run"]) == 0
+    assert "没有变化" in capsys.readouterr().out
+
+    def edit(wb) -> None:  # type: ignore[no-untyped-def]
+        tasks = wb["任务"]
+        tasks.cell(_row(tasks, 1, 7), 7).value = "2022年1月31日"  # a deadline
+        tasks.delete_rows(_row(tasks, 1, 19))  # retire task 19
+        wb["单位"].append(["区质检所", "合肥市瑶海区质量技术监督检测所", "质检所", "驻区单位", "否", "否"])
+        tasks.cell(_row(tasks, 1, 8), 6).value = tasks.cell(_row(tasks, 1, 8), 6).value + "、区质检所"
+        wb["任务与细则"].append([8, "14.1", "确认"])  # a link
+
+    book.write_bytes(_edit(data, edit))
+    before = _counts(engine)
+    assert main(["-c", str(config), "plan", "import", str(book), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    lines = [x for x in out.splitlines() if x[:1].isdigit()]
+    assert lines == [
+        "1. 新增单位“区质检所”",
+        "2. 任务7：完成时限 2021年12月31日 → 2022年1月31日",
+        "3. 撤销任务19（保留其记录，各单位的承办记录随之停用）",
+        "4. 任务8：增加责任单位 区质检所",
+        "5. 新增任务8与细则14.1的关联",
+    ], out
+    assert "任务19·区市场监管局：进度 40%，证明材料 1 份" in out and "试运行" in out
+    assert _counts(engine) == before  # the dry run changed nothing
+    assert main(["-c", str(config), "plan", "import", str(book)]) == 0
+    assert "已导入" in capsys.readouterr().out
+    with read_only(engine) as s:
+        t19 = s.exec(select(Task).where(Task.campaign_id == seeded, Task.no == 19)).one()
+        assert t19.retired
+        kept = s.exec(select(Assignment).where(Assignment.task_id == t19.id)).all()
+        assert kept and all(a.retired for a in kept) and any(a.percent == 40 for a in kept)
+        assert s.exec(select(Evidence).where(Evidence.task_id == t19.id)).one().file_name
+        t7 = s.exec(select(Task).where(Task.campaign_id == seeded, Task.no == 7)).one()
+        assert t7.deadline == date(2022, 1, 31)
+        unit = s.exec(select(Unit).where(Unit.name == "区质检所")).one()
+        assert str(unit.kind) == "驻区单位" and not unit.is_member
+        assert s.exec(select(TaskCriterion).where(TaskCriterion.task_id == s.exec(
+            select(Task.id).where(Task.campaign_id == seeded, Task.no == 8)).one())).all()
+        actions = {a.action for a in s.exec(select(AuditLog).where(AuditLog.at == AuditLog.at))}
+        assert {"seed.retire", "seed.link", "seed.create", "seed.update"} <= actions
+    after = _counts(engine)
+    assert after["evidence"] == before["evidence"] and after["assignment"] == before["assignment"] + 1
+    # Exported again, the workbook no longer lists task 19, and re-importing it changes nothing.
+    assert main(["-c", str(config), "plan", "export", str(book)]) == 0
+    assert "任务 18 项" in capsys.readouterr().out
+    assert main(["-c", str(config), "plan", "import", str(book)]) == 0
+    assert "没有变化" in capsys.readouterr().out
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with read_only(engine) as s:
+        return {"assignment": len(s.exec(select(Assignment)).all()), "evidence": len(s.exec(select(Evidence)).all()),
+                "assessment": len(s.exec(select(Assessment)).all()), "task": len(s.exec(select(Task)).all()),
+                "audit": len(s.exec(select(AuditLog)).all())}
+
+
+CASES = [
+    ("a wrong column", lambda wb: setattr(wb["任务"].cell(1, 7), "value", "截止"),
+     "任务表 G1：列名应为“完成时限”，实为“截止”。"),
+    ("a duplicate number", lambda wb: setattr(wb["任务"].cell(9, 1), "value", 7),
+     "任务表 A9：任务号重复（已在 A8）"),
+    ("an unknown unit", lambda wb: setattr(wb["任务"].cell(8, 6), "value", "区财政局、区质检所"),
+     "任务表 F8：没有“区质检所”这个单位"),
+    ("a criterion over its item", lambda wb: setattr(wb["细则"].cell(_row(wb["细则"], 1, 7), 3), "value", 9),
+     "超过评分项 7 的分数 4 分"),
+    ("a date that is not a date", lambda wb: setattr(wb["任务"].cell(8, 7), "value", "年底前"),
+     "任务表 G8：日期格式不对"),
+    ("a day that does not exist", lambda wb: setattr(wb["任务"].cell(8, 7), "value", "2022-02-30"),
+     "任务表 G8：没有这一天"),
+]
+
+
+@pytest.mark.parametrize(("case", "edit", "said"), CASES, ids=[c[0] for c in CASES])
+def test_a_bad_workbook_is_refused_with_the_cell_named(engine: Engine, seeded: int, case, edit, said) -> None:  # type: ignore[no-untyped-def]
+    with read_only(engine) as s:
+        base = live_plan(session=s, campaign_id=seeded)
+    data = _edit(write_plan(base), edit)
+    with pytest.raises(PlanBookError) as exc:
+        read_plan(data, base=base)
+    assert said in str(exc.value), str(exc.value)
+
+
+def test_a_criterion_cannot_be_dropped_and_a_file_that_is_no_workbook_is_refused(engine: Engine, seeded: int) -> None:
+    with read_only(engine) as s:
+        base = live_plan(session=s, campaign_id=seeded)
+    crits = base.model_copy(deep=True)
+    crits.score_items[9].criteria = crits.score_items[9].criteria[1:]
+    with transaction(engine) as s, pytest.raises(Exception, match="不能删除细则（缺少细则 10.1）"):
+        apply(session=s, campaign_id=seeded, doc=crits, actor=Actor.cli(), now=NOW)
+    with pytest.raises(PlanBookError, match="不是可以读取的 Excel"):
+        read_plan(b"not a workbook" * 10, base=base)
