@@ -165,7 +165,7 @@ class _Reader:
         if name not in self.wb.sheetnames:
             self.problems.append(f"缺少“{name}”表。")
             return []
-        ws: Worksheet = self.wb[name]  # type: ignore[assignment]
+        ws: Worksheet = self.wb[name]
         columns = SHEETS[name]
         out: list[_Row] = []
         for n, raw in enumerate(ws.iter_rows(values_only=True), 1):
@@ -406,14 +406,14 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
     if r.problems:
         raise PlanBookError(r.problems)
 
-    data = base.model_dump(mode="python")
-    data.update({
+    plan: dict[str, Any] = base.model_dump(mode="python")
+    plan.update({
         "units": unit_specs, "phases": phase_specs, "task_groups": group_specs, "tasks": task_specs,
         "score_categories": cat_specs, "score_items": list(item_specs.values()), "links": link_specs,
     })
-    data["campaign"]["lead_unit"] = lead[0] if lead else base.campaign.lead_unit
+    plan["campaign"]["lead_unit"] = lead[0] if lead else base.campaign.lead_unit
     try:
-        doc = SeedDoc.model_validate(data, strict=False)
+        doc = SeedDoc.model_validate(plan, strict=False)
     except ValidationError as exc:
         raise PlanBookError([f"{'.'.join(str(p) for p in e['loc'])}：{e['msg']}" for e in exc.errors()]) from None
     errors = [f for f in check_seed(doc) if f.level == "error"]
