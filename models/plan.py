@@ -20,16 +20,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
+from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models.audit import Actor
-from models.errors import InvalidInput, NotFound
+from models.errors import Conflict, InvalidInput, NotFound
+from models.progress import check_waivable
 from models.seed import ImportReport, SeedDoc, import_seed
+from models.seed.schema import CriterionSpec, ScoreItemSpec, UnitIndex, UnitSpec
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -51,6 +55,8 @@ from models.tables import (
 
 #: The name the plan gives "every member unit of the leading group".
 ALL_MEMBERS = "区质量强区领导小组成员单位"
+#: What a unit can be (区直单位、街道、驻区单位).
+UNIT_KINDS: tuple[str, ...] = get_args(UnitSpec.model_fields["kind"].annotation)
 
 
 def _campaign(session: Session, campaign_id: int) -> Campaign:
@@ -240,5 +246,122 @@ def apply(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now
         nos = "、".join(f"{a}.{b}" for a, b in sorted(crits_now - kept_crits))
         raise InvalidInput(f"评分表是验收标准，不能删除细则（缺少细则 {nos}）。"
                            "本区不适用时，请在“放弃原因”列写明原因。")
+    waived = {(it.no, cr.no) for it in doc.score_items for cr in it.criteria if cr.not_attainable}
+    for crit, item in session.exec(
+            select(Criterion, ScoreItem).join(ScoreItem, col(Criterion.item_id) == col(ScoreItem.id))
+            .where(Criterion.campaign_id == campaign_id, col(Criterion.not_attainable).is_(False))):
+        if (item.no, crit.no) in waived:
+            check_waivable(session=session, criterion=crit, item=item)
     report = import_seed(session=session, doc=doc, now=now, actor=actor, slug=c.slug)
     return PlanChange(report=report, lines=_lines(report), touches=_touches(session, report))
+
+
+def preview(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now: datetime) -> PlanChange:
+    """What :func:`apply` would change, undone at once (a savepoint rolled back)."""
+    savepoint = session.begin_nested()
+    try:
+        return apply(session=session, campaign_id=campaign_id, doc=doc, actor=actor, now=now)
+    finally:
+        savepoint.rollback()
+
+
+# ------------------------------------------------------------------ in-chat edits (coordinator)
+
+
+def _edited(session: Session, campaign_id: int, actor: Actor, now: datetime,
+            edit: Callable[[SeedDoc], None]) -> PlanChange:
+    doc = live_plan(session=session, campaign_id=campaign_id)
+    edit(doc)
+    try:
+        doc = SeedDoc.model_validate(doc.model_dump(mode="python"), strict=False)
+    except ValidationError as exc:
+        raise InvalidInput("；".join(str(e["msg"]) for e in exc.errors())) from None
+    return apply(session=session, campaign_id=campaign_id, doc=doc, actor=actor, now=now)
+
+
+def _unit_named(doc: SeedDoc, name: str) -> str:
+    """The plan's name for ``name`` (a unit's name or alias); refuses an unknown one."""
+    index = UnitIndex.of(doc)
+    if name in index.spelling:
+        return index.spelling[name]
+    for variant in (name.removeprefix("区"), "区" + name):
+        if variant in index.spelling:
+            return index.spelling[variant]
+    raise NotFound(f"没有找到单位“{name[:30]}”。新单位请先用 /addunit 添加。")
+
+
+def add_unit(*, session: Session, campaign_id: int, name: str, kind: str, actor: Actor, now: datetime) -> PlanChange:
+    """A new responsible unit (not a member of the leading group unless the workbook says so);
+    a retired unit of that name comes back."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("单位名称应为 1 到 100 个字。")
+    if kind not in UNIT_KINDS:
+        raise InvalidInput(f"单位类型应为{'、'.join(UNIT_KINDS)}之一。")
+
+    def edit(doc: SeedDoc) -> None:
+        index = UnitIndex.of(doc)
+        if name in index.spelling or name in index.groups:
+            raise Conflict(f"已有单位“{index.spelling.get(name, name)}”。")
+        doc.units.append(UnitSpec(name=name, kind=kind, is_member=False))  # type: ignore[arg-type]
+
+    return _edited(session, campaign_id, actor, now, edit)
+
+
+def _criterion(doc: SeedDoc, key: str) -> tuple[ScoreItemSpec, CriterionSpec]:
+    try:
+        item_no, no = (int(x) for x in key.split("."))
+        item = doc.item(item_no)
+        return item, next(c for c in item.criteria if c.no == no)
+    except (ValueError, KeyError, StopIteration):
+        raise NotFound(f"没有细则“{key[:20]}”（写成 项号.细则号，如 10.1）。") from None
+
+
+def assign_criterion(*, session: Session, campaign_id: int, key: str, units: list[str], actor: Actor,
+                     now: datetime) -> PlanChange:
+    """Give criterion ``key`` (``10.1``) to ``units`` (a waiver of it is lifted)."""
+    def edit(doc: SeedDoc) -> None:
+        item, crit = _criterion(doc, key)
+        names = [_unit_named(doc, u) for u in units]
+        if not names:
+            raise InvalidInput("请写明由哪个单位负责。")
+        crit.units = list(dict.fromkeys(names))
+        crit.not_attainable, crit.not_attainable_reason = False, None
+        if item.units and not UnitIndex.of(doc).is_all_members(item.units, doc):
+            item.units = list(dict.fromkeys([*item.units, *names]))
+        elif not item.units:
+            item.units = list(crit.units)
+
+    return _edited(session, campaign_id, actor, now, edit)
+
+
+def waive_criterion(*, session: Session, campaign_id: int, key: str, reason: str, actor: Actor,
+                    now: datetime) -> PlanChange:
+    """Give up criterion ``key`` with ``reason``: its points count as lost (已失分), the reason shown."""
+    why = " ".join(reason.split())
+    if not why:
+        raise InvalidInput("请写明放弃的原因（会显示在评分项和台账中）。")
+    if len(why) > 200:
+        raise InvalidInput("放弃原因不超过 200 个字。")
+
+    def edit(doc: SeedDoc) -> None:
+        _, crit = _criterion(doc, key)
+        crit.not_attainable, crit.not_attainable_reason = True, why
+
+    return _edited(session, campaign_id, actor, now, edit)
+
+
+def set_task_units(*, session: Session, campaign_id: int, task_no: int, units: list[str], actor: Actor,
+                   now: datetime) -> PlanChange:
+    """Task ``task_no`` is carried by ``units`` (the first leads); a unit dropped keeps its record."""
+    def edit(doc: SeedDoc) -> None:
+        try:
+            task = doc.task(task_no)
+        except KeyError:
+            raise NotFound(f"没有任务 {task_no}（或已撤销）。") from None
+        names = list(dict.fromkeys(_unit_named(doc, u) for u in units))
+        if not names:
+            raise InvalidInput("请写明承担任务的单位。")
+        task.units = names
+
+    return _edited(session, campaign_id, actor, now, edit)

@@ -505,6 +505,17 @@ def reject_criterion(
                              now=now, note=why)
 
 
+def check_waivable(*, session: Session, criterion: Criterion, item: ScoreItem) -> None:
+    """Refuse to waive (mark not attainable) a criterion someone claimed or that was verified:
+    the ONE guard of a waiver, in chat (/waive) and in the plan workbook (放弃原因)."""
+    a = _assessment(session, criterion.id)  # type: ignore[arg-type]
+    state = a.state if a is not None else AssessmentState.none
+    if state == AssessmentState.claimed:
+        raise Conflict(f"{_clabel(item, criterion)}已有单位申报达标，请先驳回该申报，再标为无法达到。")
+    if state == AssessmentState.verified:
+        raise Conflict(f"{_clabel(item, criterion)}已确认达标，不能标为无法达到。")
+
+
 def set_not_attainable(
     *,
     session: Session,
@@ -523,12 +534,7 @@ def set_not_attainable(
     why = _text(reason, "原因", required=value)
     crit, item = _lock_criterion(session, criterion_id)
     if value:
-        a = _assessment(session, criterion_id)
-        state = a.state if a is not None else AssessmentState.none
-        if state == AssessmentState.claimed:
-            raise Conflict(f"{_clabel(item, crit)}已有单位申报达标，请先驳回该申报，再标为无法达到。")
-        if state == AssessmentState.verified:
-            raise Conflict(f"{_clabel(item, crit)}已确认达标，不能标为无法达到。")
+        check_waivable(session=session, criterion=crit, item=item)
     new_reason = why if value else None
     if crit.not_attainable == value and crit.not_attainable_reason == new_reason:
         return crit

@@ -168,3 +168,40 @@ def test_a_criterion_cannot_be_dropped_and_a_file_that_is_no_workbook_is_refused
         apply(session=s, campaign_id=seeded, doc=crits, actor=Actor.cli(), now=NOW)
     with pytest.raises(PlanBookError, match="不是可以读取的 Excel"):
         read_plan(b"not a workbook" * 10, base=base)
+
+
+def test_in_chat_edits_go_through_the_plan_and_a_reimport_of_it_changes_nothing(engine: Engine, seeded: int) -> None:
+    from models.plan import add_unit, assign_criterion, set_task_units, waive_criterion
+    from models.tables import Criterion, CriterionUnit, ScoreItem
+
+    with transaction(engine) as s:
+        ch = add_unit(session=s, campaign_id=seeded, name="红光街道", kind="街道", actor=Actor.cli(), now=NOW)
+        assert ch.lines == ["新增单位“红光街道”"]
+        ch = assign_criterion(session=s, campaign_id=seeded, key="10.1", units=["市场监管局"], actor=Actor.cli(), now=NOW)
+        assert ch.lines == ["评分项10：增加责任单位 区市场监管局", "细则10.1：增加责任单位 区市场监管局"]
+        ch = set_task_units(session=s, campaign_id=seeded, task_no=7, units=["区财政局", "红光街道"],
+                            actor=Actor.cli(), now=NOW)
+        assert ch.lines == ["任务7：增加责任单位 红光街道"]
+        ch = waive_criterion(session=s, campaign_id=seeded, key="19.2", reason="本区无生活性服务业满意度测评",
+                             actor=Actor.cli(), now=NOW)
+        assert ch.lines == ["细则19.2：放弃（计为已失分）；原因：本区无生活性服务业满意度测评"]
+    with read_only(engine) as s:
+        item10 = s.exec(select(ScoreItem).where(ScoreItem.campaign_id == seeded, ScoreItem.no == 10)).one()
+        c101 = s.exec(select(Criterion).where(Criterion.item_id == item10.id, Criterion.no == 1)).one()
+        owners = s.exec(select(CriterionUnit).where(CriterionUnit.criterion_id == c101.id)).all()
+        assert [s.get(Unit, o.unit_id).name for o in owners] == ["区市场监管局"]  # type: ignore[union-attr]
+        doc = live_plan(session=s, campaign_id=seeded)
+    with transaction(engine) as s:
+        assert not apply(session=s, campaign_id=seeded, doc=doc, actor=Actor.cli(), now=NOW).changed
+    for bad, said in [
+        (lambda s: add_unit(session=s, campaign_id=seeded, name="区财政局", kind="区直单位", actor=Actor.cli(), now=NOW), "已有单位"),
+        (lambda s: add_unit(session=s, campaign_id=seeded, name="某所", kind="乡镇", actor=Actor.cli(), now=NOW), "单位类型"),
+        (lambda s: assign_criterion(session=s, campaign_id=seeded, key="10.9", units=["区财政局"], actor=Actor.cli(), now=NOW), "没有细则"),
+        (lambda s: assign_criterion(session=s, campaign_id=seeded, key="10.1", units=["区不存在局"], actor=Actor.cli(), now=NOW), "没有找到单位"),
+        (lambda s: waive_criterion(session=s, campaign_id=seeded, key="10.1", reason=" ", actor=Actor.cli(), now=NOW), "请写明放弃的原因"),
+        (lambda s: set_task_units(session=s, campaign_id=seeded, task_no=77, units=["区财政局"], actor=Actor.cli(), now=NOW), "没有任务 77"),
+    ]:
+        before = _counts(engine)
+        with transaction(engine) as s, pytest.raises(Exception, match=said):
+            bad(s)
+        assert _counts(engine) == before

@@ -162,6 +162,10 @@ def _said_change(key: str, before: Any, after: Any) -> str:
 
     if key == "retired":
         return "撤销" if after else "恢复"
+    if key == "not_attainable":
+        return "放弃（计为已失分）" if after else "取消放弃"
+    if key == "not_attainable_reason":
+        return f"原因：{after}" if after else ""
     if key in ("group_id", "category_id"):
         return f"{name}已调整"
     b, a = said(before), said(after)
