@@ -22,6 +22,8 @@ VERBS: dict[str, dict[str, bool]] = {
     "t": {"wd": True},  # a task: its deadline to the next working day (version: the date shown)
     "m": {"pg": False},  # /mytasks: a page (the id is the page number)
     "f": {"to": False},  # a file sent without a reply: file it for assignment <id>
+    "p": {"ok": False, "no": False},  # a plan workbook's change: apply / drop preview <audit id>
+    "l": {"cl": True},  # claim criterion <id> linked to the approved assignment <version>
 }
 _RE = re.compile(r"^([a-z]):([a-z]{1,5}):(\d{1,12})(?::v(\d{1,9}))?$")
 FORGED = "按钮无效（可能已过期），本次操作未生效。"

@@ -94,6 +94,16 @@ COMMANDS: tuple[Command, ...] = (
             Action.upload_evidence, ex.on_withdraw),
     Command("export", "导出台账和证明材料包", "/export（只要台账：/export 台账）", PRIVATE, Action.export,
             ex.on_export),
+    Command("plan", "导出工作计划（Excel），改后回复发回即可导入", "/plan（改好后回复该消息发回工作簿）", PRIVATE,
+            Action.edit_plan, h.on_plan),
+    Command("addunit", "新增责任单位：/addunit 单位名 类型", "/addunit 红光街道 街道", PRIVATE, Action.edit_plan,
+            h.on_addunit),
+    Command("assign", "指定细则的责任单位：/assign 项号.细则号 单位", "/assign 10.1 区市场监管局", PRIVATE,
+            Action.edit_plan, h.on_assign),
+    Command("waive", "放弃细则（计为已失分）：/waive 项号.细则号 原因", "/waive 10.1 本区没有法定计量检定机构", PRIVATE,
+            Action.edit_plan, h.on_waive),
+    Command("taskunits", "调整任务的责任单位：/taskunits 任务号 单位、单位", "/taskunits 7 区财政局、区发改委", PRIVATE,
+            Action.edit_plan, h.on_taskunits),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

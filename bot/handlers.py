@@ -21,6 +21,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
 from bot.actions import onboarding, reading, reporting, review, routing
+from bot.actions import plan as planning
 from bot.actions.common import Req
 from bot.callbacks import FORGED, parse
 from bot.context import Answer, Out, QcContext
@@ -235,6 +236,9 @@ async def on_file(update: Update, context: QcContext) -> None:
     if reply_to is None:
         return
     await context.settled(update.effective_chat.id)
+    if await _is_plan_reply(update, context, reply_to):
+        await _plan_returned(update, context, f, size, name)
+        return
     try:
         out = await _store_file(update, context, f, size, name, caption, lambda s, env: reporting.file_target(
             s, env, rq, reply_to, size=size, mime_type=mime, file_name=name, caption=caption))
@@ -294,6 +298,125 @@ async def _download(context: QcContext, file_id: str) -> bytes:
             raise InvalidInput("文件太大，超过 20 MB，机器人无法下载。请压缩或拆分后重新发送。") from None
         raise
     return bytes(await tg_file.download_as_bytearray())
+
+
+# ================================================================ the plan
+
+
+async def _is_plan_reply(update: Update, context: QcContext, reply_to: int) -> bool:
+    chat_id = update.effective_chat.id  # type: ignore[union-attr]
+
+    def kind(session: Session) -> bool:
+        from models.messages import lookup
+        from models.tables import SubjectKind
+
+        row = lookup(session, chat_id=chat_id, message_id=reply_to)
+        return row is not None and row.subject_kind == SubjectKind.plan
+
+    return await context.db(kind)
+
+
+async def _plan_returned(update: Update, context: QcContext, f: Document | PhotoSize, size: int | None,
+                         name: str | None) -> None:
+    """A workbook replying to /plan's message: checked, stored, previewed with 确认导入."""
+    rq = req(context)
+    try:
+        await context.in_env(update, lambda s, env: planning.check_returned(s, env, size=size, file_name=name))
+        data = await _download(context, f.file_id)
+        sha, _ = await asyncio.to_thread(store_new_blob, context.settings.storage.dir, data)
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    await context.act(update, lambda s, env: planning.previewed(s, env, rq, data=data, sha256=sha,
+                                                                 file_name=name or "工作计划.xlsx"))
+
+
+async def on_plan(update: Update, context: QcContext) -> None:
+    """/plan: the live plan as a workbook; a workbook sent back replying to it is previewed."""
+    rq = req(context)
+    try:
+        book = await context.in_env(update, lambda s, env: planning.workbook(s, env, rq))
+        campaign_id = await context.in_env(update, lambda s, env: env.campaign_id)
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    message = update.effective_message
+    assert message is not None
+    sent = await message.reply_document(book.data, filename=book.file_name, caption=book.caption,
+                                        parse_mode="HTML", do_quote=True)
+    now = context.now()
+
+    def remember_it(session: Session) -> None:
+        from models.messages import remember
+        from models.tables import SubjectKind
+
+        remember(session, campaign_id=campaign_id, chat_id=sent.chat_id, message_id=sent.message_id,
+                 kind=SubjectKind.plan, subject_id=None, now=now)
+
+    await context.db(remember_it)
+
+
+async def on_addunit(update: Update, context: QcContext) -> None:
+    """/addunit 单位名 [区直单位|街道|驻区单位]: a new responsible unit."""
+    usage = "/addunit 单位名称 类型（区直单位、街道或驻区单位，默认区直单位），例如 /addunit 红光街道 街道"
+    parts = _rest(update).split()
+    if not parts or len(parts) > 2:
+        await context.refuse(update, InvalidInput(f"用法：{usage}"))
+        return
+    rq, kind = req(context), parts[1] if len(parts) > 1 else "区直单位"
+    await context.act(update, lambda s, env: planning.add_unit(s, env, rq, parts[0], kind))
+
+
+async def on_assign(update: Update, context: QcContext) -> None:
+    """/assign 10.1 区市场监管局: who owes a criterion."""
+    usage = "/assign 项号.细则号 单位名称，例如 /assign 10.1 区市场监管局"
+    parts = _rest(update).split(maxsplit=1)
+    try:
+        if len(parts) < 2:
+            raise InvalidInput(f"用法：{usage}")
+        item_no, crit_no = parse_criterion_ref(parts[0], usage=usage)
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq, units = req(context), _unit_names(parts[1])
+    await context.act(update, lambda s, env: planning.assign(s, env, rq, f"{item_no}.{crit_no}", units))
+
+
+async def on_waive(update: Update, context: QcContext) -> None:
+    """/waive 10.1 原因: give a criterion up (its points count as lost), with the reason."""
+    usage = "/waive 项号.细则号 原因，例如 /waive 10.1 本区没有法定计量检定机构"
+    parts = _rest(update).split(maxsplit=1)
+    try:
+        if not parts:
+            raise InvalidInput(f"用法：{usage}")
+        item_no, crit_no = parse_criterion_ref(parts[0], usage=usage)
+        if len(parts) < 2:
+            raise InvalidInput(f"请写明放弃的原因（会显示在评分项和台账中）。用法：{usage}")
+        reason = check_note(parts[1], what="放弃原因")
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: planning.waive(s, env, rq, f"{item_no}.{crit_no}", reason or ""))
+
+
+async def on_taskunits(update: Update, context: QcContext) -> None:
+    """/taskunits 7 区财政局、区发改委: the units carrying a task (the first leads)."""
+    usage = "/taskunits 任务号 单位1、单位2（第一个为牵头单位），例如 /taskunits 7 区财政局、区发改委"
+    parts = _rest(update).split(maxsplit=1)
+    try:
+        if len(parts) < 2:
+            raise InvalidInput(f"用法：{usage}")
+        no = parse_task_no(parts[0], usage=usage)
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq, units = req(context), _unit_names(parts[1])
+    await context.act(update, lambda s, env: planning.task_units(s, env, rq, no, units))
+
+
+def _unit_names(text: str) -> list[str]:
+    return [p for p in re.split(r"[、，,；;\s]+", normalize(text)) if p]
 
 
 # ================================================================ coordinator

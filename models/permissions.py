@@ -56,6 +56,8 @@ class Action(StrEnum):
     remove_member = "remove_member"
     extend_deadline = "extend_deadline"
     export = "export"
+    # the plan: the workbook, units, who owes a criterion, a task's units
+    edit_plan = "edit_plan"
     # a liaison's own settings
     nudge_settings = "nudge_settings"
     # put off the nudges of one of the unit's tasks (暂缓提醒)
@@ -90,6 +92,7 @@ PERMISSIONS: dict[Action, frozenset[Standing]] = {
     Action.remove_member: COORDINATOR,
     Action.extend_deadline: COORDINATOR,
     Action.export: COORDINATOR | {Standing.leader},
+    Action.edit_plan: COORDINATOR,
     Action.nudge_settings: LIAISONS,
     Action.snooze_nudge: UNIT_WORK,
 }

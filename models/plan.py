@@ -223,7 +223,8 @@ def _lines(report: ImportReport) -> list[str]:
     return [line for line in report.changes if line]
 
 
-def apply(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now: datetime) -> PlanChange:
+def apply(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now: datetime,
+          note: str = "修改工作计划") -> PlanChange:
     """Make the campaign's plan ``doc`` (validated as ``qcbot seed check`` does), audited; no commit.
 
     The document must be this campaign's (same slug). Score items and criteria of the official
@@ -252,7 +253,7 @@ def apply(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now
             .where(Criterion.campaign_id == campaign_id, col(Criterion.not_attainable).is_(False))):
         if (item.no, crit.no) in waived:
             check_waivable(session=session, criterion=crit, item=item)
-    report = import_seed(session=session, doc=doc, now=now, actor=actor, slug=c.slug)
+    report = import_seed(session=session, doc=doc, now=now, actor=actor, slug=c.slug, note=note)
     return PlanChange(report=report, lines=_lines(report), touches=_touches(session, report))
 
 

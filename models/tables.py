@@ -126,6 +126,10 @@ class SubjectKind(StrEnum):
     #: "Which task is this file for?" — asked about a file sent without a reply; ``subject_id``
     #: is the message id of that file (the question replies to it), ``for_member_id`` its sender.
     file = "file"
+    #: The plan workbook /plan sent: a workbook replying to it is a new plan (``subject_id`` None).
+    plan = "plan"
+    #: The change a returned workbook makes, with 确认导入 / 取消 (``subject_id``: its preview's audit row).
+    plan_preview = "plan_preview"
 
 
 # ------------------------------------------------------------------ campaign plan

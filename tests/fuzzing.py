@@ -256,9 +256,13 @@ AUDIT_ACTIONS: dict[str, Action] = {
     "member.join": Action.redeem_invite,
     "invite.use": Action.redeem_invite,
     "member.remove": Action.remove_member,
-    "nudge.snooze": Action.report_progress,
+    "nudge.snooze": Action.snooze_nudge,
     "ledger.export": Action.export,
     "member.private_nudges": Action.nudge_settings,
+    # The plan, changed by the coordinator (the workbook, /addunit, /assign, /waive, /taskunits).
+    **{f"plan.{verb}": Action.edit_plan for verb in ("export", "preview", "apply", "cancel")},
+    **{f"seed.{verb}": Action.edit_plan
+       for verb in ("create", "update", "import", "retire", "unretire", "link", "unlink", "delete")},
 }
 #: Audit actions about the actor's own member row: nobody changes another's.
 OWN_MEMBER_ACTIONS = frozenset({"member.private_nudges"})
@@ -269,9 +273,11 @@ BOOKKEEPING = {
     "chat": {"title", "ignored_notice_sent", "reachable", "unreachable_reason"},
     "member": {"display_name", "username", "private_chat_id", "reachable", "unreachable_reason"},
 }
-#: Tables a Telegram request never changes (the plan, the scheduler's outbox).
+#: Tables a Telegram request never changes (the plan, the scheduler's outbox), except the plan
+#: in a request that audits a plan change (``seed.*``: the coordinator's, as _judge checks).
 FROZEN = {"campaign", "phase", "unit", "taskgroup", "scoreitem", "itemunit", "criterion",
-          "criterionunit", "scorecategory", "outbox"}
+          "criterionunit", "scorecategory", "taskcriterion", "outbox"}
+PLAN_TABLES = FROZEN - {"outbox"}
 ASSIGNMENT_FIELDS = ("state", "percent", "note", "return_reason", "version")
 ASSESSMENT_FIELDS = ("state", "unit_id", "claim_note", "reason", "version")
 
@@ -316,10 +322,14 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
     """
     result = WriteCheck()
     changes = diff(before, after)
+    plan_edit = any(str(row.get("action", "")).startswith("seed.")
+                    for row in changes.get("auditlog", TableDiff()).new.values())
     for name, d in changes.items():
-        if d.deleted and name != "snooze":
+        # Links without history (who owes an item or a criterion, task-criterion links) follow the plan.
+        linkish = name in ("itemunit", "criterionunit", "taskcriterion")
+        if d.deleted and name != "snooze" and not (plan_edit and linkish):
             result.fail(f"{name}: {len(d.deleted)} row(s) deleted, e.g. {next(iter(d.deleted.values()))}")
-        if name in FROZEN:
+        if name in FROZEN and not (plan_edit and name in PLAN_TABLES):
             result.fail(f"{name} changed by requests: {describe({name: d})}")
     audit_diff = changes.get("auditlog", TableDiff())
     if audit_diff.changed or audit_diff.deleted:
@@ -361,7 +371,12 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
                 row = d.new.get(key) or d.changed[key][1]
                 cols = set(row) if key in d.new else d.changed_columns(key)
                 ident = key[0] if len(key) == 1 else None
-                if name == "assignment":
+                if name == "assignment" and plan_edit and (
+                        cols <= {"retired"} or key not in d.changed):
+                    # The plan gave a unit a task, or took it away (kept, retired): seed.* audited.
+                    if not audited("assignment", ident, "seed."):
+                        result.fail(f"assignment {ident} added or retired by the plan without an audit row")
+                elif name == "assignment":
                     rows = audited("assignment", ident, "assignment.")
                     if not rows:
                         result.fail(f"assignment {ident} changed {sorted(cols)} without an audit row")
@@ -398,6 +413,12 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
                               "invite.revoke" if cols == {"revoked"} else "invite.use")
                     if not [a for a in audited("invite", ident) if a.action == action]:
                         result.fail(f"invite {ident}: {sorted(cols)} without {action}")
+                elif name == "task" and plan_edit:
+                    # The plan changed the task (its text, plan date, retired): each field audited.
+                    rows = audited("task", ident, "seed.")
+                    done = {k for a in rows for k in (a.after or {})}
+                    if not rows or cols - done - {"deadline", "planned_deadline"}:
+                        result.fail(f"task {ident}: {sorted(cols)} changed by the plan without an audit row")
                 elif name == "task":
                     rows = audited("task", ident, "task.")
                     if cols - {"deadline"}:

@@ -25,6 +25,7 @@ removed member who does, is a fresh person for that cell.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import string
 from collections.abc import Awaitable, Callable
@@ -34,15 +35,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from openpyxl import load_workbook
 from sqlmodel import select
 from telegram.ext import CommandHandler
 
 from bot.callbacks import VERBS
 from bot.commands import BY_NAME, COMMANDS, Scope
-from bot.gate import STRANGER_TEXT
+from bot.gate import STRANGER_ALERT, STRANGER_TEXT
 from infra.db import transaction
 from infra.files import store_blob
 from models import members as mm
+from models import progress
 from models.audit import Actor
 from models.errors import InvalidInput
 from models.evidence import Upload, add_evidence
@@ -95,6 +98,9 @@ BUTTON_ACTIONS: dict[str, Action] = {
     "t:wd": Action.extend_deadline,
     "m:pg": Action.my_tasks,
     "f:to": Action.upload_evidence,  # file a file sent without a reply for a task
+    "p:ok": Action.edit_plan,  # apply a returned plan workbook
+    "p:no": Action.edit_plan,  # drop it
+    "l:cl": Action.claim_criterion,  # claim a criterion linked to an approved task
     "qcn:z": Action.snooze_nudge,  # snooze a nudge
     "qcn:t": Action.view_task,  # open the task of a nudge
 }
@@ -123,6 +129,14 @@ WRITES: dict[str, frozenset[str]] = {
     "e:ok": frozenset({"evidence.accept"}),
     "f:to": frozenset({"evidence.add"}),
     "qcn:z": frozenset({"nudge.snooze"}),
+    "p:ok": frozenset({"plan.apply", "seed.update", "seed.import"}),
+    "p:no": frozenset({"plan.cancel"}),
+    "l:cl": frozenset({"criterion.claim"}),
+    "/plan": frozenset({"plan.export"}),
+    "/addunit": frozenset({"seed.create", "seed.update", "seed.import"}),
+    "/assign": frozenset({"seed.update", "seed.import"}),
+    "/waive": frozenset({"seed.update", "seed.import"}),
+    "/taskunits": frozenset({"seed.update", "seed.import", "seed.retire"}),
 }
 
 
@@ -219,6 +233,8 @@ class World:
     setup_coordinator: SimUser
     setup_liaison: SimUser
     buttons: dict[str, tuple[JsonDict, str]] = field(default_factory=dict)  # name -> (message, data)
+    #: Chats other than the group whose messages carry buttons (the /plan previews), by id.
+    chats: dict[int, Any] = field(default_factory=dict)
     counter: int = 0
 
     def fresh(self, name: str) -> SimUser:
@@ -348,6 +364,23 @@ async def world(module_harness: Harness) -> World:
         [question] = await h.send_file(setup, group, f"无回复{n}.pdf", PDF + bytes([n]), mime_type="application/pdf")
         w.buttons[key] = find_button([question], lambda b: b["callback_data"].startswith("f:to:"))
 
+    # Approved tasks linked to criteria: /task offers to claim them with the task's files.
+    for no in (10, 18):
+        aid = assignment_id(h, no, UNIT)
+        with transaction(h.engine) as s:
+            progress.submit_assignment(session=s, assignment_id=aid, actor=Actor.cli(), now=h.clock())
+            progress.approve_assignment(session=s, assignment_id=aid, actor=Actor.cli(), now=h.clock())
+    [t10] = await ask(h, coord0, group, "/task 10")
+    [t18] = await ask(h, coord0, group, "/task 18")
+    w.buttons["l:cl"] = find_button([t10], lambda b: b["callback_data"].startswith("l:cl:"))
+    w.buttons["l:cl/coordinator"] = find_button([t18], lambda b: b["callback_data"].startswith("l:cl:"))
+
+    # A plan workbook sent back: its preview, to apply or to drop (made afresh for the coordinator's
+    # cells, as other cells change the plan and a preview of an older plan is refused).
+    w.buttons["p:ok"] = await plan_preview(w, "p:ok")
+    w.buttons["p:no"] = await plan_preview(w, "p:no")
+    w.chats[api.private_chat(coord0).id] = api.private_chat(coord0)
+
     # The unused invites, each with a revoke button.
     await ask(h, coord0, coord0, "/invite 区财政局")
     invites = await ask(h, coord0, group, "/invites")
@@ -413,6 +446,25 @@ def _new_evidence(h: Harness, uploader: SimUser) -> int:
         return ev.id  # type: ignore[return-value]
 
 
+async def plan_preview(w: World, verb: str) -> tuple[JsonDict, str]:
+    """/plan, then its workbook sent back with one change: the preview and its ``verb`` button."""
+    h, api, coord0 = w.h, w.h.api, w.setup_coordinator
+    [book] = await ask(h, coord0, coord0, "/plan")
+    wb = load_workbook(io.BytesIO(api.world.files[book["document"]["file_id"]].data))
+    tasks = wb["任务"]
+    row = next(r for r in range(2, tasks.max_row + 1) if tasks.cell(r, 1).value == 16)
+    w.counter += 1
+    tasks.cell(row, 4).value = f"（第{w.counter}次修改）" + str(tasks.cell(row, 4).value)
+    out = io.BytesIO()
+    wb.save(out)
+    chat = api.private_chat(coord0)
+    before = len(api.sent_messages(chat))
+    await api.send_document(coord0, chat, "工作计划.xlsx", out.getvalue(), reply_to=book,
+                            mime_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    await settle(api, h.app)
+    return find_button(api.sent_messages(chat)[before:], lambda b: b["callback_data"].startswith(f"{verb}:"))
+
+
 async def prepare(w: World, row: Row, role: Standing) -> Cell:
     """Who does the cell's thing, where, and how; targets made before the snapshot."""
     h, api = w.h, w.h.api
@@ -427,13 +479,16 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
     if row.is_button:
         key = f"{row.name}/coordinator" if role == Standing.coordinator and f"{row.name}/coordinator" in w.buttons else row.name
         message, data = w.buttons[key]
-        live = api.message(w.group, message["message_id"])
+        if row.name in ("p:ok", "p:no") and role == Standing.coordinator:
+            message, data = await plan_preview(w, row.name)
+        where = w.chats.get(message["chat"]["id"], w.group)
+        live = api.message(where, message["message_id"])
         assert live is not None
 
         async def press() -> Any:
             return await api.press_button(user, live, data, strict=False)
 
-        return Cell(user, w.group, press)
+        return Cell(user, where, press)
     name = row.name.split()[0][1:]
     arg = ""
     if row.name == "/start <invite>":
@@ -465,7 +520,20 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
         arg = "台账"
     elif name == "nudges":
         arg = "on"
-    elif name not in ("start", "help", "whoami", "mytasks", "status", "review", "members", "bindgroup", "invites"):
+    elif name == "addunit":
+        arg = f"新街道{w.counter} 街道"
+        w.counter += 1
+    elif name == "assign":
+        arg = f"10.1 {OTHER_UNIT if w.counter % 2 else UNIT}"
+        w.counter += 1
+    elif name == "waive":
+        arg = f"30.1 本区不具备承办条件{w.counter}"
+        w.counter += 1
+    elif name == "taskunits":
+        arg = "3 区委组织部、区委宣传部" + ("、区委党校" if w.counter % 2 else "")
+        w.counter += 1
+    elif name not in ("start", "help", "whoami", "mytasks", "status", "review", "members", "bindgroup", "invites",
+                      "plan"):
         raise AssertionError(f"/{name} has no cell recipe: add one to prepare() (the matrix covers every command)")
     text = f"/{name} {arg}".rstrip()
     if row.scope == "private":
@@ -511,6 +579,12 @@ async def test_cell(world: World, row: Row, role: Standing) -> None:
     effective = expected_role(role, row.action)
     may = allowed(effective, row.action)
     refusal = refusal_message(effective, row.action)
+    if row.is_button and role == Standing.stranger and cell.chat is not w.group:
+        # A stranger's press in a private chat (a /plan preview) is answered by the gate.
+        answer = api.callback_answers.get(sent)
+        assert answer is not None and answer.get("show_alert") and answer["text"] == STRANGER_ALERT, answer
+        assert not diff(before, after), f"{row.name} by a stranger changed something"
+        return
     gated = gate_outcome(row, role, cell.user.id)
     if gated is not None:
         # Stopped at the gate (bot.gate), before the permission table is asked: a stranger in

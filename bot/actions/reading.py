@@ -12,7 +12,7 @@ from bot import queries, render
 from bot.actions.common import Req, member_of
 from bot.callbacks import button
 from bot.context import Out, Subject
-from models import members, progress, wording
+from models import links, members, progress, wording
 from models.errors import InvalidInput
 from models.members import Env
 from models.permissions import Action, check
@@ -72,14 +72,24 @@ def task_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     """/task N: the task and each unit's state (reply to it to report, as a liaison)."""
     check(member=env.member, action=Action.view_task)
     task = queries.task_by_no(session, campaign_id=env.campaign_id, no=no)
+    if task.retired:
+        return [Out(f"任务{task.no}已从工作计划中撤销（其进度和材料记录均保留，可在台账中查到）。")]
     st = campaign_status_of(session, env, req)
     chunks = reports.text.render_task(models.status.task_view(st, task.no))
     reason = progress.deadline_reason(session=session, task_id=task.id) if task.deadline != task.planned_deadline else None  # type: ignore[arg-type]
     if reason:
         chunks[-1] += f"\n📅 完成时限调整原因：{wording.esc(reason)}"
+    linked = links.criteria_of_task(session=session, task_id=task.id)  # type: ignore[arg-type]
+    if linked:
+        chunks[-1] += "\n🔗 关联评分细则：" + "、".join(f"细则{i.no}.{c.no}" for c, i in linked) + "（任务通过后可一并申报）"
     chunks[-1] += "\n\n👉 联络员可直接回复本消息填报本单位的进度。"
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
     outs[-1].subject = Subject(SubjectKind.task, task.id, task.campaign_id)
+    offers = [(f"✋ {queries.unit_name(session, a.unit_id)}申报细则{i.no}.{c.no}", button("l", "cl", c.id, a.id))  # type: ignore[arg-type]
+              for a in queries.assignments_of_task(session, task.id)  # type: ignore[arg-type]
+              for c, i in links.claimable(session=session, assignment=a)][:6]
+    if offers:  # still open after the approval's notice: the same one-press claim
+        outs[-1].buttons = [[o] for o in offers]
     return outs
 
 
@@ -117,6 +127,9 @@ def item_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     item = queries.item_by_no(session, campaign_id=env.campaign_id, no=no)
     st = campaign_status_of(session, env, req)
     chunks = reports.text.render_item(models.status.item_view(st, item.no))
+    linked = links.tasks_of_item(session=session, item_id=item.id)  # type: ignore[arg-type]
+    if linked:
+        chunks[-1] += "\n🔗 关联任务：" + "、".join(f"细则{item.no}.{c.no} ↔ 任务{t.no}" for c, t in linked)
     subject = Subject(SubjectKind.item, item.id, item.campaign_id)
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
     outs[-1].subject = subject

@@ -7,6 +7,7 @@ from sqlmodel import Session
 from bot import queries
 from bot.actions.cards import assignment_out, criterion_out, evidence_prompt_out
 from bot.actions.common import Req, button_version, replied_row
+from bot.actions import plan as planning
 from bot.actions.onboarding import invites_list
 from bot.actions.reading import my_tasks
 from bot.actions.reporting import (
@@ -137,7 +138,13 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
             else:
                 progress.reviewable_assignment(session=session, assignment_id=a.id, expected_version=btn.version)
         if verb == "ok":
-            return approved(session, env, req, label, subject, chat_id, message_id, shown, a.campaign_id, a.unit_id)
+            answer = approved(session, env, req, label, subject, chat_id, message_id, shown, a.campaign_id, a.unit_id)
+            offers = planning.claim_buttons(session, a)
+            if offers:  # the linked criteria, claimable with the task's files in one press
+                for out in answer.outs[1:]:
+                    out.text += "\n本任务关联的评分细则可一并申报（附本任务的证明材料）："
+                    out.buttons = offers
+            return answer
         return ask_reason(session, env, req, label, subject, chat_id, message_id)
     if kind == "c":
         crit = session.get(Criterion, btn.id)
@@ -194,6 +201,10 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
     if kind == "t":
         outs = working_day_instead(session, env, req, btn.id, btn.version)
         return Answer("已改为工作日", outs=outs)
+    if kind == "p":
+        return planning.decided(session, env, req, btn.id, verb == "ok", chat_id, message_id)
+    if kind == "l":
+        return planning.linked_claim(session, env, req, btn.id, btn.version or 0)
     if kind == "i":
         check(member=env.member, action=Action.invite)
         invite = members.revoke_invite(session, invite_id=btn.id, campaign_id=env.campaign.id,

@@ -194,9 +194,10 @@ class _Importer:
 
     def __init__(
         self, *, session: Session, doc: SeedDoc, now: datetime, actor: Actor, slug: str,
-        shift_to: date | None,
+        shift_to: date | None, note: str | None = None,
     ) -> None:
         self.s = session
+        self.note = note
         self.doc = doc
         self.now = now
         self.actor = actor
@@ -660,7 +661,7 @@ class _Importer:
                 "unretired": dict(rep.unretired), "removed": dict(rep.removed),
                 "stale": rep.stale, "warnings": len(rep.warnings),
             },
-            note="导入种子（新建活动）" if rep.created else "重新导入种子",
+            note=self.note or ("导入种子（新建活动）" if rep.created else "重新导入种子"),
         )
         self.s.flush()
 
@@ -673,6 +674,7 @@ def import_seed(
     actor: Actor,
     shift_to: date | None = None,
     slug: str | None = None,
+    note: str | None = None,
 ) -> ImportReport:
     """Create or update the campaign ``slug`` (default: the seed's) from ``doc``.
 
@@ -689,4 +691,4 @@ def import_seed(
     if not re.fullmatch(SLUG_PATTERN, chosen) or len(chosen) > 64:
         raise SeedError(f"活动标识“{chosen}”不合法：只能用小写字母、数字和连字符，最长64个字符")
     return _Importer(session=session, doc=doc, now=now, actor=actor, slug=chosen,
-                     shift_to=shift_to).run()
+                     shift_to=shift_to, note=note).run()
