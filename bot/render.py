@@ -74,7 +74,7 @@ def criterion_card(
     if item.subcategory:
         head += f" · {esc(item.subcategory)}"
     head += f"，{points(crit.points)}分）"
-    lines = [head, esc(crit.text)]
+    lines = [head, esc(crit.standalone)]
     if unit_name:
         lines.append(f"责任单位：{esc(unit_name)}")
     due = item_deadline(item.deadline, campaign_end=campaign_end)

@@ -307,6 +307,11 @@ class Criterion(SQLModel, table=True):
     # (``及实施情况`` → ``促进质量提升发展政策性文件的实施情况``); ``text`` stays verbatim.
     label: str | None = None
 
+    @property
+    def standalone(self) -> str:
+        """What a message says of the criterion: its label, else the document's words."""
+        return self.label or self.text
+
 
 class TaskCriterion(SQLModel, table=True):
     """A task of Annex 1 whose work meets a criterion of Annex 2 (approving the task offers

@@ -230,3 +230,15 @@ async def test_an_item_without_a_stated_deadline_reads_the_same_on_every_card(ha
     await h.press(health, mine, button["callback_data"])
     [card26] = await h.api.wait_for_bot_messages(group)
     assert "完成时限：全过程（至2022年4月1日验收）" in card26["text"], card26["text"]
+
+
+async def test_a_criterion_reads_standing_alone(harness: Harness) -> None:
+    """Criteria whose words in the document lean on the previous clause (及实施情况, 并挂牌开展工作)
+    are said in full in the chat; the ledger keeps the document's words."""
+    h = harness
+    coord, group, _ = await _cast(h)
+    [item3] = await h.say(coord, coord, "/item 3")
+    assert "促进质量提升发展政策性文件的实施情况" in item3["text"], item3["text"]
+    [item11] = await h.say(coord, coord, "/item 11")
+    assert "质量基础设施“一站式”综合服务挂牌开展工作" in item11["text"]
+    assert "3.2 及实施情况" not in item3["text"] and "\n及实施情况" not in item3["text"]

@@ -42,7 +42,7 @@ def my_tasks(session: Session, env: Env, req: Req, page: int = 0) -> Out:
         basis = models.status.deadline_basis(item.deadline, item.deadline_note)
         when = wording.item_due(due, basis, req.today, brief=True)
         line = (f"细则{item.no}.{crit.no} · {when}{'截止' if basis == 'stated' else ''}{render.deadline_note(due, req.today)}"
-                f" · {render.ASSESSMENT_STATES[state]}\n   {wording.esc(wording.short(crit.text, 36))}")
+                f" · {render.ASSESSMENT_STATES[state]}\n   {wording.esc(wording.short(crit.standalone, 36))}")
         entries.append((due or date.max, line, (f"细则{item.no}.{crit.no}", button("c", "open", crit.id))))  # type: ignore[arg-type]
     if not entries:
         return Out(f"🎉 {wording.esc(unit)} 目前没有待办的任务和细则。")

@@ -61,7 +61,7 @@ def review(session: Session, env: Env, req: Req) -> list[Out]:
         if crit is None or item is None:
             continue
         text = (f"✋ <b>细则 {item.no}.{crit.no}</b>（{wording.points(crit.points)}分）· {wording.esc(queries.unit_name(session, s.unit_id))} 申报达标\n"
-                f"{wording.esc(wording.short(crit.text, 120))}")
+                f"{wording.esc(wording.short(crit.standalone, 120))}")
         if s.claim_note:
             text += f"\n说明：{wording.esc(wording.short(s.claim_note, 200))}"
         text += _evidence_note(session, campaign_id=crit.campaign_id, unit_id=s.unit_id, criterion_id=crit.id)

@@ -322,7 +322,7 @@ def _compute(rows: _Rows, today: date, yellow: int) -> CampaignStatus:
                                     item_units=item_unit_ids, all_members=False, member_units=())
             cs = CriterionStatus(
                 criterion_id=c.id or 0, item_id=item.id or 0, item_no=item.no, no=c.no,
-                text=c.text, points=float(c.points), tier_group=c.tier_group, state=ci.state,
+                text=c.label or c.text, points=float(c.points), tier_group=c.tier_group, state=ci.state,
                 not_attainable=c.not_attainable, not_attainable_reason=c.not_attainable_reason,
                 lost=criterion_lost(ci, overdue=overdue), claimed=claimed_pts,
                 verified=verified_pts, units=refs(owners),
