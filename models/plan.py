@@ -294,7 +294,7 @@ def _unit_named(doc: SeedDoc, name: str) -> str:
 def add_unit(*, session: Session, campaign_id: int, name: str, kind: str, actor: Actor, now: datetime) -> PlanChange:
     """A new responsible unit (not a member of the leading group unless the workbook says so);
     a retired unit of that name comes back."""
-    name = name.strip()
+    name = name.replace("\x00", "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("单位名称应为 1 到 100 个字。")
     if kind not in UNIT_KINDS:
@@ -339,7 +339,7 @@ def assign_criterion(*, session: Session, campaign_id: int, key: str, units: lis
 def waive_criterion(*, session: Session, campaign_id: int, key: str, reason: str, actor: Actor,
                     now: datetime) -> PlanChange:
     """Give up criterion ``key`` with ``reason``: its points count as lost (已失分), the reason shown."""
-    why = " ".join(reason.split())
+    why = " ".join(reason.replace("\x00", "").split())
     if not why:
         raise InvalidInput("请写明放弃的原因（会显示在评分项和台账中）。")
     if len(why) > 200:

@@ -85,7 +85,8 @@ def _check_now(now: datetime) -> None:
 
 
 def _text(value: str | None, what: str, *, required: bool) -> str | None:
-    text = (value or "").strip()
+    # NUL is dropped: no note holds it (PostgreSQL text cannot), whichever way it came in.
+    text = (value or "").replace("\x00", "").strip()
     if not text:
         if required:
             raise InvalidInput(f"请填写{what}。")
