@@ -58,6 +58,15 @@ class Action(StrEnum):
     export = "export"
     # a liaison's own settings
     nudge_settings = "nudge_settings"
+    # supervision (批示, 督办单, 通报)
+    instruct = "instruct"
+    answer_instruction = "answer_instruction"
+    close_instruction = "close_instruction"
+    supervise = "supervise"
+    answer_supervision = "answer_supervision"
+    close_supervision = "close_supervision"
+    view_supervision = "view_supervision"
+    bulletin = "bulletin"
 
 
 EVERYONE: frozenset[Standing] = frozenset(Standing)
@@ -89,12 +98,22 @@ PERMISSIONS: dict[Action, frozenset[Standing]] = {
     Action.extend_deadline: COORDINATOR,
     Action.export: COORDINATOR | {Standing.leader},
     Action.nudge_settings: LIAISONS,
+    # A leader writes and closes 批示 (the only writes a leader makes); the unit answers.
+    Action.instruct: frozenset({Standing.leader, Standing.coordinator}),
+    Action.answer_instruction: UNIT_WORK,
+    Action.close_instruction: frozenset({Standing.leader, Standing.coordinator}),
+    Action.supervise: COORDINATOR,
+    Action.answer_supervision: UNIT_WORK,
+    Action.close_supervision: COORDINATOR,
+    Action.view_supervision: READERS,
+    Action.bulletin: COORDINATOR,
 }
 
 #: Actions on a unit's own work: the liaison must belong to a responsible unit.
 RESPONSIBLE_UNIT_REQUIRED: dict[Action, bool] = {
     action: action
-    in {Action.report_progress, Action.submit, Action.upload_evidence, Action.claim_criterion}
+    in {Action.report_progress, Action.submit, Action.upload_evidence, Action.claim_criterion,
+        Action.answer_instruction, Action.answer_supervision}
     for action in Action
 }
 
