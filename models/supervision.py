@@ -58,7 +58,7 @@ _SUPERVISION_FIELDS = ("state", "number", "unit_id", "task_id", "reply_by", "rea
 
 
 def _text(text: str | None, *, what: str, example: str) -> str:
-    cleaned = " ".join((text or "").split())
+    cleaned = " ".join((text or "").replace("\x00", "").split())
     if not cleaned:
         raise InvalidInput(f"{what}不能为空。{example}")
     if len(cleaned) > MAX_TEXT:
