@@ -20,7 +20,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ from models.audit import Actor, record
 from models.members import active_campaigns
 from models.messages import remember
 from models.tables import (
+    Bulletin,
     Campaign,
     Chat,
     Member,
@@ -42,8 +43,9 @@ from models.tables import (
     saved_id,
 )
 from models.wording import quoted
+from reports.supervision import bulletin_data, bulletin_text, monthly_data, monthly_text
 from scheduler import timing
-from scheduler.plan import load_plan_input, not_owed, plan_alerts
+from scheduler.plan import Kind, load_plan_input, not_owed, plan_alerts
 from scheduler.render import Rendered, render_batch
 from scheduler.stakes import points_at_stake_by_unit
 from scheduler.sweep import materialise
@@ -51,6 +53,8 @@ from scheduler.sweep import materialise
 log = logging.getLogger(__name__)
 
 ACTOR = Actor.scheduler()
+#: Rendered subjects that name a row of their own (a reply routes to it), not the outbox row.
+SUBJECT_ROWS = frozenset({SubjectKind.task, SubjectKind.instruction, SubjectKind.supervision})
 
 
 # ------------------------------------------------------------------------ claim
@@ -192,6 +196,7 @@ def _claim_campaign(
     inp = load_plan_input(session, campaign)
     today = local.date()
     stakes: dict[int, float] | None = None
+    texts: dict[str, str] | None = None
     by_chat: dict[int, list[Outbox]] = defaultdict(list)
     for row in due:
         by_chat[row.telegram_chat_id].append(row)
@@ -238,7 +243,14 @@ def _claim_campaign(
             session.add(row)
         if stakes is None:
             stakes = points_at_stake_by_unit(session, inp.campaign_id, today)
-        rendered = render_batch(inp=inp, rows=valid, chat_id=chat_id, stakes=stakes, now=now, config=config)
+        kinds = {r.kind for r in valid}
+        if config.digest_bulletin and Kind.digest in kinds:
+            kinds.add(Kind.bulletin)
+        if kinds & {Kind.bulletin, Kind.monthly} and not (texts and kinds & {Kind.bulletin, Kind.monthly} <= set(texts)):
+            texts = {**(texts or {}), **_reports(session, inp.campaign_id, today, now, valid,
+                                                 bulletin=Kind.bulletin in kinds)}
+        rendered = render_batch(inp=inp, rows=valid, chat_id=chat_id, stakes=stakes, now=now, config=config,
+                                texts=texts)
         lead.state = OutboxState.claimed
         lead.claimed_at = now
         lead.attempts += 1
@@ -259,6 +271,36 @@ def _claim_campaign(
                 member_id=lead.member_id,
             )
         )
+
+
+def _reports(session: Session, campaign_id: int, today: date, now: datetime, rows: list[Outbox], *,
+             bulletin: bool) -> dict[str, str]:
+    """The 通报 and 月报 texts owed by ``rows`` (a digest carries the 通报 when ``bulletin``);
+    each issue is kept (Bulletin) once per week or month."""
+    texts: dict[str, str] = {}
+    for kind, period_key in ((Kind.bulletin, "week_of"), (Kind.monthly, "month")):
+        periods = {str((r.payload or {}).get(period_key)) for r in rows
+                   if r.kind == kind or (bulletin and kind == Kind.bulletin and r.kind == Kind.digest)}
+        if not periods:
+            continue
+        period = max(periods)
+        issued = [b for b in session.exec(select(Bulletin).where(
+            Bulletin.campaign_id == campaign_id, Bulletin.kind == kind)) if b.snapshot.get("period") == period]
+        if kind == Kind.bulletin:
+            data = bulletin_data(session=session, campaign_id=campaign_id, today=today)
+            texts[kind] = bulletin_text(data)
+            snap = data.snapshot()
+        else:
+            monthly = monthly_data(session=session, campaign_id=campaign_id, today=today)
+            texts[kind] = monthly_text(monthly)
+            snap = {"score": monthly.score}
+        if not issued:
+            row = Bulletin(campaign_id=campaign_id, kind=kind, created_at=now, snapshot={**snap, "period": period})
+            session.add(row)
+            session.flush()
+            record(session=session, actor=ACTOR, action=f"{kind}.issue", entity="bulletin", entity_id=row.id,
+                   at=now, campaign_id=campaign_id, after={"period": period})
+    return texts
 
 
 # ---------------------------------------------------------------------- results
@@ -287,7 +329,7 @@ def mark_sent(*, engine: Engine, batch: Batch, message_id: int, now: datetime) -
             chat_id=batch.chat_id,
             message_id=message_id,
             kind=r.subject_kind,
-            subject_id=r.subject_id if r.subject_kind == SubjectKind.task else lead.id,
+            subject_id=r.subject_id if r.subject_kind in SUBJECT_ROWS else lead.id,
             now=now,
             unit_id=r.unit_id,
             for_member_id=batch.member_id if batch.is_private else None,
