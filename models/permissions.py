@@ -65,7 +65,6 @@ class Action(StrEnum):
     supervise = "supervise"
     answer_supervision = "answer_supervision"
     close_supervision = "close_supervision"
-    view_supervision = "view_supervision"
     bulletin = "bulletin"
 
 
@@ -105,7 +104,6 @@ PERMISSIONS: dict[Action, frozenset[Standing]] = {
     Action.supervise: COORDINATOR,
     Action.answer_supervision: UNIT_WORK,
     Action.close_supervision: COORDINATOR,
-    Action.view_supervision: READERS,
     Action.bulletin: COORDINATOR,
 }
 

@@ -53,6 +53,7 @@ async def test_a_leaders_instruction_by_reply_reaches_the_unit_and_the_answer_cl
     assert inst.answer_by == date(2021, 11, 4)
     [private] = await h.api.wait_for_bot_messages(li, 1)
     assert "请抓紧推进" in private["text"] and "2021年11月4日" in private["text"]
+    await h.idle()
     in_group = [m for m in h.api.sent_messages(group) if "领导批示" in (m.get("text") or "")]
     assert in_group and "李四" in in_group[-1]["text"]
     [to_coord] = await h.api.wait_for_bot_messages(coord, 1)
@@ -151,3 +152,42 @@ async def test_the_bulletin_is_previewed_then_issued_with_its_document(harness: 
     assert any("各责任单位" in p.text for p in doc.paragraphs)
     await h.api.wait_for_bot_messages(leader, 2)
     assert [a.action for a in _audits(h, "bulletin.")] == ["bulletin.issue"]
+
+
+# ============================================================ the scheduler
+
+
+async def test_an_unanswered_instruction_is_nudged_on_the_first_working_day_after_its_date(harness: Harness):
+    from scheduler import run_once
+    from tests.test_scheduler_fixtures import fast_config
+
+    h = harness
+    coord, group, li, leader = await _cast(h)
+    h.clock.set(MONDAY)  # 2021-12-27: answer within 3 working days → by Thursday 12-30
+    [ok] = await h.say(leader, leader, "/instruct 7 请于本周内报送进展")
+    assert "2021年12月30日" in ok["text"], ok["text"]
+    said = []
+    for day in (3, 4):  # Thursday 12-30: not yet; Friday 12-31: nudged
+        h.api.mark(group)
+        await run_once(engine=h.engine, bot=h.app.bot, now=MONDAY + timedelta(days=day), config=fast_config())
+        await h.idle()
+        said.append(" ".join(m.get("text") or "" for m in h.api.sent_messages(group)))
+    assert "尚未报送落实情况" not in said[0]
+    assert "批示第1号" in said[1] and "尚未报送落实情况" in said[1], said[1]
+
+
+async def test_the_monthly_report_goes_to_the_leaders_once_a_month_across_restarts(harness: Harness):
+    from scheduler import run_once
+    from tests.test_scheduler_fixtures import fast_config
+
+    h = harness
+    coord, group, li, leader = await _cast(h)
+    first = datetime(2022, 1, 4, 9, 30, tzinfo=TZ)  # 1–3 January are 元旦 holidays
+    h.api.mark(leader)
+    for moment in (first, first, first + timedelta(hours=2), first + timedelta(days=1)):
+        # Each run starts from the database alone, as after a restart.
+        await run_once(engine=h.engine, bot=h.app.bot, now=moment, config=fast_config())
+        await h.idle()
+    reports = [m for m in h.api.sent_messages(leader) if "工作月报" in (m.get("text") or "")]
+    assert len(reports) == 1, [m.get("text") for m in h.api.sent_messages(leader)]
+    assert "2022年1月" in reports[0]["text"] and "本月到期的任务" in reports[0]["text"]

@@ -191,9 +191,9 @@ def close_instruction(session: Session, env: Env, req: Req, instruction_id: int)
 
 def answer_instruction(session: Session, env: Env, req: Req, inst_id: int, text: str) -> list[Out]:
     """A liaison's 落实情况: the author and the coordinators are told (they can reply “办结”)."""
-    me = member_of(env)
     inst = supervision.get_instruction(session, campaign_id=env.campaign_id, instruction_id=inst_id)
     check(member=env.member, action=Action.answer_instruction, responsible_unit_ids=inst.unit_ids)
+    me = member_of(env)
     unit_id = me.unit_id if me.unit_id in inst.unit_ids else (inst.unit_ids[0] if len(inst.unit_ids) == 1 else None)
     if unit_id is None:
         raise InvalidInput("这条批示涉及多个单位，请由责任单位的联络员回复报送落实情况。")
@@ -217,14 +217,11 @@ def answer_instruction(session: Session, env: Env, req: Req, inst_id: int, text:
 
 
 def reply_to_instruction(session: Session, env: Env, req: Req, row: BotMessage, text: str) -> list[Out]:
-    """A reply to a 批示 message: the unit's 落实情况, or “办结” by a leader or the coordinator."""
-    me = member_of(env)
+    """A reply to a 批示 message: “办结” closes it (a leader or the coordinator); anything else is
+    the unit's 落实情况."""
     assert row.subject_id is not None
-    if me.role in (Role.leader, Role.coordinator):
-        if " ".join(text.split()) in CLOSE_WORDS:
-            return close_instruction(session, env, req, row.subject_id)
-        if me.role == Role.leader:
-            raise InvalidInput("如落实情况已到位，请回复“办结”；如需新的批示，请回复任务、评分项或单位消息。")
+    if " ".join(text.split()) in CLOSE_WORDS:
+        return close_instruction(session, env, req, row.subject_id)
     return answer_instruction(session, env, req, row.subject_id, text)
 
 
@@ -263,18 +260,18 @@ def supervise(session: Session, env: Env, req: Req, task_no: int, unit_text: str
 
 
 def reply_to_supervision(session: Session, env: Env, req: Req, row: BotMessage, text: str) -> list[Out]:
-    """A reply to a 督办单 message: the unit's answer, or “办结” by the coordinator."""
-    me = member_of(env)
+    """A reply to a 督办单 message: “办结” closes it (the coordinator); anything else is the unit's answer."""
     assert row.subject_id is not None
     sup = supervision.get_supervision(session, campaign_id=env.campaign_id, supervision_id=row.subject_id)
-    if me.role in (Role.leader, Role.coordinator) and " ".join(text.split()) in CLOSE_WORDS:
+    if " ".join(text.split()) in CLOSE_WORDS:
         check(member=env.member, action=Action.close_supervision)
         sup = supervision.close_supervision(session=session, supervision_id=row.subject_id,
-                                            campaign_id=env.campaign_id, member_id=me.id, actor=env.actor,
-                                            now=req.now)
+                                            campaign_id=env.campaign_id, member_id=env.member.id if env.member else None,
+                                            actor=env.actor, now=req.now)
         done = f"☑️ 督办单 {esc(sup.number)} 已办结。"
         return [Out(done), *notify_unit(session, env.campaign_id, sup.unit_id, done, None)]
     check(member=env.member, action=Action.answer_supervision, responsible_unit_ids=[sup.unit_id])
+    me = member_of(env)
     sup = supervision.answer_supervision(session=session, supervision_id=row.subject_id, campaign_id=env.campaign_id,
                                          member_id=me.id, text=text, actor=env.actor, now=req.now)
     unit = esc(queries.unit_name(session, sup.unit_id))
