@@ -95,7 +95,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("instruct", "领导批示（批示）：/instruct 任务号 批示内容", "/instruct 7 请加快推进，本周内报送进展（或回复任务、评分项、单位消息）",
             BOTH, Action.instruct, h.on_instruct),
     Command("close", "批示办结：/close 批示编号", "/close 3", BOTH, Action.close_instruction, h.on_close),
-    Command("supervise", "下发督办单：/supervise 任务号 单位 原因 答复期限", "/supervise 7 区财政局 逾期未报送 2027-03-15",
+    Command("supervise", "下发督办单：/supervise 任务号 单位 原因 答复期限", "/supervise 7 区财政局 逾期未报送 2027年3月15日",
             BOTH, Action.supervise, h.on_supervise),
     Command("bulletin", "工作通报（预览；/bulletin 发布 后发送）", "/bulletin 发布 表扬 区财政局 批评 区发改委", BOTH,
             Action.bulletin, h.on_bulletin),

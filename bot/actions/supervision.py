@@ -51,7 +51,7 @@ INSTRUCTABLE = frozenset({SubjectKind.task, SubjectKind.assignment, SubjectKind.
                           SubjectKind.unit, SubjectKind.nudge, SubjectKind.digest})
 CLOSE_WORDS = frozenset({"办结", "已办结", "同意办结"})
 INSTRUCT_USAGE = "/instruct 任务号 批示内容，例如 /instruct 7 请加快推进，本周内报送进展；也可回复任务、评分项或单位消息发送 /instruct 批示内容"
-SUPERVISE_USAGE = "/supervise 任务号 单位 原因 答复期限，例如 /supervise 7 区财政局 逾期未报送 2027-03-15"
+SUPERVISE_USAGE = "/supervise 任务号 单位 原因 答复期限，例如 /supervise 7 区财政局 逾期未报送 2027年3月15日"
 
 
 def _leaders(session: Session, campaign_id: int) -> list[Member]:
