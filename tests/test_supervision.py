@@ -130,6 +130,15 @@ async def test_supervision_notices_are_numbered_per_year_answered_and_closed(har
     assert states == {1: SupervisionState.closed, 2: SupervisionState.issued}
     [st] = (await h.say(coord, coord, "/unit 区财政局"))[-1:]
     assert "质强督〔2021〕2号" in st["text"] and "已下发" in st["text"]
+    # The ledger: a 督办单 sheet with both, a 考核 sheet, the 任务表's dates.
+    from reports.ledger import SHEET_RANKING, SHEET_SUPERVISIONS, SHEET_TASKS, build_workbook, load_ledger
+
+    book = build_workbook(load_ledger(h.engine, now=h.clock(), campaign_id=h.campaign_id))
+    numbers = [row[0].value for row in book[SHEET_SUPERVISIONS].iter_rows(min_row=3) if row[0].value]
+    assert "质强督〔2021〕1号" in numbers and "质强督〔2021〕2号" in numbers, numbers
+    assert book[SHEET_RANKING].max_row > 3
+    heads = [c.value for c in next(r for r in book[SHEET_TASKS].iter_rows() if r[0].value == "序号")]
+    assert heads[-3:] == ["实际提交日期", "审核通过日期", "逾期天数"]
 
 
 async def test_the_bulletin_is_previewed_then_issued_with_its_document(harness: Harness):
