@@ -10,6 +10,7 @@ East Asian text (``w:eastAsia``) so Word and WPS use 仿宋/黑体 where install
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from docx import Document
@@ -28,6 +29,14 @@ TITLE_FONT = "方正小标宋简体"
 BODY_PT = 16  # 三号
 TITLE_PT = 22  # 二号
 TABLE_PT = 12  # 小四
+
+
+#: Characters XML (and so Word) cannot hold; typed text may carry them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("", text)
 
 
 def _font(run: Run, name: str, size: float, *, bold: bool = False) -> None:
@@ -60,7 +69,7 @@ def _para(doc: Any, text: str, *, font: str = FANGSONG, size: float = BODY_PT, b
     if indent and align is None:
         p.paragraph_format.first_line_indent = Pt(size * 2)
     p.paragraph_format.line_spacing = Pt(28)
-    _font(p.add_run(text), font, size, bold=bold)
+    _font(p.add_run(_clean(text)), font, size, bold=bold)
 
 
 def _title(doc: Any, text: str) -> None:
@@ -79,7 +88,7 @@ def _table(doc: Any, header: list[str], rows: list[list[str]]) -> None:
         cells = table.add_row().cells
         for cell, text in zip(cells, row, strict=True):
             cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
-            _font(cell.paragraphs[0].add_run(text), FANGSONG, TABLE_PT)
+            _font(cell.paragraphs[0].add_run(_clean(text)), FANGSONG, TABLE_PT)
 
 
 def _signature(doc: Any, when: str) -> None:

@@ -81,27 +81,37 @@ def _open_items(session: Session, campaign_id: int, today: date, names: dict[int
     return items
 
 
-def last_bulletin(session: Session, campaign_id: int, kind: str = "bulletin") -> Bulletin | None:
-    return session.exec(select(Bulletin).where(Bulletin.campaign_id == campaign_id, Bulletin.kind == kind)
-                        .order_by(col(Bulletin.id).desc())).first()
+def _issued(session: Session, campaign_id: int, kind: str, before_id: int | None) -> list[Bulletin]:
+    q = select(Bulletin).where(Bulletin.campaign_id == campaign_id, Bulletin.kind == kind)
+    if before_id is not None:
+        q = q.where(col(Bulletin.id) < before_id)
+    return list(session.exec(q.order_by(col(Bulletin.id))))
+
+
+def last_bulletin(session: Session, campaign_id: int, kind: str = "bulletin", *,
+                  before_id: int | None = None) -> Bulletin | None:
+    """The last 通报 (or 月报) issued (before the one numbered ``before_id``, when given)."""
+    issued = _issued(session, campaign_id, kind, before_id)
+    return issued[-1] if issued else None
 
 
 def bulletin_data(
-    *, session: Session, campaign_id: int, today: date, verdicts: dict[int, str] | None = None
+    *, session: Session, campaign_id: int, today: date, verdicts: dict[int, str] | None = None,
+    before_id: int | None = None,
 ) -> BulletinData:
-    """The bulletin of ``today``, compared with the last one issued."""
+    """The bulletin of ``today``, compared with the last one issued (before ``before_id``: the
+    bulletin being re-said, e.g. to another chat, is compared with the one before it)."""
     campaign = session.get(Campaign, campaign_id)
     assert campaign is not None
     records = unit_records(session=session, campaign_id=campaign_id, today=today)
     best, worst = best_and_worst(records)
     status = campaign_status(session=session, campaign_id=campaign_id, today=today)
-    previous = last_bulletin(session, campaign_id)
+    previous = last_bulletin(session, campaign_id, before_id=before_id)
     before = previous.snapshot if previous is not None else {}
     old_ranks: dict[str, Any] = before.get("ranks", {})
     moves = {r.unit_id: old - r.rank for r in records
              if r.rank is not None and isinstance(old := old_ranks.get(str(r.unit_id)), int)}
-    issues = len(session.exec(select(Bulletin.id).where(Bulletin.campaign_id == campaign_id,
-                                                        Bulletin.kind == "bulletin")).all())
+    issues = len(_issued(session, campaign_id, "bulletin", before_id))
     names = {u.id: u.name for u in session.exec(select(Unit).where(Unit.campaign_id == campaign_id))
              if u.id is not None}
     return BulletinData(
@@ -175,12 +185,12 @@ class MonthlyData:
         return f"{self.district}质量强区工作月报（{self.month}）"
 
 
-def monthly_data(*, session: Session, campaign_id: int, today: date) -> MonthlyData:
-    """The 月报 of the month starting at ``today``'s month: the month before, and the next."""
+def monthly_data(*, session: Session, campaign_id: int, today: date, before_id: int | None = None) -> MonthlyData:
+    """The 月报 of ``today``'s month: the month before, and what falls due in this one."""
     campaign = session.get(Campaign, campaign_id)
     assert campaign is not None
     status = campaign_status(session=session, campaign_id=campaign_id, today=today)
-    previous = last_bulletin(session, campaign_id, "monthly")
+    previous = last_bulletin(session, campaign_id, "monthly", before_id=before_id)
     before = previous.snapshot.get("score") if previous is not None else None
     month_start = today.replace(day=1)
     last_month_start = (month_start - timedelta(days=1)).replace(day=1)

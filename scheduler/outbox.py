@@ -43,6 +43,7 @@ from models.tables import (
     saved_id,
 )
 from models.wording import quoted
+from reports.official import bulletin_docx, monthly_docx
 from reports.supervision import bulletin_data, bulletin_text, monthly_data, monthly_text
 from scheduler import timing
 from scheduler.plan import Kind, load_plan_input, not_owed, plan_alerts
@@ -197,6 +198,7 @@ def _claim_campaign(
     today = local.date()
     stakes: dict[int, float] | None = None
     texts: dict[str, str] | None = None
+    documents: dict[str, tuple[str, bytes]] = {}
     by_chat: dict[int, list[Outbox]] = defaultdict(list)
     for row in due:
         by_chat[row.telegram_chat_id].append(row)
@@ -246,11 +248,13 @@ def _claim_campaign(
         kinds = {r.kind for r in valid}
         if config.digest_bulletin and Kind.digest in kinds:
             kinds.add(Kind.bulletin)
-        if kinds & {Kind.bulletin, Kind.monthly} and not (texts and kinds & {Kind.bulletin, Kind.monthly} <= set(texts)):
-            texts = {**(texts or {}), **_reports(session, inp.campaign_id, today, now, valid,
-                                                 bulletin=Kind.bulletin in kinds)}
+        wanted = kinds & {Kind.bulletin, Kind.monthly} - set(texts or {})
+        if wanted:
+            written, docs = _reports(session, inp.campaign_id, today, now, valid, wanted=wanted)
+            texts = {**(texts or {}), **written}
+            documents.update(docs)
         rendered = render_batch(inp=inp, rows=valid, chat_id=chat_id, stakes=stakes, now=now, config=config,
-                                texts=texts)
+                                texts=texts, documents=documents)
         lead.state = OutboxState.claimed
         lead.claimed_at = now
         lead.attempts += 1
@@ -274,25 +278,31 @@ def _claim_campaign(
 
 
 def _reports(session: Session, campaign_id: int, today: date, now: datetime, rows: list[Outbox], *,
-             bulletin: bool) -> dict[str, str]:
-    """The 通报 and 月报 texts owed by ``rows`` (a digest carries the 通报 when ``bulletin``);
-    each issue is kept (Bulletin) once per week or month."""
+             wanted: set[str]) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """The ``wanted`` 通报 and 月报 texts and documents owed by ``rows`` (a digest carries the
+    通报); each issue is kept (Bulletin) once per week or month, and said again the same."""
     texts: dict[str, str] = {}
+    docs: dict[str, tuple[str, bytes]] = {}
     for kind, period_key in ((Kind.bulletin, "week_of"), (Kind.monthly, "month")):
+        if kind not in wanted:
+            continue
         periods = {str((r.payload or {}).get(period_key)) for r in rows
-                   if r.kind == kind or (bulletin and kind == Kind.bulletin and r.kind == Kind.digest)}
+                   if r.kind == kind or (kind == Kind.bulletin and r.kind == Kind.digest)}
         if not periods:
             continue
         period = max(periods)
         issued = [b for b in session.exec(select(Bulletin).where(
             Bulletin.campaign_id == campaign_id, Bulletin.kind == kind)) if b.snapshot.get("period") == period]
+        before_id = issued[0].id if issued else None
         if kind == Kind.bulletin:
-            data = bulletin_data(session=session, campaign_id=campaign_id, today=today)
+            data = bulletin_data(session=session, campaign_id=campaign_id, today=today, before_id=before_id)
             texts[kind] = bulletin_text(data)
+            docs[kind] = (f"{data.title}（第{data.issue}期）.docx", bulletin_docx(data))
             snap = data.snapshot()
         else:
-            monthly = monthly_data(session=session, campaign_id=campaign_id, today=today)
+            monthly = monthly_data(session=session, campaign_id=campaign_id, today=today, before_id=before_id)
             texts[kind] = monthly_text(monthly)
+            docs[kind] = (f"{monthly.title}.docx", monthly_docx(monthly))
             snap = {"score": monthly.score}
         if not issued:
             row = Bulletin(campaign_id=campaign_id, kind=kind, created_at=now, snapshot={**snap, "period": period})
@@ -300,7 +310,7 @@ def _reports(session: Session, campaign_id: int, today: date, now: datetime, row
             session.flush()
             record(session=session, actor=ACTOR, action=f"{kind}.issue", entity="bulletin", entity_id=row.id,
                    at=now, campaign_id=campaign_id, after={"period": period})
-    return texts
+    return texts, docs
 
 
 # ---------------------------------------------------------------------- results

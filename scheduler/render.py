@@ -74,6 +74,8 @@ class Rendered:
     subject_kind: SubjectKind = SubjectKind.nudge
     subject_id: int | None = None
     unit_id: int | None = None
+    #: Official documents sent after the text (file name → DOCX bytes): the 通报's, the 月报's.
+    documents: dict[str, bytes] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,11 +121,13 @@ def render_batch(
     now: datetime,
     config: SchedulerConfig,
     texts: dict[str, str] | None = None,
+    documents: dict[str, tuple[str, bytes]] | None = None,
 ) -> Rendered:
     """The one message that carries ``rows`` (all for ``chat_id``).
 
     ``texts``: the 通报 (``bulletin``) and the 月报 (``monthly``) already written (they need the
-    database; :func:`scheduler.outbox` writes them), said at the top of the message.
+    database; :func:`scheduler.outbox` writes them), said at the top of the message;
+    ``documents``: their DOCX (file name, bytes) by kind, sent after the message.
     """
     tz = inp.tz
     today = timing.local_now(now, tz).date()
@@ -177,10 +181,14 @@ def render_batch(
             "以下为尚未完成事项的汇总。如需调整截止日期，请联系协调员。"
         )
 
+    attached: dict[str, bytes] = {}
     for kind in (Kind.monthly, Kind.bulletin):
         carried = of(kind) or (kind == Kind.bulletin and of(Kind.digest) and config.digest_bulletin)
         if carried and texts and texts.get(kind):
             parts.append(texts[kind])
+        if carried and documents and kind in documents:
+            name, data = documents[kind]
+            attached[name] = data
 
     # Phase announcements.
     phases = {p.id: p for p in inp.phases}
@@ -367,7 +375,8 @@ def render_batch(
             ]
         keyboard.append(row)
 
-    rendered = Rendered(text=text, keyboard=keyboard, assignment_ids=[x.assignment_id for x in ordered])
+    rendered = Rendered(text=text, keyboard=keyboard, assignment_ids=[x.assignment_id for x in ordered],
+                        documents=attached)
     if of(Kind.digest):
         rendered.subject_kind = SubjectKind.digest
     if not ordered and len(said_inst) == 1 and not said_sup:

@@ -131,7 +131,13 @@ async def test_supervision_notices_are_numbered_per_year_answered_and_closed(har
     [st] = (await h.say(coord, coord, "/unit 区财政局"))[-1:]
     assert "质强督〔2021〕2号" in st["text"] and "已下发" in st["text"]
     # The ledger: a 督办单 sheet with both, a 考核 sheet, the 任务表's dates.
-    from reports.ledger import SHEET_RANKING, SHEET_SUPERVISIONS, SHEET_TASKS, build_workbook, load_ledger
+    from reports.ledger import (
+        SHEET_RANKING,
+        SHEET_SUPERVISIONS,
+        SHEET_TASKS,
+        build_workbook,
+        load_ledger,
+    )
 
     book = build_workbook(load_ledger(h.engine, now=h.clock(), campaign_id=h.campaign_id))
     numbers = [row[0].value for row in book[SHEET_SUPERVISIONS].iter_rows(min_row=3) if row[0].value]
@@ -200,3 +206,26 @@ async def test_the_monthly_report_goes_to_the_leaders_once_a_month_across_restar
     reports = [m for m in h.api.sent_messages(leader) if "工作月报" in (m.get("text") or "")]
     assert len(reports) == 1, [m.get("text") for m in h.api.sent_messages(leader)]
     assert "2022年1月" in reports[0]["text"] and "本月到期的任务" in reports[0]["text"]
+    documents = [m for m in h.api.sent_messages(leader) if "月报" in (m.get("document") or {}).get("file_name", "")]
+    assert len(documents) == 1
+    doc = docx.Document(io.BytesIO(h.api.world.files[documents[0]["document"]["file_id"]].data))
+    assert any("进度滞后的单位" in p.text for p in doc.paragraphs)
+
+
+async def test_the_weekly_digest_carries_the_bulletin_and_the_leaders_get_it_with_its_document(harness: Harness):
+    from scheduler import run_once
+    from tests.test_scheduler_fixtures import fast_config
+
+    h = harness
+    coord, group, li, leader = await _cast(h)
+    monday = datetime(2022, 1, 10, 9, 30, tzinfo=TZ)
+    h.api.mark(group)
+    h.api.mark(leader)
+    for moment in (monday, monday + timedelta(hours=1)):
+        await run_once(engine=h.engine, bot=h.app.bot, now=moment, config=fast_config(digest_bulletin=True))
+        await h.idle()
+    weekly = [m for m in h.api.sent_messages(group) if "工作通报（第1期）" in (m.get("text") or "")]
+    assert len(weekly) == 1 and "每周进展" in weekly[0]["text"], [m.get("text", "")[:300] for m in h.api.sent_messages(group)]
+    to_leader = [m for m in h.api.sent_messages(leader) if "工作通报（第1期）" in (m.get("text") or "")]
+    assert len(to_leader) == 1
+    assert [m for m in h.api.sent_messages(leader) if (m.get("document") or {}).get("file_name", "").endswith(".docx")]
