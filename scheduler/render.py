@@ -17,7 +17,7 @@ from typing import Any
 from infra.config import SchedulerConfig
 from models import calendar
 from models.labels import STATE_NAMES
-from models.tables import AssignmentState, Member, Outbox, SubjectKind
+from models.tables import AssignmentState, InstructionState, Member, Outbox, SubjectKind
 from models.wording import (
     calendar_gap,
     day,
@@ -295,6 +295,9 @@ def render_batch(
             head = f"<b>{name}</b>"
             if stakes.get(u):
                 head += f"（本单位负责的评分项尚有 {points(stakes[u])} 分待争取）"
+            owed = open_instructions_of(inp, u)
+            if owed:
+                head += f"（批示待报送落实情况 {owed} 件）"
             if recipient is None or recipient.role != "liaison":
                 liaisons = inp.liaisons_of(u)
                 head += " " + "、".join(mention(m) for m in liaisons) if liaisons else "（尚无联络员）"
@@ -393,6 +396,13 @@ def render_batch(
     if len(units) == 1:
         rendered.unit_id = next(iter(units))
     return rendered
+
+
+def open_instructions_of(inp: PlanInput, unit_id: int) -> int:
+    """How many open 批示 still wait for ``unit_id``'s 落实情况 (shown beside it in nudges)."""
+    return sum(1 for i in inp.instructions
+               if unit_id in i.unit_ids and unit_id not in inp.answered.get(i.id or 0, set())
+               and i.state == InstructionState.open)
 
 
 def _summary(lines: list[_Line], today: date) -> str:

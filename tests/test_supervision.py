@@ -187,7 +187,7 @@ async def test_an_unanswered_instruction_is_nudged_on_the_first_working_day_afte
         await run_once(engine=h.engine, bot=h.app.bot, now=MONDAY + timedelta(days=day), config=fast_config())
         await h.idle()
         said.append(" ".join(m.get("text") or "" for m in h.api.sent_messages(group)))
-    assert "尚未报送落实情况" not in said[0]
+    assert "尚未报送落实情况" not in said[0] and "批示待报送落实情况 1 件" in said[0]
     assert "批示第1号" in said[1] and "尚未报送落实情况" in said[1], said[1]
 
 
