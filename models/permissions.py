@@ -120,7 +120,7 @@ RESPONSIBLE_UNIT_REQUIRED: dict[Action, bool] = {
 _REFUSALS: dict[Standing, str] = {
     Standing.stranger: "你还不是本活动的成员，不能使用此功能。请向协调员（区市场监管局）索取邀请链接。",
     Standing.removed: "你已被移出本活动，不能再使用此功能。如有疑问请联系协调员。",
-    Standing.leader: "领导账号为只读，不能进行此操作。",
+    Standing.leader: "领导账号为只读（批示除外），不能进行此操作。",
     Standing.liaison_other: "这项工作不属于你的单位，不能代为填报。",
     Standing.liaison_responsible: "只有协调员（领导小组办公室）可以进行此操作。",
     Standing.coordinator: "协调员不能进行此操作。",
@@ -159,6 +159,10 @@ def refusal_message(role: Standing, action: Action) -> str:
         return "全区总体进度仅协调员和领导可查看；请用 /mytasks 查看本单位的任务。"
     if role == Standing.coordinator and action == Action.nudge_settings:
         return "私聊提醒供各单位联络员使用；协调员会直接收到逾期督办消息，无需设置。"
+    if role in (Standing.liaison_responsible, Standing.liaison_other) and action in (
+        Action.instruct, Action.close_instruction
+    ):
+        return "只有区领导和协调员可以作出或办结批示；收到批示后请回复批示消息报送落实情况。"
     if role == Standing.coordinator and action == Action.redeem_invite:
         return "你已是本活动的协调员，无需再使用邀请链接。"
     if role in (Standing.liaison_responsible, Standing.liaison_other, Standing.leader) and (
