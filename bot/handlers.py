@@ -39,6 +39,7 @@ from infra.logging_setup import describe_update
 from models.errors import DomainError, InvalidInput
 from models.evidence import blob_in_use, check_content, known_blob
 from models.members import Env
+from reports.official import bulletin_docx
 
 log = logging.getLogger(__name__)
 
@@ -397,8 +398,6 @@ async def on_supervise(update: Update, context: QcContext) -> None:
 
 async def on_bulletin(update: Update, context: QcContext) -> None:
     """/bulletin [发布 [表扬 单位…] [批评 单位…]]: the 通报, previewed or issued (text and DOCX)."""
-    from reports.official import bulletin_docx
-
     message = update.effective_message
     assert message is not None
     rq, text = req(context), _rest(update)
@@ -410,7 +409,7 @@ async def on_bulletin(update: Update, context: QcContext) -> None:
     await context.deliver(update, plan.outs)
     data = await asyncio.to_thread(bulletin_docx, plan.data)
     name = f"{plan.data.title}（第{plan.data.issue}期）.docx"
-    for chat_id in [message.chat_id, *plan.chat_ids]:
+    for chat_id in dict.fromkeys([message.chat_id, *plan.chat_ids]):  # the asker's chat may be a group
         try:
             await context.bot.send_document(chat_id, data, filename=name, caption=f"📄 {plan.data.title}（可直接打印）")
         except TelegramError as exc:
