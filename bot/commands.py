@@ -92,6 +92,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("whoami", "我的身份", "/whoami", BOTH, Action.whoami, h.on_whoami),
     Command("withdraw", "撤回证明材料：/withdraw 编号", "/withdraw 12 发错了（只发 /withdraw 列出可撤回的）", BOTH,
             Action.upload_evidence, ex.on_withdraw),
+    Command("instruct", "领导批示（批示）：/instruct 任务号 批示内容", "/instruct 7 请加快推进，本周内报送进展（或回复任务、评分项、单位消息）",
+            BOTH, Action.instruct, h.on_instruct),
+    Command("close", "批示办结：/close 批示编号", "/close 3", BOTH, Action.close_instruction, h.on_close),
+    Command("supervise", "下发督办单：/supervise 任务号 单位 原因 答复期限", "/supervise 7 区财政局 逾期未报送 2027年3月15日",
+            BOTH, Action.supervise, h.on_supervise),
+    Command("bulletin", "工作通报（预览；/bulletin 发布 后发送）", "/bulletin 发布 表扬 区财政局 批评 区发改委", BOTH,
+            Action.bulletin, h.on_bulletin),
     Command("export", "导出台账和证明材料包", "/export（只要台账：/export 台账）", PRIVATE, Action.export,
             ex.on_export),
     Command("plan", "导出工作计划（Excel），改后回复发回即可导入", "/plan（改好后回复该消息发回工作簿）", PRIVATE,
@@ -172,5 +179,6 @@ def help_text(role: Standing, *, private: bool) -> str:
     if role in (Standing.liaison_responsible, Standing.coordinator):
         lines += ["", REPLY_HELP]
     if role == Standing.leader:
-        lines += ["", "领导账号为只读：可以查看进度和得分，不能修改。"]
+        lines += ["", "领导账号除批示外为只读：可以查看进度和得分；回复任务、评分项、单位或提醒消息即可作出批示"
+                  "（或发送 /instruct），单位报送落实情况后回复“办结”即可办结。"]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from telegram import Document, Message, PhotoSize, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
-from bot.actions import onboarding, reading, reporting, review, routing
+from bot.actions import onboarding, reading, reporting, review, routing, supervision
 from bot.actions import plan as planning
 from bot.actions.common import Req
 from bot.callbacks import FORGED, parse
@@ -40,6 +40,7 @@ from infra.logging_setup import describe_update
 from models.errors import DomainError, InvalidInput
 from models.evidence import blob_in_use, check_content, known_blob
 from models.members import Env
+from reports.official import bulletin_docx
 
 log = logging.getLogger(__name__)
 
@@ -481,6 +482,61 @@ async def on_deadline(update: Update, context: QcContext) -> None:
     rq = req(context)
     await context.act(update, lambda s, env: review.deadline(s, env, rq, no, new, reason))
     await context.plan_changed()
+
+
+# ================================================================ supervision
+
+
+async def on_instruct(update: Update, context: QcContext) -> None:
+    """/instruct [任务号|单位] 批示内容 (or as a reply to a task, item, unit or nudge message): a 批示."""
+    rq, text, reply_to = req(context), _rest(update), _replied_bot_message_id(update, context)
+    await context.act(update, lambda s, env: supervision.instruct_cmd(s, env, rq, reply_to, text))
+
+
+async def on_close(update: Update, context: QcContext) -> None:
+    """/close N: 办结 批示 N (a leader or the coordinator)."""
+    rq, text = req(context), _rest(update)
+    await context.act(update, lambda s, env: supervision.close_cmd(s, env, rq, text))
+
+
+async def on_supervise(update: Update, context: QcContext) -> None:
+    """/supervise 任务号 单位 原因 答复期限: a numbered 督办单 (coordinator)."""
+    usage = supervision.SUPERVISE_USAGE
+    parts = _rest(update).split()
+    try:
+        if len(parts) < 3:
+            raise InvalidInput(f"用法：{usage}")
+        no = parse_task_no(parts[0], usage=usage)
+        reply_by = parse_date(parts[-1], usage=usage)
+        if len(parts) < 4:
+            raise InvalidInput(f"请写明督办原因。用法：{usage}")
+        unit, reason = parts[1], check_note(" ".join(parts[2:-1]), what="督办原因")
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    rq = req(context)
+    await context.act(update, lambda s, env: supervision.supervise(s, env, rq, no, unit, reason or "", reply_by))
+    await context.plan_changed()
+
+
+async def on_bulletin(update: Update, context: QcContext) -> None:
+    """/bulletin [发布 [表扬 单位…] [批评 单位…]]: the 通报, previewed or issued (text and DOCX)."""
+    message = update.effective_message
+    assert message is not None
+    rq, text = req(context), _rest(update)
+    try:
+        plan = await context.in_env(update, lambda s, env: supervision.bulletin(s, env, rq, text))
+    except DomainError as err:
+        await context.refuse(update, err)
+        return
+    await context.deliver(update, plan.outs)
+    data = await asyncio.to_thread(bulletin_docx, plan.data)
+    name = f"{plan.data.title}（第{plan.data.issue}期）.docx"
+    for chat_id in dict.fromkeys([message.chat_id, *plan.chat_ids]):  # the asker's chat may be a group
+        try:
+            await context.bot.send_document(chat_id, data, filename=name, caption=f"📄 {plan.data.title}（可直接打印）")
+        except TelegramError as exc:
+            log.warning("the bulletin document could not be sent to %s: %s", chat_id, exc)
 
 
 # ==================================================================== buttons

@@ -206,6 +206,11 @@ class SchedulerConfig(_Section):
     pace_private_per_second: int = Field(default=1, ge=1, le=100)
     # The weekly digest is followed by the /status chart (score by category, tasks by unit).
     digest_chart: bool = True
+    # The weekly digest is followed by the 通报 (unit ranking), to the groups and the leaders.
+    digest_bulletin: bool = True
+    # The 月报 to the leaders on the first working day of each month, at digest_time.
+    monthly_report: bool = True
+
     # Not a key of [scheduler]: [campaign] yellow_working_days, set by Settings, so a nudge's
     # light is the one /task and /status show (models.status.assignment_light).
     _yellow_working_days: int = PrivateAttr(default=5)
@@ -213,6 +218,24 @@ class SchedulerConfig(_Section):
     @property
     def yellow_working_days(self) -> int:
         return self._yellow_working_days
+
+
+class SupervisionConfig(_Section):
+    # The number of a 督办单: {year} and {seq} (its order in that year) are filled in.
+    number_format: str = "质强督〔{year}〕{seq}号"
+    # A 批示 is to be answered (落实情况) within this many working days.
+    instruction_answer_working_days: int = Field(default=3, ge=1, le=60)
+
+    @field_validator("number_format")
+    @classmethod
+    def _valid_format(cls, value: str) -> str:
+        if "{seq}" not in value:
+            raise ValueError("number_format must contain {seq}")
+        try:
+            value.format(year=2027, seq=1)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("number_format may only use {year} and {seq}") from None
+        return value
 
 
 class ExportConfig(_Section):
@@ -265,6 +288,7 @@ class Settings(_Section):
     campaign: CampaignConfig = CampaignConfig()
     storage: StorageConfig = StorageConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
     export: ExportConfig = ExportConfig()
     backup: BackupConfig = BackupConfig()
     calendar: CalendarConfig = CalendarConfig()

@@ -62,6 +62,14 @@ class Action(StrEnum):
     nudge_settings = "nudge_settings"
     # put off the nudges of one of the unit's tasks (暂缓提醒)
     snooze_nudge = "snooze_nudge"
+    # supervision (批示, 督办单, 通报)
+    instruct = "instruct"
+    answer_instruction = "answer_instruction"
+    close_instruction = "close_instruction"
+    supervise = "supervise"
+    answer_supervision = "answer_supervision"
+    close_supervision = "close_supervision"
+    bulletin = "bulletin"
 
 
 EVERYONE: frozenset[Standing] = frozenset(Standing)
@@ -95,13 +103,21 @@ PERMISSIONS: dict[Action, frozenset[Standing]] = {
     Action.edit_plan: COORDINATOR,
     Action.nudge_settings: LIAISONS,
     Action.snooze_nudge: UNIT_WORK,
+    # A leader writes and closes 批示 (the only writes a leader makes); the unit answers.
+    Action.instruct: frozenset({Standing.leader, Standing.coordinator}),
+    Action.answer_instruction: UNIT_WORK,
+    Action.close_instruction: frozenset({Standing.leader, Standing.coordinator}),
+    Action.supervise: COORDINATOR,
+    Action.answer_supervision: UNIT_WORK,
+    Action.close_supervision: COORDINATOR,
+    Action.bulletin: COORDINATOR,
 }
 
 #: Actions on a unit's own work: the liaison must belong to a responsible unit.
 RESPONSIBLE_UNIT_REQUIRED: dict[Action, bool] = {
     action: action
     in {Action.report_progress, Action.submit, Action.upload_evidence, Action.claim_criterion,
-        Action.snooze_nudge}
+        Action.snooze_nudge, Action.answer_instruction, Action.answer_supervision}
     for action in Action
 }
 
@@ -110,7 +126,7 @@ RESPONSIBLE_UNIT_REQUIRED: dict[Action, bool] = {
 _REFUSALS: dict[Standing, str] = {
     Standing.stranger: "你还不是本活动的成员，不能使用此功能。请向协调员（区市场监管局）索取邀请链接。",
     Standing.removed: "你已被移出本活动，不能再使用此功能。如有疑问请联系协调员。",
-    Standing.leader: "领导账号为只读，不能进行此操作。",
+    Standing.leader: "领导账号为只读（批示除外），不能进行此操作。",
     Standing.liaison_other: "这项工作不属于你的单位，不能代为填报。",
     Standing.liaison_responsible: "只有协调员（领导小组办公室）可以进行此操作。",
     Standing.coordinator: "协调员不能进行此操作。",
@@ -151,6 +167,10 @@ def refusal_message(role: Standing, action: Action) -> str:
         return "私聊提醒供各单位联络员使用；协调员会直接收到逾期督办消息，无需设置。"
     if role == Standing.liaison_other and action == Action.snooze_nudge:
         return "这条提醒是其他单位的任务，只有该单位的联络员可以暂缓。"
+    if role in (Standing.liaison_responsible, Standing.liaison_other) and action in (
+        Action.instruct, Action.close_instruction
+    ):
+        return "只有区领导和协调员可以作出或办结批示；收到批示后请回复批示消息报送落实情况。"
     if role == Standing.coordinator and action == Action.redeem_invite:
         return "你已是本活动的协调员，无需再使用邀请链接。"
     if role in (Standing.liaison_responsible, Standing.liaison_other, Standing.leader) and (

@@ -130,6 +130,28 @@ class SubjectKind(StrEnum):
     plan = "plan"
     #: The change a returned workbook makes, with 确认导入 / 取消 (``subject_id``: its preview's audit row).
     plan_preview = "plan_preview"
+    #: A leader's instruction (批示): a liaison's reply to it is its 落实情况.
+    instruction = "instruction"
+    #: A numbered supervision notice (督办单): a liaison's reply to it is the unit's answer.
+    supervision = "supervision"
+    #: A unit's card (/unit): a leader's reply to it is an instruction to that unit.
+    unit = "unit"
+
+
+class InstructionState(StrEnum):
+    """A 批示: open until the unit answers (answered), then closed by a leader or the coordinator."""
+
+    open = "open"
+    answered = "answered"
+    closed = "closed"
+
+
+class SupervisionState(StrEnum):
+    """A 督办单 as stored; "overdue" is derived (reply-by date passed while issued)."""
+
+    issued = "issued"
+    answered = "answered"
+    closed = "closed"
 
 
 # ------------------------------------------------------------------ campaign plan
@@ -537,3 +559,76 @@ class AuditLog(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     note: str | None = None
+
+
+# ------------------------------------------------------------------- supervision
+
+
+class Instruction(SQLModel, table=True):
+    """A leader's (or the coordinator's) instruction, 批示, on a task, item or unit."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    author_member_id: int = Field(foreign_key="member.id")
+    text: str
+    # What it was written on: "task", "item", "unit" (the ids below say which).
+    target_kind: str = Field(max_length=16)
+    task_id: int | None = Field(default=None, foreign_key="task.id")
+    item_id: int | None = Field(default=None, foreign_key="scoreitem.id")
+    # The units that owe a 落实情况 (ids).
+    unit_ids: list[int] = Field(default_factory=list, sa_type=JSON)
+    answer_by: date
+    state: InstructionState = Field(default=InstructionState.open, sa_type=enum_type(InstructionState))
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    answered_at: datetime | None = ts_field()
+    closed_at: datetime | None = ts_field()
+    closed_by_member_id: int | None = Field(default=None, foreign_key="member.id")
+    version: int = 0
+
+
+class InstructionAnswer(SQLModel, table=True):
+    """A unit's 落实情况 on an instruction."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    instruction_id: int = Field(foreign_key="instruction.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    text: str
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class Supervision(SQLModel, table=True):
+    """A numbered supervision notice, 督办单, to one unit about one task."""
+
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "year", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    year: int
+    seq: int
+    number: str = Field(max_length=64)
+    task_id: int = Field(foreign_key="task.id")
+    unit_id: int = Field(foreign_key="unit.id")
+    reason: str
+    reply_by: date
+    state: SupervisionState = Field(default=SupervisionState.issued, sa_type=enum_type(SupervisionState))
+    issued_by_member_id: int | None = Field(default=None, foreign_key="member.id")
+    issued_at: datetime = ts_field(nullable=False, default_now=True)
+    answer: str | None = None
+    answered_by_member_id: int | None = Field(default=None, foreign_key="member.id")
+    answered_at: datetime | None = ts_field()
+    closed_at: datetime | None = ts_field()
+    closed_by_member_id: int | None = Field(default=None, foreign_key="member.id")
+    version: int = 0
+
+
+class Bulletin(SQLModel, table=True):
+    """A 通报 or 月报 as issued: the ranking and score it said, for "movement since the last"."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    kind: str = Field(max_length=16)  # "bulletin" or "monthly"
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    # {"score": float, "units": {unit id: on-time rate or null}}
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

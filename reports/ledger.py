@@ -32,7 +32,15 @@ from infra.db import read_only
 from models.errors import NotFound
 from models.evidence import ACTIVE_STATES, EXTENSION_OF, EXTENSIONS, extension, visible
 from models.labels import ASSESSMENT_NAMES, EVIDENCE_NAMES, STATE_NAMES
+from models.performance import UnitRecord, unit_records
 from models.status import CampaignStatus, campaign_status
+from models.supervision import (
+    INSTRUCTION_LABELS,
+    SUPERVISION_LABELS,
+    all_of_campaign,
+    answers_of,
+    supervision_state,
+)
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -44,10 +52,13 @@ from models.tables import (
     CriterionUnit,
     Evidence,
     EvidenceState,
+    Instruction,
+    InstructionAnswer,
     ItemUnit,
     Member,
     ScoreCategory,
     ScoreItem,
+    Supervision,
     Task,
     TaskGroup,
     Unit,
@@ -84,11 +95,14 @@ ACTION_LABELS = {
     "invite.create": "生成邀请", "invite.use": "使用邀请", "chat.bind": "绑定工作群",
     "chat.unreachable": "群聊无法联系", "nudge.sent": "发送提醒", "nudge.failed": "提醒发送失败",
     "nudge.snooze": "暂缓提醒", "ledger.export": "导出台账",
+    "instruction.create": "作出批示", "instruction.answer": "报送落实情况", "instruction.close": "批示办结",
+    "supervision.issue": "下发督办单", "supervision.answer": "答复督办单", "supervision.close": "督办单办结",
+    "bulletin.issue": "发布通报", "monthly.issue": "发送月报",
 }
 ENTITY_LABELS = {
     "campaign": "活动", "task": "任务", "assignment": "任务承办", "scoreitem": "评分项", "criterion": "评分细则",
     "evidence": "证明材料", "member": "成员", "invite": "邀请", "chat": "群聊", "unit": "单位",
-    "outbox": "消息", "assessment": "评分细则",
+    "outbox": "消息", "assessment": "评分细则", "instruction": "批示", "supervision": "督办单", "bulletin": "通报",
 }
 ACTOR_LABELS = {"telegram": "Telegram", "cli": "命令行", "scheduler": "定时任务", "system": "系统"}
 
@@ -98,13 +112,23 @@ SHEET_TASKS = "任务表"
 SHEET_UNITS = "单位汇总"
 SHEET_FILES = "材料清单"
 SHEET_AUDIT = "操作日志"
-SHEETS = (SHEET_OVERVIEW, SHEET_SCORES, SHEET_TASKS, SHEET_UNITS, SHEET_FILES, SHEET_AUDIT)
+SHEET_RANKING = "考核"
+SHEET_INSTRUCTIONS = "批示"
+SHEET_SUPERVISIONS = "督办单"
+SHEETS = (SHEET_OVERVIEW, SHEET_SCORES, SHEET_TASKS, SHEET_UNITS, SHEET_RANKING, SHEET_INSTRUCTIONS,
+          SHEET_SUPERVISIONS, SHEET_FILES, SHEET_AUDIT)
 
 #: Annex 2's columns in its order (序号、类别、指标内容、分数、评分方法、责任单位、完成时限), then the
 #: self-assessment, the verified score, the state, the material and the tool's notes (备注).
 SCORE_HEADERS = ("序号", "类别", "指标内容", "分数", "评分方法", "责任单位", "完成时限",
                  "自评得分", "核定得分", "状态", "证明材料", "备注")
-TASK_HEADERS = ("序号", "任务组", "工作任务", "完成时限", "责任单位", "状态", "进度(%)", "证明材料(份)", "备注")
+TASK_HEADERS = ("序号", "任务组", "工作任务", "完成时限", "责任单位", "状态", "进度(%)", "证明材料(份)", "备注",
+                "实际提交日期", "审核通过日期", "逾期天数")
+#: The 考核 sheet: THE ranking (models.performance) with what it is made of.
+RANKING_HEADERS = ("名次", "责任单位", "到期任务", "按时完成", "逾期完成", "逾期天数合计", "逾期未完成", "按时完成率",
+                   "退回次数", "提醒后首次填报（小时，中位数）", "未办结批示", "未办结督办单", "待争取分值")
+INSTRUCTION_HEADERS = ("编号", "批示时间", "批示人", "批示内容", "责任单位", "答复期限", "落实情况", "状态", "办结时间")
+SUPERVISION_HEADERS = ("文号", "下发时间", "任务", "督办单位", "督办原因", "答复期限", "答复", "状态", "办结时间")
 UNIT_HEADERS = ("责任单位", "承担任务", "未开始", "进行中", "已提交", "已通过", "逾期未完成", "平均进度(%)",
                 "负责评分项", "证明材料(份)")
 FILE_HEADERS = ("编号", "归属", "责任单位", "文件名", "台账中的位置", "类型", "大小(KB)", "上传人", "上传时间",
@@ -172,6 +196,11 @@ class Ledger:
     bonus_score: Score | None = None
     #: Per unit: assignments past their deadline and not submitted (red lights).
     unit_overdue: dict[int, int] = field(default_factory=dict)
+    #: 考核: the units ranked by THE rule (models.performance).
+    records: list[UnitRecord] = field(default_factory=list)
+    instructions: list[Instruction] = field(default_factory=list)
+    answers: dict[int, list[InstructionAnswer]] = field(default_factory=dict)
+    supervisions: list[Supervision] = field(default_factory=list)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -414,6 +443,10 @@ def collect_ledger(
         tasks=tasks, assignments=assignments, evidence=evidence, files=files, members=members,
         audit=audit,
     )
+    ledger.records = unit_records(session=session, campaign_id=cid, today=today)
+    instructions, supervisions = all_of_campaign(session, cid)
+    ledger.instructions, ledger.supervisions = list(instructions), list(supervisions)
+    ledger.answers = {saved_id(i): answers_of(session, saved_id(i)) for i in instructions}
     cats_by_id = {c.id: c for c in categories}
     ledger.folders = [item_folder(i, cats_by_id.get(i.category_id)) for i in items]
     ledger.folders += [task_folder(t) for t in tasks]
@@ -727,7 +760,7 @@ def _group_label(group: TaskGroup | None) -> str:
 
 
 def _tasks(wb: Workbook, ledger: Ledger) -> None:
-    widths = (6, 24, 46, 12, 16, 9, 9, 10, 24)
+    widths = (6, 24, 46, 12, 16, 9, 9, 10, 24, 12, 12, 8)
     ws = _sheet(wb, SHEET_TASKS, TASK_HEADERS, widths,
                 f"{ledger.campaign.name} “六个一”任务完成情况")
     ws._qc_skip = {2, 3}  # group and task text: merged blocks
@@ -764,7 +797,8 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
                 ledger.unit_name(a.unit_id) if a else "（无责任单位）",
                 STATE_LABELS[a.state] if a else "", a.percent if a else None,
                 counts.get((task_id, a.unit_id), 0) if a else None, "；".join(notes),
-            ), center=(1, 4, 6, 7, 8))
+                *_dates(ledger, task, a),
+            ), center=(1, 4, 6, 7, 8, 10, 11, 12))
         blocks.append((first, _last(ws), task))
     _finish(ws, len(TASK_HEADERS))
     # One task, one block: its number, group, text and deadline span its units' rows.
@@ -812,6 +846,58 @@ def _units(wb: Workbook, ledger: Ledger) -> None:
     _finish(ws, len(UNIT_HEADERS))
 
 
+def _dates(ledger: Ledger, task: Task, a: Assignment | None) -> tuple[str, str, int | None]:
+    """实际提交日期, 审核通过日期 and 逾期天数 (calendar days after the deadline; still open: so far)."""
+    if a is None:
+        return "", "", None
+    handed = a.state in (AssignmentState.submitted, AssignmentState.approved) and a.submitted_at is not None
+    submitted = a.submitted_at.astimezone(ledger.tz).date() if handed and a.submitted_at else None
+    approved = (a.approved_at.astimezone(ledger.tz).date()
+                if a.state == AssignmentState.approved and a.approved_at else None)
+    end = submitted or (ledger.today if task.deadline < ledger.today else None)
+    late = max(0, (end - task.deadline).days) if end is not None else None
+    return (submitted.isoformat() if submitted else "", approved.isoformat() if approved else "", late)
+
+
+def _ranking(wb: Workbook, ledger: Ledger) -> None:
+    ws = _sheet(wb, SHEET_RANKING, RANKING_HEADERS, (6, 18, 8, 8, 8, 10, 10, 10, 8, 14, 10, 10, 10),
+                f"{ledger.campaign.name} 责任单位考核（截至 {full_date(ledger.today)}）")
+    for r in ledger.records:
+        _row(ws, (
+            r.rank if r.rank is not None else "—", r.name, r.due, r.on_time, r.late, r.days_late, r.overdue,
+            f"{round(r.rate * 100)}%" if r.rate is not None else "暂无到期任务", r.returns,
+            r.median_response_hours, r.open_instructions, r.open_supervisions, _num(r.points_at_stake),
+        ), center=range(1, 14))
+    _finish(ws, len(RANKING_HEADERS))
+
+
+def _instructions(wb: Workbook, ledger: Ledger) -> None:
+    ws = _sheet(wb, SHEET_INSTRUCTIONS, INSTRUCTION_HEADERS, (6, 16, 12, 40, 18, 12, 40, 8, 16),
+                f"{ledger.campaign.name} 领导批示办理情况")
+    for i in ledger.instructions:
+        answers = "；".join(f"{ledger.unit_name(a.unit_id)}（{ledger.local(a.created_at)}）：{a.text}"
+                           for a in ledger.answers.get(saved_id(i), []))
+        _row(ws, (
+            i.id, ledger.local(i.created_at), ledger.member_name(i.author_member_id), i.text,
+            ledger.unit_names(i.unit_ids), i.answer_by.isoformat(), answers, INSTRUCTION_LABELS[i.state],
+            ledger.local(i.closed_at) if i.closed_at else "",
+        ), center=(1, 6, 8))
+    _finish(ws, len(INSTRUCTION_HEADERS))
+
+
+def _supervisions(wb: Workbook, ledger: Ledger) -> None:
+    ws = _sheet(wb, SHEET_SUPERVISIONS, SUPERVISION_HEADERS, (20, 16, 8, 16, 30, 12, 36, 8, 16),
+                f"{ledger.campaign.name} 督办单办理情况")
+    task_no = {t.id: t.no for t in ledger.tasks}
+    for x in ledger.supervisions:
+        _row(ws, (
+            x.number, ledger.local(x.issued_at), f"任务{task_no.get(x.task_id, '?')}", ledger.unit_name(x.unit_id),
+            x.reason, x.reply_by.isoformat(), x.answer or "",
+            SUPERVISION_LABELS[supervision_state(x, ledger.today)], ledger.local(x.closed_at) if x.closed_at else "",
+        ), center=(3, 6, 8))
+    _finish(ws, len(SUPERVISION_HEADERS))
+
+
 def _target_label(ledger: Ledger, ev: Evidence) -> str:
     crits = {c.id: c for cs in ledger.criteria.values() for c in cs}
     items = {i.id: i for i in ledger.items}
@@ -851,7 +937,8 @@ def _files(wb: Workbook, ledger: Ledger) -> None:
 FIELD_LABELS = {
     "state": "状态", "percent": "进度", "note": "进展说明", "return_reason": "退回原因", "deadline": "完成时限",
     "used_at": "使用时间", "used_by_telegram_id": "使用人", "revoked": "已撤销", "role": "身份",
-    "unit_id": "单位", "expires_at": "有效期至", "active": "在职", "private_nudges": "私聊提醒",
+    "unit_id": "单位", "unit_ids": "责任单位", "answer_by": "答复期限", "reply_by": "答复期限", "number": "文号",
+    "answer": "答复", "expires_at": "有效期至", "active": "在职", "private_nudges": "私聊提醒",
     "not_attainable": "本区不可得分", "not_attainable_reason": "不可得分原因", "reason": "原因",
     "review_reason": "审核意见", "file_name": "文件名", "size": "大小", "campaign_id": "活动",
     "bound_at": "绑定时间", "title": "名称", "points": "分值", "max_points": "满分",
@@ -861,6 +948,8 @@ _STATE_WORDS: dict[str, dict[str, str]] = {
     "assignment": {s.value: n for s, n in STATE_LABELS.items()},
     "evidence": {s.value: n for s, n in EVIDENCE_LABELS.items()},
     "assessment": {s.value: n for s, n in ASSESSMENT_NAMES.items()},
+    "instruction": {s.value: n for s, n in INSTRUCTION_LABELS.items()},
+    "supervision": dict(SUPERVISION_LABELS),
     "criterion": {s.value: n for s, n in ASSESSMENT_NAMES.items()},
 }
 
@@ -924,6 +1013,9 @@ def build_workbook(ledger: Ledger) -> Workbook:
     _scores(wb, ledger)
     _tasks(wb, ledger)
     _units(wb, ledger)
+    _ranking(wb, ledger)
+    _instructions(wb, ledger)
+    _supervisions(wb, ledger)
     _files(wb, ledger)
     _audit(wb, ledger)
     wb.active = 1

@@ -219,6 +219,14 @@ async def _send(
             )
             if charts is not None and batch.rendered.subject_kind == SubjectKind.digest:
                 charts.owe(chat_id, batch.campaign_id, now())
+            for name, data in batch.rendered.documents.items():
+                # Best effort, like the chart: the text went out and is marked sent.
+                try:
+                    async with pacer.sending(chat_id):
+                        await bot.send_document(chat_id=chat_id, document=data, filename=name,
+                                                caption=f"📄 {name.removesuffix('.docx')}（可直接打印）")
+                except Exception:
+                    log.warning("the document %s for chat %s was not sent", name, chat_id, exc_info=True)
             return
 
 

@@ -20,7 +20,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ from models.audit import Actor, record
 from models.members import active_campaigns
 from models.messages import remember
 from models.tables import (
+    Bulletin,
     Campaign,
     Chat,
     Member,
@@ -42,8 +43,10 @@ from models.tables import (
     saved_id,
 )
 from models.wording import quoted
+from reports.official import bulletin_docx, monthly_docx
+from reports.supervision import bulletin_data, bulletin_text, monthly_data, monthly_text
 from scheduler import timing
-from scheduler.plan import load_plan_input, not_owed, plan_alerts
+from scheduler.plan import Kind, load_plan_input, not_owed, plan_alerts
 from scheduler.render import Rendered, render_batch
 from scheduler.stakes import points_at_stake_by_unit
 from scheduler.sweep import materialise
@@ -51,6 +54,8 @@ from scheduler.sweep import materialise
 log = logging.getLogger(__name__)
 
 ACTOR = Actor.scheduler()
+#: Rendered subjects that name a row of their own (a reply routes to it), not the outbox row.
+SUBJECT_ROWS = frozenset({SubjectKind.task, SubjectKind.instruction, SubjectKind.supervision})
 
 
 # ------------------------------------------------------------------------ claim
@@ -192,6 +197,8 @@ def _claim_campaign(
     inp = load_plan_input(session, campaign)
     today = local.date()
     stakes: dict[int, float] | None = None
+    texts: dict[str, str] | None = None
+    documents: dict[str, tuple[str, bytes]] = {}
     by_chat: dict[int, list[Outbox]] = defaultdict(list)
     for row in due:
         by_chat[row.telegram_chat_id].append(row)
@@ -238,7 +245,16 @@ def _claim_campaign(
             session.add(row)
         if stakes is None:
             stakes = points_at_stake_by_unit(session, inp.campaign_id, today)
-        rendered = render_batch(inp=inp, rows=valid, chat_id=chat_id, stakes=stakes, now=now, config=config)
+        kinds = {r.kind for r in valid}
+        if config.digest_bulletin and Kind.digest in kinds:
+            kinds.add(Kind.bulletin)
+        wanted = kinds & {Kind.bulletin, Kind.monthly} - set(texts or {})
+        if wanted:
+            written, docs = _reports(session, inp.campaign_id, today, now, valid, wanted=wanted)
+            texts = {**(texts or {}), **written}
+            documents.update(docs)
+        rendered = render_batch(inp=inp, rows=valid, chat_id=chat_id, stakes=stakes, now=now, config=config,
+                                texts=texts, documents=documents)
         lead.state = OutboxState.claimed
         lead.claimed_at = now
         lead.attempts += 1
@@ -259,6 +275,42 @@ def _claim_campaign(
                 member_id=lead.member_id,
             )
         )
+
+
+def _reports(session: Session, campaign_id: int, today: date, now: datetime, rows: list[Outbox], *,
+             wanted: set[str]) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """The ``wanted`` 通报 and 月报 texts and documents owed by ``rows`` (a digest carries the
+    通报); each issue is kept (Bulletin) once per week or month, and said again the same."""
+    texts: dict[str, str] = {}
+    docs: dict[str, tuple[str, bytes]] = {}
+    for kind, period_key in ((Kind.bulletin, "week_of"), (Kind.monthly, "month")):
+        if kind not in wanted:
+            continue
+        periods = {str((r.payload or {}).get(period_key)) for r in rows
+                   if r.kind == kind or (kind == Kind.bulletin and r.kind == Kind.digest)}
+        if not periods:
+            continue
+        period = max(periods)
+        issued = [b for b in session.exec(select(Bulletin).where(
+            Bulletin.campaign_id == campaign_id, Bulletin.kind == kind)) if b.snapshot.get("period") == period]
+        before_id = issued[0].id if issued else None
+        if kind == Kind.bulletin:
+            data = bulletin_data(session=session, campaign_id=campaign_id, today=today, before_id=before_id)
+            texts[kind] = bulletin_text(data)
+            docs[kind] = (f"{data.title}（第{data.issue}期）.docx", bulletin_docx(data))
+            snap = data.snapshot()
+        else:
+            monthly = monthly_data(session=session, campaign_id=campaign_id, today=today, before_id=before_id)
+            texts[kind] = monthly_text(monthly)
+            docs[kind] = (f"{monthly.title}.docx", monthly_docx(monthly))
+            snap = {"score": monthly.score}
+        if not issued:
+            row = Bulletin(campaign_id=campaign_id, kind=kind, created_at=now, snapshot={**snap, "period": period})
+            session.add(row)
+            session.flush()
+            record(session=session, actor=ACTOR, action=f"{kind}.issue", entity="bulletin", entity_id=row.id,
+                   at=now, campaign_id=campaign_id, after={"period": period})
+    return texts, docs
 
 
 # ---------------------------------------------------------------------- results
@@ -287,7 +339,7 @@ def mark_sent(*, engine: Engine, batch: Batch, message_id: int, now: datetime) -
             chat_id=batch.chat_id,
             message_id=message_id,
             kind=r.subject_kind,
-            subject_id=r.subject_id if r.subject_kind == SubjectKind.task else lead.id,
+            subject_id=r.subject_id if r.subject_kind in SUBJECT_ROWS else lead.id,
             now=now,
             unit_id=r.unit_id,
             for_member_id=batch.member_id if batch.is_private else None,

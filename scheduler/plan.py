@@ -20,6 +20,15 @@ The rules (all times in the campaign's time zone, all days working days):
   day when that day is a holiday), to the group(s).
 * ``phase_start`` / ``phase_end``: on the first working day of a phase and on
   its last working day, to the group(s).
+* ``instruction``: every working day after a 批示's answer-by date while a unit of it has not
+  reported its 落实情况 (and it is not closed), to that unit's recipients.
+* ``supervision``: every working day after a 督办单's reply-by date while it is unanswered,
+  to the unit's recipients and the coordinators.
+* ``bulletin``: with the weekly digest (``digest_bulletin``) to the leaders; the groups read
+  it in the digest itself.
+* ``monthly``: the 月报, on the first working day of each month at ``digest_time``, to the
+  leaders (nobody without one); keyed by the month, so it goes out once per
+  month whatever the restarts.
 * ``calendar``: once per campaign and year, to each coordinator, when the plan
   (from today to its last phase end or deadline) runs into a year with no official
   holiday arrangement (:func:`models.status.calendar_gaps`): working days there are
@@ -50,12 +59,17 @@ from models.tables import (
     Campaign,
     Chat,
     ChatKind,
+    Instruction,
+    InstructionAnswer,
+    InstructionState,
     Member,
     Outbox,
     OutboxState,
     Phase,
     Role,
     Snooze,
+    Supervision,
+    SupervisionState,
     Task,
     Unit,
     by_id,
@@ -78,6 +92,10 @@ class Kind:
     phase_end = "phase_end"
     alert = "alert"  # a chat became unreachable (written by dispatch)
     calendar = "calendar"  # a year of the plan has no official holiday arrangement
+    instruction = "instruction"  # a 批示 past its answer-by date, a unit's 落实情况 missing
+    supervision = "supervision"  # a 督办单 past its reply-by date, unanswered
+    bulletin = "bulletin"  # the weekly 通报 (with the digest)
+    monthly = "monthly"  # the 月报 to the leaders
 
     assignment_kinds = frozenset({remind, overdue, escalate})
     phase_kinds = frozenset({phase_start, phase_end})
@@ -151,6 +169,9 @@ class PlanInput:
     group_chats: list[Chat]
     snoozes: dict[int, date] = field(default_factory=dict)  # assignment id -> until
     phases: list[Phase] = field(default_factory=list)
+    instructions: list[Instruction] = field(default_factory=list)  # not closed
+    answered: dict[int, set[int]] = field(default_factory=dict)  # instruction id -> units answered
+    supervisions: list[Supervision] = field(default_factory=list)  # not closed
     _liaisons: dict[int, list[Member]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -177,6 +198,9 @@ class PlanInput:
 
     def reachable_groups(self) -> list[Chat]:
         return [c for c in self.group_chats if c.reachable]
+
+    def leaders(self) -> list[Member]:
+        return [m for m in self.members if m.active and m.role == Role.leader]
 
 
 def load_plan_input(session: Session, campaign: Campaign) -> PlanInput:
@@ -205,6 +229,15 @@ def load_plan_input(session: Session, campaign: Campaign) -> PlanInput:
     phases = list(
         session.exec(select(Phase).where(Phase.campaign_id == cid).order_by(col(Phase.no)))
     )
+    instructions = list(session.exec(select(Instruction).where(
+        Instruction.campaign_id == cid, Instruction.state != InstructionState.closed).order_by(col(Instruction.id))))
+    answered: dict[int, set[int]] = {}
+    if instructions:
+        for ans in session.exec(select(InstructionAnswer).where(
+                col(InstructionAnswer.instruction_id).in_([i.id for i in instructions]))):
+            answered.setdefault(ans.instruction_id, set()).add(ans.unit_id)
+    supervisions = list(session.exec(select(Supervision).where(
+        Supervision.campaign_id == cid, Supervision.state != SupervisionState.closed).order_by(col(Supervision.id))))
     return PlanInput(
         campaign=campaign,
         tasks=tasks,
@@ -214,6 +247,9 @@ def load_plan_input(session: Session, campaign: Campaign) -> PlanInput:
         group_chats=groups,
         snoozes=snoozes,
         phases=phases,
+        instructions=instructions,
+        answered=answered,
+        supervisions=supervisions,
     )
 
 
@@ -380,7 +416,10 @@ def plan(inp: PlanInput, *, now: datetime, config: SchedulerConfig) -> list[Plan
                     due_at=instant, payload=payload,
                 ))
 
+    out.extend(_supervision_nudges(inp, window_days=window_days, groups=groups, coordinators=coordinators,
+                                   config=config, in_window=in_window, due_at=due_at))
     out.extend(_digests(inp, now=now, config=config, groups=groups, in_window=in_window))
+    out.extend(_monthly(inp, today=today, config=config, groups=groups, in_window=in_window, due_at=due_at))
     out.extend(_phase_announcements(inp, config=config, groups=groups, in_window=in_window, due_at=due_at))
     out.extend(_calendar_notices(inp, today=today, config=config, recipients=_coordinator_recipients(
         coordinators, groups), in_window=in_window, due_at=due_at))
@@ -439,10 +478,104 @@ def _digests(inp: PlanInput, *, now: datetime, config: SchedulerConfig, groups: 
         return []
     if not in_window(instant):
         return []
-    return Planned.each(
+    digest = Planned.each(
         _group_recipients(groups), campaign_id=inp.campaign_id, kind=Kind.digest,
         subject=f"campaign:{inp.campaign_id}", local_date=nominal, due_at=instant,
         payload={"week_of": nominal.isoformat(), "local_date": day.isoformat()},
+    )
+    if not config.digest_bulletin:
+        return digest
+    # The groups read the 通报 in the digest itself; the leaders get it on its own.
+    leaders = [(m.private_chat_id, m.id) for m in inp.leaders() if m.private_chat_id is not None and m.reachable]
+    return digest + Planned.each(
+        leaders, campaign_id=inp.campaign_id, kind=Kind.bulletin,
+        subject=f"campaign:{inp.campaign_id}:bulletin", local_date=nominal, due_at=instant,
+        payload={"week_of": nominal.isoformat(), "local_date": day.isoformat()},
+    )
+
+
+def instruction_owed(inp: PlanInput, instruction_id: object, unit_id: object) -> str | None:
+    """Why nobody is nudged any more about a unit's 落实情况 on a 批示, or None."""
+    inst = next((i for i in inp.instructions if i.id == instruction_id), None)
+    if inst is None or inst.state == InstructionState.closed:
+        return "批示已办结"
+    if unit_id in inp.answered.get(inst.id or 0, set()):
+        return "单位已报送落实情况"
+    return None
+
+
+def supervision_owed(inp: PlanInput, supervision_id: object) -> str | None:
+    """Why nobody is nudged any more about a 督办单, or None."""
+    sup = next((x for x in inp.supervisions if x.id == supervision_id), None)
+    if sup is None or sup.state != SupervisionState.issued:
+        return "督办单已答复或已办结"
+    return None
+
+
+def _supervision_nudges(
+    inp: PlanInput, *, window_days: list[date], groups: list[Chat], coordinators: list[Member],
+    config: SchedulerConfig, in_window: Any, due_at: Any,
+) -> list[Planned]:
+    """Unanswered 批示 and 督办单 past their date: nudged every working day, like a deadline."""
+    out: list[Planned] = []
+    cid = inp.campaign_id
+    for day in window_days:
+        if not calendar.is_working_day(day):
+            continue
+        instant = due_at(day, config.nudge_time)
+        if not in_window(instant):
+            continue
+        for inst in inp.instructions:
+            if inst.answer_by >= day or inst.id is None:
+                continue
+            for unit_id in inst.unit_ids:
+                if instruction_owed(inp, inst.id, unit_id) is not None:
+                    continue
+                out.extend(Planned.each(
+                    _unit_recipients(inp, unit_id, groups), campaign_id=cid, kind=Kind.instruction,
+                    subject=f"instruction:{inst.id}:{unit_id}", local_date=day, due_at=instant,
+                    payload={"instruction_id": inst.id, "unit_id": unit_id, "local_date": day.isoformat(),
+                             "days_overdue": calendar.working_days_between(inst.answer_by, day)},
+                ))
+        for sup in inp.supervisions:
+            if sup.reply_by >= day or sup.id is None or supervision_owed(inp, sup.id) is not None:
+                continue
+            recipients = _unit_recipients(inp, sup.unit_id, groups)
+            recipients += [r for r in _coordinator_recipients(coordinators, groups) if r not in recipients]
+            out.extend(Planned.each(
+                recipients, campaign_id=cid, kind=Kind.supervision, subject=f"supervision:{sup.id}",
+                local_date=day, due_at=instant,
+                payload={"supervision_id": sup.id, "unit_id": sup.unit_id, "local_date": day.isoformat(),
+                         "days_overdue": calendar.working_days_between(sup.reply_by, day)},
+            ))
+    return out
+
+
+def _leader_recipients(inp: PlanInput, groups: list[Chat]) -> list[tuple[int, int | None]]:
+    """Each leader's private chat (nobody when the campaign has no leader the bot can reach)."""
+    return [(m.private_chat_id, m.id) for m in inp.leaders() if m.private_chat_id is not None and m.reachable]
+
+
+def monthly_subject(campaign_id: int, day: date) -> str:
+    """The 月报's subject: one per campaign and month (``monthly:3:2027-03``)."""
+    return f"monthly:{campaign_id}:{day:%Y-%m}"
+
+
+def _monthly(
+    inp: PlanInput, *, today: date, config: SchedulerConfig, groups: list[Chat], in_window: Any, due_at: Any,
+) -> list[Planned]:
+    """The 月报 on the first working day of the month, keyed by the month (sent once)."""
+    if not config.monthly_report:
+        return []
+    first = today.replace(day=1)
+    day = calendar.first_working_day_on_or_after(first)
+    instant = due_at(day, config.digest_time)
+    if not in_window(instant):
+        return []
+    return Planned.each(
+        _leader_recipients(inp, groups), campaign_id=inp.campaign_id, kind=Kind.monthly,
+        subject=monthly_subject(inp.campaign_id, first), local_date=day, key_date=first, due_at=instant,
+        payload={"month": f"{first:%Y-%m}", "local_date": day.isoformat()},
     )
 
 
@@ -583,6 +716,14 @@ def not_owed(row: Outbox, inp: PlanInput, today: date) -> tuple[OutboxState, str
                 return OutboxState.cancelled, declined
         if row.kind == Kind.escalate and member is not None and member.role != Role.coordinator:
             return OutboxState.cancelled, "收件人已不是协调员"
+    elif row.kind == Kind.instruction:
+        why = instruction_owed(inp, payload.get("instruction_id"), payload.get("unit_id"))
+        if why is not None:
+            return OutboxState.cancelled, why
+    elif row.kind == Kind.supervision:
+        why = supervision_owed(inp, payload.get("supervision_id"))
+        if why is not None:
+            return OutboxState.cancelled, why
     elif row.kind == Kind.calendar:
         year = payload.get("year")
         if isinstance(year, int) and calendar.year_source(year).official:

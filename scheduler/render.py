@@ -18,7 +18,7 @@ from infra.config import SchedulerConfig
 from models import calendar
 from models.labels import STATE_NAMES
 from models.status import LIGHT_ICONS, assignment_light
-from models.tables import AssignmentState, Member, Outbox, SubjectKind
+from models.tables import AssignmentState, InstructionState, Member, Outbox, SubjectKind
 from models.wording import (
     calendar_gap,
     day,
@@ -75,6 +75,8 @@ class Rendered:
     subject_kind: SubjectKind = SubjectKind.nudge
     subject_id: int | None = None
     unit_id: int | None = None
+    #: Official documents sent after the text (file name → DOCX bytes): the 通报's, the 月报's.
+    documents: dict[str, bytes] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,8 +124,15 @@ def render_batch(
     stakes: dict[int, float],
     now: datetime,
     config: SchedulerConfig,
+    texts: dict[str, str] | None = None,
+    documents: dict[str, tuple[str, bytes]] | None = None,
 ) -> Rendered:
-    """The one message that carries ``rows`` (all for ``chat_id``)."""
+    """The one message that carries ``rows`` (all for ``chat_id``).
+
+    ``texts``: the 通报 (``bulletin``) and the 月报 (``monthly``) already written (they need the
+    database; :func:`scheduler.outbox` writes them), said at the top of the message;
+    ``documents``: their DOCX (file name, bytes) by kind, sent after the message.
+    """
     tz = inp.tz
     today = timing.local_now(now, tz).date()
     group_ids = {c.telegram_chat_id for c in inp.group_chats}
@@ -157,6 +166,10 @@ def render_batch(
         title = "⚠️ <b>消息无法送达</b>"
     elif of(Kind.calendar) and len(kinds) == 1:
         title = "📅 <b>工作日日历</b>"
+    elif set(kinds) <= {Kind.instruction, Kind.supervision}:
+        title = "📝 <b>批示和督办单提醒</b>"
+    elif set(kinds) <= {Kind.bulletin, Kind.monthly}:
+        title = "📣 <b>质量强区工作通报</b>" if of(Kind.bulletin) else "🗓 <b>质量强区工作月报</b>"
     else:
         title = "📋 <b>质量强区任务提醒</b>"
     parts.append(f"{title} · {month_day(today, weekday=True)}")
@@ -171,6 +184,15 @@ def render_batch(
             f"ℹ️ 本活动计划中的截止日期均已过去（最晚 {full_date(max(deadlines))}），"
             "以下为尚未完成事项的汇总。如需调整截止日期，请联系协调员。"
         )
+
+    attached: dict[str, bytes] = {}
+    for kind in (Kind.monthly, Kind.bulletin):
+        carried = of(kind) or (kind == Kind.bulletin and of(Kind.digest) and config.digest_bulletin)
+        if carried and texts and texts.get(kind):
+            parts.append(texts[kind])
+        if carried and documents and kind in documents:
+            name, data = documents[kind]
+            attached[name] = data
 
     # Phase announcements.
     phases = {p.id: p for p in inp.phases}
@@ -277,6 +299,9 @@ def render_batch(
             head = f"<b>{name}</b>"
             if stakes.get(u):
                 head += f"（本单位负责的评分项尚有 {points(stakes[u])} 分待争取）"
+            owed = open_instructions_of(inp, u)
+            if owed:
+                head += f"（批示待报送落实情况 {owed} 件）"
             if recipient is None or recipient.role != "liaison":
                 liaisons = inp.liaisons_of(u)
                 head += " " + "、".join(mention(m) for m in liaisons) if liaisons else "（尚无联络员）"
@@ -298,6 +323,33 @@ def render_batch(
             body.append(
                 f"🔺 以上任务已逾期 {config.escalate_after_working_days} 个工作日以上，请督促相关单位。"
             )
+
+    # 批示 and 督办单 past their date.
+    instructions = {i.id: i for i in inp.instructions}
+    said_inst: set[int] = set()
+    for r in of(Kind.instruction):
+        inst = instructions.get(r.payload.get("instruction_id"))
+        unit = inp.units.get(int(r.payload.get("unit_id") or 0))
+        if inst is None or unit is None or inst.id is None:
+            continue
+        said_inst.add(inst.id)
+        body.append(
+            f"📝 批示第{inst.id}号“{esc(short(inst.text, 40))}”：<b>{esc(unit.name)}</b>尚未报送落实情况，"
+            f"已超过答复期限（{day(inst.answer_by, today)}）。"
+            + ("" if recipient is not None and recipient.role == "liaison" else
+               " " + "、".join(mention(m) for m in inp.liaisons_of(unit.id or 0))))
+    supervisions = {x.id: x for x in inp.supervisions}
+    said_sup: set[int] = set()
+    for r in of(Kind.supervision):
+        sup = supervisions.get(r.payload.get("supervision_id"))
+        if sup is None or sup.id is None:
+            continue
+        said_sup.add(sup.id)
+        unit = inp.units.get(sup.unit_id)
+        body.append(f"📕 督办单 {esc(sup.number)}（{esc(unit.name) if unit else ''}）已逾期：答复期限 "
+                    f"{day(sup.reply_by, today)}，尚未答复。")
+    if said_inst or said_sup:
+        body.append("请回复原批示或督办单消息报送落实情况。")
 
     # Unreachable chats.
     for r in of(Kind.alert):
@@ -330,9 +382,16 @@ def render_batch(
             ]
         keyboard.append(row)
 
-    rendered = Rendered(text=text, keyboard=keyboard, assignment_ids=[x.assignment_id for x in ordered])
+    rendered = Rendered(text=text, keyboard=keyboard, assignment_ids=[x.assignment_id for x in ordered],
+                        documents=attached)
     if of(Kind.digest):
         rendered.subject_kind = SubjectKind.digest
+    if not ordered and len(said_inst) == 1 and not said_sup:
+        rendered.subject_kind = SubjectKind.instruction
+        rendered.subject_id = next(iter(said_inst))
+    if not ordered and len(said_sup) == 1 and not said_inst:
+        rendered.subject_kind = SubjectKind.supervision
+        rendered.subject_id = next(iter(said_sup))
     if len(ordered) == 1 and not of(Kind.digest):
         a = open_asg[ordered[0].assignment_id]
         rendered.subject_kind = SubjectKind.task
@@ -341,6 +400,13 @@ def render_batch(
     if len(units) == 1:
         rendered.unit_id = next(iter(units))
     return rendered
+
+
+def open_instructions_of(inp: PlanInput, unit_id: int) -> int:
+    """How many open 批示 still wait for ``unit_id``'s 落实情况 (shown beside it in nudges)."""
+    return sum(1 for i in inp.instructions
+               if unit_id in i.unit_ids and unit_id not in inp.answered.get(i.id or 0, set())
+               and i.state == InstructionState.open)
 
 
 def _summary(lines: list[_Line], today: date) -> str:

@@ -263,6 +263,13 @@ AUDIT_ACTIONS: dict[str, Action] = {
     **{f"plan.{verb}": Action.edit_plan for verb in ("export", "preview", "apply", "cancel")},
     **{f"seed.{verb}": Action.edit_plan
        for verb in ("create", "update", "import", "retire", "unretire", "link", "unlink", "delete")},
+    "instruction.create": Action.instruct,
+    "instruction.answer": Action.answer_instruction,
+    "instruction.close": Action.close_instruction,
+    "supervision.issue": Action.supervise,
+    "supervision.answer": Action.answer_supervision,
+    "supervision.close": Action.close_supervision,
+    "bulletin.issue": Action.bulletin,
 }
 #: Audit actions about the actor's own member row: nobody changes another's.
 OWN_MEMBER_ACTIONS = frozenset({"member.private_nudges"})
@@ -303,6 +310,11 @@ def _unit_of_entity(session: Session, audit: t.AuditLog) -> int | None:
         return ev.unit_id if ev else None
     if audit.entity == "criterion":
         return (audit.after or {}).get("unit_id")
+    if audit.entity == "supervision":
+        return (audit.after or {}).get("unit_id")
+    if audit.entity == "instruction" and audit.action == "instruction.answer":
+        units = (audit.after or {}).get("unit_ids") or []
+        return units[0] if len(units) == 1 else None
     return None
 
 
@@ -448,6 +460,12 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
                 elif name == "botmessage":
                     if sent is not None and key in d.new and (row["telegram_chat_id"], row["message_id"]) not in sent:
                         result.fail(f"BotMessage for a message the bot never sent: {row}")
+                elif name in ("instruction", "supervision", "bulletin"):
+                    if not audited(name, ident, f"{name}."):
+                        result.fail(f"{name} {ident}: {sorted(cols)} changed without audit")
+                elif name == "instructionanswer":
+                    if key not in d.new or not audited("instruction", row["instruction_id"], "instruction.answer"):
+                        result.fail(f"instruction answer {ident} without an instruction.answer audit row")
                 elif name == "handledupdate":  # bot.polling: a mark in each writing transaction
                     if key not in d.new or row["process"] != PROCESS:
                         result.fail(f"handled-update mark {row} changed, or not this process's")

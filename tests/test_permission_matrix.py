@@ -137,6 +137,18 @@ WRITES: dict[str, frozenset[str]] = {
     "/assign": frozenset({"seed.update", "seed.import"}),
     "/waive": frozenset({"seed.update", "seed.import"}),
     "/taskunits": frozenset({"seed.update", "seed.import", "seed.retire"}),
+    "/instruct": frozenset({"instruction.create"}),
+    "/close": frozenset({"instruction.close"}),
+    "/supervise": frozenset({"supervision.issue"}),
+    "reply:instruction": frozenset({"instruction.answer"}),
+    "reply:supervision": frozenset({"supervision.answer"}),
+    "reply:supervision 办结": frozenset({"supervision.close"}),
+}
+#: Replies that are actions of their own (the 落实情况 on a 批示, the answer to a 督办单, closing it).
+REPLY_ACTIONS: dict[str, Action] = {
+    "reply:instruction": Action.answer_instruction,
+    "reply:supervision": Action.answer_supervision,
+    "reply:supervision 办结": Action.close_supervision,
 }
 
 
@@ -190,7 +202,11 @@ def button_rows() -> list[Row]:
     return [Row(name, action, "button") for name, action in BUTTON_ACTIONS.items()]
 
 
-ROWS = command_rows() + button_rows()
+def reply_rows() -> list[Row]:
+    return [Row(name, action, "reply") for name, action in REPLY_ACTIONS.items()]
+
+
+ROWS = command_rows() + button_rows() + reply_rows()
 
 
 def expected_role(role: Standing, action: Action) -> Standing:
@@ -465,6 +481,21 @@ async def plan_preview(w: World, verb: str) -> tuple[JsonDict, str]:
     return find_button(api.sent_messages(chat)[before:], lambda b: b["callback_data"].startswith(f"{verb}:"))
 
 
+def _answered_instruction(h: Harness) -> int:
+    """A 批示 to 区市场监管局 that it answered (closable), made from the server."""
+    from models import supervision as sv
+
+    with transaction(h.engine) as s:
+        unit = s.exec(select(Unit).where(Unit.name == UNIT)).one()
+        author = s.exec(select(Member).where(Member.role == Role.coordinator)).first()
+        inst = sv.create_instruction(session=s, campaign_id=h.campaign_id, author_member_id=author.id,  # type: ignore[union-attr,arg-type]
+                                     target_kind="unit", target_id=unit.id, text="请报送进展",  # type: ignore[arg-type]
+                                     actor=Actor.cli(), now=h.clock(), today=h.clock().date(), answer_working_days=3)
+        sv.answer_instruction(session=s, instruction_id=inst.id, campaign_id=h.campaign_id, unit_id=unit.id,  # type: ignore[arg-type]
+                              member_id=None, text="已落实", actor=Actor.cli(), now=h.clock())
+        return inst.id  # type: ignore[return-value]
+
+
 async def prepare(w: World, row: Row, role: Standing) -> Cell:
     """Who does the cell's thing, where, and how; targets made before the snapshot."""
     h, api = w.h, w.h.api
@@ -489,6 +520,8 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
             return await api.press_button(user, live, data, strict=False)
 
         return Cell(user, where, press)
+    if row.scope == "reply":
+        return await _reply_cell(w, row, user)
     name = row.name.split()[0][1:]
     arg = ""
     if row.name == "/start <invite>":
@@ -532,6 +565,14 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
     elif name == "taskunits":
         arg = "3 区委组织部、区委宣传部" + ("、区委党校" if w.counter % 2 else "")
         w.counter += 1
+    elif name == "instruct":
+        arg = "9 请加快推进，本周内报送进展"
+    elif name == "close":
+        arg = str(_answered_instruction(h))
+    elif name == "supervise":
+        arg = f"9 {UNIT} 请说明进展 {(h.clock() + timedelta(days=30)).date().isoformat()}"
+    elif name == "bulletin":
+        arg = ""
     elif name not in ("start", "help", "whoami", "mytasks", "status", "review", "members", "bindgroup", "invites",
                       "plan"):
         raise AssertionError(f"/{name} has no cell recipe: add one to prepare() (the matrix covers every command)")
@@ -550,6 +591,27 @@ async def prepare(w: World, row: Row, role: Standing) -> Cell:
         return await api.send_text(user, chat, text)
 
     return Cell(user, chat, say)
+
+
+async def _reply_cell(w: World, row: Row, user: SimUser) -> Cell:
+    """A reply in the work group to a fresh 批示 or 督办单 notice (answered first when closing)."""
+    h, api = w.h, w.h.api
+    if row.name.startswith("reply:instruction"):
+        notices = await ask(h, w.setup_coordinator, w.group, f"/instruct {UNIT} 请报送本月进展")
+        target = next(m for m in notices if "回复本消息" in (m.get("text") or ""))
+    else:
+        day = (h.clock() + timedelta(days=30)).date().isoformat()
+        await ask(h, w.setup_coordinator, w.setup_coordinator, f"/supervise 9 {UNIT} 请说明进展 {day}")
+        target = next(m for m in reversed(api.sent_messages(w.group)) if "督办单" in (m.get("text") or ""))
+        if row.name.endswith("办结"):
+            await api.send_text(w.setup_liaison, w.group, "已办理完毕", reply_to=target)
+            await settle(api, h.app)
+    text = "办结" if row.name.endswith("办结") else "已落实到位"
+
+    async def say() -> Any:
+        return await api.send_text(user, w.group, text, reply_to=target)
+
+    return Cell(user, w.group, say)
 
 
 def gate_outcome(row: Row, role: Standing, user_id: int) -> list[str] | None:

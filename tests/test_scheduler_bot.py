@@ -179,7 +179,8 @@ async def test_nudges_command(harness: Harness) -> None:
 def scheduler_settings(db_url: str, tmp_path: Path) -> Settings:
     return make_settings(
         db_url=db_url, storage_dir=tmp_path / "evidence",
-        scheduler={"enabled": True, "sweep_interval_seconds": 3600},
+        # The 通报 (and its document) after the digest is tests/test_supervision.py's.
+        scheduler={"enabled": True, "sweep_interval_seconds": 3600, "digest_bulletin": False},
     )
 
 

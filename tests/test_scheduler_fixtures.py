@@ -71,6 +71,8 @@ def fast_config(**overrides: object) -> SchedulerConfig:
         "flood_wait_max_seconds": 5.0,
         # Counting messages is simpler without the digest's picture (tested on its own).
         "digest_chart": False,
+        # ... and without the 通报 it carries (tests/test_supervision.py tests it).
+        "digest_bulletin": False,
     }
     values.update(overrides)
     return SchedulerConfig(**values)  # type: ignore[arg-type]

@@ -45,7 +45,7 @@ def start(session: Session, env: Env, req: Req, payload: str | None) -> Out:
             Role.coordinator: "发送 /help 查看协调员命令。下一步：把我拉进工作群并在群里发送 /bindgroup，"
             "然后用 /invite 单位名称 邀请各单位联络员。",
             Role.liaison: "发送 /mytasks 查看本单位的任务。以后直接回复我发的任务消息即可填报进度。",
-            Role.leader: "领导账号为只读。发送 /status 查看全区进度。",
+            Role.leader: "领导账号为只读（批示除外）。发送 /status 查看全区进度；回复任务、单位或提醒消息即可作出批示。",
         }
         return Out(f"✅ 欢迎！你已加入，身份：{wording.esc(label)}\n{tips.get(member.role, '')}",
                    menus=Menus(user_id=env.user.id))

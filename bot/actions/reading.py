@@ -10,6 +10,7 @@ import models.status
 import reports.text
 from bot import queries, render
 from bot.actions.common import Req, member_of
+from bot.actions.supervision import open_lines
 from bot.callbacks import button
 from bot.context import Out, Subject
 from models import links, members, progress, wording
@@ -82,6 +83,9 @@ def task_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:
     linked = links.criteria_of_task(session=session, task_id=task.id)  # type: ignore[arg-type]
     if linked:
         chunks[-1] += "\n🔗 关联评分细则：" + "、".join(f"细则{i.no}.{c.no}" for c, i in linked) + "（任务通过后可一并申报）"
+    extra = open_lines(session, env.campaign_id, req.today, task_id=task.id)
+    if extra:
+        chunks[-1] += "\n\n" + "\n".join(extra)
     chunks[-1] += "\n\n👉 联络员可直接回复本消息填报本单位的进度。"
     outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
     outs[-1].subject = Subject(SubjectKind.task, task.id, task.campaign_id)
@@ -110,6 +114,9 @@ def status(session: Session, env: Env, req: Req) -> list[Out]:
     check(member=env.member, action=Action.view_status)
     st = campaign_status_of(session, env, req)
     chunks = reports.text.render_status(st)
+    extra = open_lines(session, env.campaign_id, req.today)
+    if extra:
+        chunks.append("\n".join(extra))
     return [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
 
 
@@ -118,7 +125,14 @@ def unit_status(session: Session, env: Env, req: Req, text: str) -> list[Out]:
     unit = unit_of(session, env, text)
     st = campaign_status_of(session, env, req)
     view = models.status.unit_view(st, unit.id)
-    return [Out(c, quote=(i == 0)) for i, c in enumerate(reports.text.render_unit(view))]
+    chunks = reports.text.render_unit(view)
+    extra = open_lines(session, env.campaign_id, req.today, unit_id=unit.id)
+    if extra:
+        chunks[-1] += "\n\n" + "\n".join(extra)
+    outs = [Out(c, quote=(i == 0)) for i, c in enumerate(chunks)]
+    # A leader's reply to it is a 批示 to this unit.
+    outs[-1].subject = Subject(SubjectKind.unit, unit.id, unit.campaign_id, unit.id)
+    return outs
 
 
 def item_view(session: Session, env: Env, req: Req, no: int) -> list[Out]:

@@ -18,6 +18,13 @@ from bot.actions.reporting import (
     responsible_assignment,
 )
 from bot.actions.review import approved, ask_reason, complete_return, working_day_instead
+from bot.actions.supervision import (
+    INSTRUCTABLE,
+    instruct,
+    reply_to_instruction,
+    reply_to_supervision,
+    target_of,
+)
 from bot.callbacks import FORGED, Button, button
 from bot.context import Answer, Out, Subject
 from bot.parsing import Done, parse_claim, parse_report
@@ -31,6 +38,7 @@ from models.tables import (
     Assignment,
     Criterion,
     Evidence,
+    Role,
     ScoreItem,
     SubjectKind,
     Task,
@@ -51,6 +59,14 @@ def reply_text(session: Session, env: Env, req: Req, reply_to: int | None, text:
         return Out("请<b>回复</b>我发的任务消息来填报（长按消息 → 回复），或发送 /help 查看命令。")
     if row.subject_kind == SubjectKind.return_reason:
         return complete_return(session, env, req, row, text)
+    if row.subject_kind == SubjectKind.instruction:
+        return reply_to_instruction(session, env, req, row, text)
+    if row.subject_kind == SubjectKind.supervision:
+        return reply_to_supervision(session, env, req, row, text)
+    if env.member is not None and env.member.active and env.member.role == Role.leader and row.subject_kind in INSTRUCTABLE:
+        # A leader's reply to a task, item, unit or nudge message is a 批示 on it.
+        kind, ident = target_of(session, env, row)
+        return instruct(session, env, req, kind, ident, text)
     if row.subject_kind == SubjectKind.assignment:
         a = checked_assignment(session, env, row.subject_id, Action.report_progress)  # type: ignore[arg-type]
         what = parse_report(text)

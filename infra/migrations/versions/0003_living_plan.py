@@ -1,7 +1,7 @@
 """the living plan: unit kind, retired units and tasks, criterion labels, task-criterion links
 
 Revision ID: 0003
-Revises: 0001 (0002 once the supervision tables land)
+Revises: 0002
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
