@@ -1,6 +1,6 @@
 # qcbot: two commands on a fresh machine.
 #   make run   - virtualenv, install, migrate, load the seed if empty, start the bot
-#   make test  - virtualenv, install dev extras, run the suite on SQLite, then PostgreSQL
+#   make test  - virtualenv, install dev extras, run the suite on SQLite and PostgreSQL (side by side)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -23,13 +23,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/qcbot run
 
+# The two backends run side by side (two cores); each one's output is printed whole when it ends.
 test: $(STAMP)
 	$(MAKE) --no-print-directory check
-	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python -c "import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
-		$(MAKE) --no-print-directory test-postgres; \
+		$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres; \
 	else \
 		echo "PostgreSQL at $(TEST_DATABASE_URL) does not answer: skipped the PostgreSQL run."; \
+		$(MAKE) --no-print-directory test-sqlite; \
 	fi
 
 # The fuzz test sends FUZZ_UPDATES_SQLITE hostile updates on SQLite (the issue's 10,000)

@@ -81,7 +81,7 @@ COMMANDS: tuple[Command, ...] = (
             Action.extend_deadline, h.on_deadline),
     Command("bindgroup", "把本群绑定为工作群", "/bindgroup（在工作群里发送）", GROUP, Action.bind_group,
             h.on_bindgroup),
-    Command("invite", "生成联络员/领导邀请链接", "/invite 区财政局 或 /invite leader", PRIVATE, Action.invite,
+    Command("invite", "生成联络员/领导邀请链接", "/invite 区财政局 或 /invite 领导", PRIVATE, Action.invite,
             h.on_invite),
     Command("invites", "未使用的邀请链接（可撤销）", "/invites", BOTH, Action.invite, h.on_invites),
     Command("members", "成员列表", "/members", PRIVATE, Action.list_members, h.on_members),

@@ -70,9 +70,26 @@ def parse_percent(raw: str) -> int:
     return value
 
 
+_CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+_FULL_WIDTH = {",": "，", ":": "：", ";": "；", "(": "（", ")": "）", "!": "！", "?": "？"}
+
+
+def chinese_punctuation(text: str) -> str:
+    """ASCII ``, : ; ( ) ! ?`` beside Chinese characters back to their full-width forms (what the
+    official wrote before the parser's NFKC, or should have): ``说明:已设立(第二稿)`` → ``说明：已设立（第二稿）``."""
+    def full(m: re.Match[str]) -> str:
+        return _FULL_WIDTH[m.group(0)]
+
+    out = re.sub(rf"(?<={_CJK})[,:;!?()]|[,:;!?()](?={_CJK})", full, text)
+    # A bracket closes the way it opened: “（第二稿)” → “（第二稿）”.
+    return re.sub(r"（([^（）()]*)\)", r"（\1）", out)
+
+
 def check_note(text: str | None, *, what: str = "说明") -> str | None:
-    """Trim a free-text note; refuse overlong ones. NUL is dropped (PostgreSQL text cannot hold it)."""
-    text = (text or "").replace("\x00", "").strip()
+    """Trim a free-text note; refuse overlong ones. NUL is dropped (PostgreSQL text cannot hold it);
+    punctuation beside Chinese is full-width; a leading “说明：” is the label, not the note."""
+    text = chinese_punctuation((text or "").replace("\x00", "").strip())
+    text = re.sub(r"^(说明|备注)\s*[：:]\s*", "", text).strip()
     if not text:
         return None
     if len(text) > MAX_NOTE_CHARS:

@@ -8,8 +8,8 @@ thing with the same rules — nothing recorded is deleted (a task or unit droppe
 plan is retired, 已撤销, with its history), every change is audited, and a re-import of
 what :func:`live_plan` returns changes nothing.
 
-:func:`live_plan` reads the plan as it stands (dates in the plan's own calendar, before
-the campaign's date shift, so that importing it back is a no-op). :func:`apply` makes a
+:func:`live_plan` reads the plan as it stands, in the campaign's dates (the deadlines in force);
+importing it back is a no-op. :func:`apply` makes a
 document the plan and says, in Chinese, what changed and which recorded work each change
 touches; the caller commits, or rolls back for a preview (``--dry-run``, the bot's diff
 before its confirm button).
@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 from typing import Any, get_args
 
 from pydantic import ValidationError
@@ -30,10 +31,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models.audit import Actor
-from models.errors import Conflict, InvalidInput, NotFound
-from models.progress import check_waivable
+from models.errors import Conflict, DomainError, InvalidInput, NotFound
+from models.progress import change_deadline, check_waivable
 from models.seed import ImportReport, SeedDoc, import_seed
 from models.seed.schema import CriterionSpec, ScoreItemSpec, UnitIndex, UnitSpec
+from models.wording import full_date
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -53,6 +55,8 @@ from models.tables import (
     Unit,
 )
 
+#: Why a deadline moved when the coordinator's workbook moved it (the audit, /task and the notices say it).
+DEADLINE_REASON = "按协调员导入的工作计划调整"
 #: The name the plan gives "every member unit of the leading group".
 ALL_MEMBERS = "区质量强区领导小组成员单位"
 #: What a unit can be (区直单位、街道、驻区单位).
@@ -67,12 +71,12 @@ def _campaign(session: Session, campaign_id: int) -> Campaign:
 
 
 def live_plan(*, session: Session, campaign_id: int) -> SeedDoc:
-    """The campaign's plan as it stands, as a seed document (retired tasks and units left out)."""
+    """The campaign's plan as it stands, as a seed document (retired tasks and units left out), in
+    the campaign's own dates (a moved demo campaign's workbook says the dates its screens say)."""
     c = _campaign(session, campaign_id)
-    back = timedelta(days=c.date_shift_days)
 
     def d(x: date | None) -> date | None:
-        return None if x is None else x - back
+        return x  # the campaign's own dates (after its shift), as every screen shows them
 
     units = list(session.exec(select(Unit).where(Unit.campaign_id == campaign_id)
                               .order_by(col(Unit.sort_order), col(Unit.id))))
@@ -130,8 +134,9 @@ def live_plan(*, session: Session, campaign_id: int) -> SeedDoc:
         "phases": [{"no": p.no, "name": p.name, "description": p.description, "start": d(p.start_date),
                     "end": d(p.end_date)} for p in phases],
         "task_groups": [{"no": g.no, "title": g.title} for g in groups],
+        # The deadline in force (what /task shows); apply() moves a changed one by the one rule.
         "tasks": [{"no": t.no, "group": next(g.no for g in groups if g.id == t.group_id), "title": t.title,
-                   "detail": t.detail, "units": task_units.get(t.id or 0, []), "deadline": d(t.planned_deadline)}
+                   "detail": t.detail, "units": task_units.get(t.id or 0, []), "deadline": d(t.deadline)}
                   for t in tasks],
         "score_categories": [{"no": k.no, "name": k.name, "stated_points": k.stated_points,
                               "is_bonus": k.is_bonus} for k in categories],
@@ -171,6 +176,8 @@ class PlanChange:
     lines: list[str] = field(default_factory=list)
     #: One Chinese line per recorded piece of work a change touches (kept, never lost).
     touches: list[str] = field(default_factory=list)
+    #: Tasks whose deadline in force moved: (task id, the deadline before), for the units' notices.
+    moved: list[tuple[int, date]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -253,8 +260,44 @@ def apply(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now
             .where(Criterion.campaign_id == campaign_id, col(Criterion.not_attainable).is_(False))):
         if (item.no, crit.no) in waived:
             check_waivable(session=session, criterion=crit, item=item)
+    # The plan's task dates are the deadlines in force. One that differs is moved by the one rule of
+    # a deadline change (progress.change_deadline: not in the past, within the campaign, audited with
+    # its reason); the importer sees the planned date, so it keeps what the plan first said (原定).
+    doc = doc.model_copy(deep=True)
+    shift = timedelta(days=c.date_shift_days)
+
+    def back(x: date | None) -> date | None:  # the importer re-applies the campaign's shift
+        return None if x is None else x - shift
+
+    for p in doc.phases:
+        p.start, p.end = back(p.start), back(p.end)  # type: ignore[assignment]
+    for it in doc.score_items:
+        it.deadline = back(it.deadline)
+    for t in doc.tasks:
+        t.deadline = back(t.deadline)  # type: ignore[assignment]
+    live = {t.no: t for t in session.exec(select(Task).where(Task.campaign_id == campaign_id,
+                                                             col(Task.retired).is_(False)))}
+    moves: list[tuple[Task, date]] = []
+    for spec in doc.tasks:
+        row = live.get(spec.no)
+        if row is None:
+            continue
+        if spec.deadline + shift != row.deadline:
+            moves.append((row, spec.deadline + shift))
+        spec.deadline = row.planned_deadline - shift
     report = import_seed(session=session, doc=doc, now=now, actor=actor, slug=c.slug, note=note)
-    return PlanChange(report=report, lines=_lines(report), touches=_touches(session, report))
+    change = PlanChange(report=report, lines=_lines(report), touches=_touches(session, report))
+    today = now.astimezone(ZoneInfo(c.timezone)).date()
+    for row, new in moves:
+        old = row.deadline
+        try:
+            change_deadline(session=session, task_id=row.id, new=new, actor=actor, now=now,  # type: ignore[arg-type]
+                            today=today, reason=DEADLINE_REASON)
+        except DomainError as err:
+            raise InvalidInput(f"任务{row.no}：{err.message}") from None
+        change.moved.append((row.id, old))  # type: ignore[arg-type]
+        change.lines.append(f"任务{row.no}：完成时限 {full_date(old)} → {full_date(new)}")
+    return change
 
 
 def preview(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now: datetime) -> PlanChange:

@@ -83,7 +83,10 @@ ALL_MEMBERS = "区质量强区领导小组全体成员单位"
 #: The audit log's actions as a reader of the ledger names them (others shown as recorded).
 ACTION_LABELS = {
     "seed.import": "导入活动计划", "seed.create": "新增计划条目", "seed.update": "修改计划条目",
-    "seed.delete": "删除计划条目", "seed.retire": "停用计划条目", "seed.unretire": "恢复计划条目",
+    "seed.delete": "删除计划条目", "seed.retire": "撤销计划条目", "seed.unretire": "恢复计划条目",
+    "seed.link": "关联任务与细则", "seed.unlink": "取消任务与细则的关联",
+    "plan.export": "导出工作计划", "plan.preview": "预览工作计划修改", "plan.apply": "导入工作计划",
+    "plan.cancel": "取消导入工作计划", "invite.revoke": "撤销邀请",
     "assignment.progress": "填报进度", "assignment.submit": "报告完成", "assignment.approve": "审核通过任务",
     "assignment.return": "退回任务", "task.deadline": "调整期限",
     "criterion.claim": "申报细则达标", "criterion.verify": "核定细则", "criterion.reject": "细则未通过",
@@ -103,6 +106,7 @@ ENTITY_LABELS = {
     "campaign": "活动", "task": "任务", "assignment": "任务承办", "scoreitem": "评分项", "criterion": "评分细则",
     "evidence": "证明材料", "member": "成员", "invite": "邀请", "chat": "群聊", "unit": "单位",
     "outbox": "消息", "assessment": "评分细则", "instruction": "批示", "supervision": "督办单", "bulletin": "通报",
+    "plan_preview": "工作计划修改", "phase": "工作阶段", "taskgroup": "任务组", "scorecategory": "评分类别",
 }
 ACTOR_LABELS = {"telegram": "Telegram", "cli": "命令行", "scheduler": "定时任务", "system": "系统"}
 
@@ -198,6 +202,8 @@ class Ledger:
     unit_overdue: dict[int, int] = field(default_factory=dict)
     #: 考核: the units ranked by THE rule (models.performance).
     records: list[UnitRecord] = field(default_factory=list)
+    #: The kept records of tasks the plan retired (已撤销), by task id: the 任务表 still lists them.
+    retired: dict[int, list[Assignment]] = field(default_factory=dict)
     instructions: list[Instruction] = field(default_factory=list)
     answers: dict[int, list[InstructionAnswer]] = field(default_factory=dict)
     supervisions: list[Supervision] = field(default_factory=list)
@@ -444,6 +450,11 @@ def collect_ledger(
         audit=audit,
     )
     ledger.records = unit_records(session=session, campaign_id=cid, today=today)
+    gone = {t.id for t in tasks if t.retired}
+    if gone:
+        for a in session.exec(select(Assignment).where(col(Assignment.task_id).in_(gone))
+                              .order_by(col(Assignment.id))):
+            ledger.retired.setdefault(a.task_id, []).append(a)
     instructions, supervisions = all_of_campaign(session, cid)
     ledger.instructions, ledger.supervisions = list(instructions), list(supervisions)
     ledger.answers = {saved_id(i): answers_of(session, saved_id(i)) for i in instructions}
@@ -661,7 +672,7 @@ def _overview(wb: Workbook, ledger: Ledger) -> None:
         ("地区", c.district),
         ("依据文件", "　".join(x for x in (c.doc_number, c.doc_title) if x)),
         ("发文单位", c.issuer or ""),
-        ("统计日期", ledger.today.isoformat()),
+        ("统计日期", full_date(ledger.today)),
         ("导出时间", ledger.local(ledger.generated_at)),
         ("基本分（自评 / 核定 / 满分）",
          f"{_num(base.claimed)} / {_num(base.verified)} / {_num(base.max_points)}" if base else ""),
@@ -774,7 +785,7 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
     for task in ledger.tasks:
         task_id = saved_id(task)
         # A task without units still gets its row.
-        owed: list[Assignment | None] = [*per_task.get(task_id, [])] or [None]
+        owed: list[Assignment | None] = [*per_task.get(task_id, []), *ledger.retired.get(task_id, [])] or [None]
         first = _last(ws) + 1
         group = _group_label(ledger.groups.get(task.group_id))
         for a in owed:
@@ -787,13 +798,15 @@ def _tasks(wb: Workbook, ledger: Ledger) -> None:
                     notes.append(f"退回：{a.return_reason}")
                 if a.note:
                     notes.append(a.note)
+            if task.retired:
+                notes.insert(0, "已撤销（工作计划中已去掉本任务，记录保留）")
             if task.deadline != task.planned_deadline:
                 notes.append(f"原定 {full_date(task.planned_deadline)}")
                 reason = moved_because.get(saved_id(task))
                 if reason:
                     notes.append(f"时限调整原因：{reason}")
             _row(ws, (
-                task.no, group, task.title, task.deadline.isoformat(),
+                task.no, group, task.title, full_date(task.deadline),
                 ledger.unit_name(a.unit_id) if a else "（无责任单位）",
                 STATE_LABELS[a.state] if a else "", a.percent if a else None,
                 counts.get((task_id, a.unit_id), 0) if a else None, "；".join(notes),
@@ -856,7 +869,7 @@ def _dates(ledger: Ledger, task: Task, a: Assignment | None) -> tuple[str, str, 
                 if a.state == AssignmentState.approved and a.approved_at else None)
     end = submitted or (ledger.today if task.deadline < ledger.today else None)
     late = max(0, (end - task.deadline).days) if end is not None else None
-    return (submitted.isoformat() if submitted else "", approved.isoformat() if approved else "", late)
+    return (full_date(submitted) if submitted else "", full_date(approved) if approved else "", late)
 
 
 def _ranking(wb: Workbook, ledger: Ledger) -> None:
@@ -879,7 +892,7 @@ def _instructions(wb: Workbook, ledger: Ledger) -> None:
                            for a in ledger.answers.get(saved_id(i), []))
         _row(ws, (
             i.id, ledger.local(i.created_at), ledger.member_name(i.author_member_id), i.text,
-            ledger.unit_names(i.unit_ids), i.answer_by.isoformat(), answers, INSTRUCTION_LABELS[i.state],
+            ledger.unit_names(i.unit_ids), full_date(i.answer_by), answers, INSTRUCTION_LABELS[i.state],
             ledger.local(i.closed_at) if i.closed_at else "",
         ), center=(1, 6, 8))
     _finish(ws, len(INSTRUCTION_HEADERS))
@@ -892,7 +905,7 @@ def _supervisions(wb: Workbook, ledger: Ledger) -> None:
     for x in ledger.supervisions:
         _row(ws, (
             x.number, ledger.local(x.issued_at), f"任务{task_no.get(x.task_id, '?')}", ledger.unit_name(x.unit_id),
-            x.reason, x.reply_by.isoformat(), x.answer or "",
+            x.reason, full_date(x.reply_by), x.answer or "",
             SUPERVISION_LABELS[supervision_state(x, ledger.today)], ledger.local(x.closed_at) if x.closed_at else "",
         ), center=(3, 6, 8))
     _finish(ws, len(SUPERVISION_HEADERS))

@@ -8,7 +8,7 @@ date that is not a date with the cell named (``任务表 F7：日期格式不对
 checks of ``qcbot seed check`` and names the row of whatever they find.
 
 The workbook holds what the plan holds; what the document says besides (sections, notes) is
-not part of the live plan. Dates are the plan's own (before the campaign's date shift).
+not part of the live plan. Dates are the campaign's (what /task and /item show).
 """
 
 from __future__ import annotations
@@ -301,15 +301,18 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
     lead = [u["name"] for u in unit_specs if u["is_lead"]]
     if len(lead) != 1 and units:
         r.problems.append(f"单位表 F列：牵头单位应有且只有一个，现有 {len(lead)} 个。")
-    known = {u["name"] for u in unit_specs} | {a for u in unit_specs for a in u["aliases"]}
+    known = ({u["name"] for u in unit_specs} | {a for u in unit_specs for a in u["aliases"]}
+             | {u["full_name"] for u in unit_specs if u["full_name"]})
     groups_known = {ALL_MEMBERS, *base.unit_groups, *(a for g in base.unit_groups.values() for a in g.aliases)}
+
+    canonical = {a: u["name"] for u in unit_specs for a in (u["name"], *u["aliases"], u["full_name"] or "")}
 
     def unit_list(row: _Row, column: str, *, required: bool) -> list[str]:
         names = _names(r.text(row, column, required=required))
         for n in names:
             if n not in known and n not in groups_known:
                 r.bad(row, column, f"没有“{n}”这个单位（新单位请先加到“单位”表）")
-        return names
+        return [canonical.get(n, n) for n in names]
 
     phase_specs = []
     for row in phases:
@@ -334,7 +337,7 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
         names = unit_list(row, "责任单位", required=True)
         lead_unit = row.values["牵头单位"]
         if lead_unit is not None:
-            lead_unit = str(lead_unit)
+            lead_unit = canonical.get(str(lead_unit), str(lead_unit))
             if lead_unit not in names:
                 r.bad(row, "牵头单位", f"“{lead_unit}”不在本任务的责任单位中")
             else:
@@ -374,7 +377,9 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
         item_no, no, pts = r.integer(row, "项号"), r.integer(row, "细则号"), r.points(row, "分数")
         item = item_specs.get(item_no) if item_no is not None else None
         if item_no is not None and item is None:
-            r.bad(row, "项号", f"没有评分项 {item_no}（见“评分项”表）")
+            gone = any(it.no == item_no for it in base.score_items)
+            r.bad(row, "项号", f"“评分项”表中没有评分项 {item_no}" + (
+                "（评分项是验收标准，不能删除；不适用的细则请填写“放弃原因”）" if gone else "（见“评分项”表）"))
         if item is not None and pts is not None and item["max_points"] is not None and pts > item["max_points"]:
             r.bad(row, "分数", f"{format_points(pts)} 分超过评分项 {item_no} 的分数 "
                               f"{format_points(item['max_points'])} 分")

@@ -427,7 +427,7 @@ def check_writes(engine: Engine, before: Snapshot, after: Snapshot, *,
                         result.fail(f"invite {ident}: {sorted(cols)} without {action}")
                 elif name == "task" and plan_edit:
                     # The plan changed the task (its text, plan date, retired): each field audited.
-                    rows = audited("task", ident, "seed.")
+                    rows = audited("task", ident, "seed.") + audited("task", ident, "task.")
                     done = {k for a in rows for k in (a.after or {})}
                     if not rows or cols - done - {"deadline", "planned_deadline"}:
                         result.fail(f"task {ident}: {sorted(cols)} changed by the plan without an audit row")

@@ -37,6 +37,7 @@ def _changed(data: bytes) -> bytes:
 async def test_plan_workbook_sent_back_is_previewed_then_applied_on_confirm(harness: Harness) -> None:
     h = harness
     coord = await h.coordinator()
+    group = await h.bound_group(coord)
     li = await h.liaison("李四", "区财政局", coordinator=coord)
     [book] = await h.say(coord, coord, "/plan")
     assert book["document"]["file_name"].endswith(".xlsx") and "回复本消息" in book["caption"]
@@ -53,11 +54,20 @@ async def test_plan_workbook_sent_back_is_previewed_then_applied_on_confirm(harn
     [ok, cancel] = h.api.buttons(preview)
     assert ok["text"] == "✅ 确认导入"
     h.api.mark(coord)
+    h.api.mark(group)
+    h.api.mark(li)
     answer = await h.press(coord, preview, ok["callback_data"])
     assert answer["text"] == "已导入"
     with h.db() as s:
-        assert s.exec(select(Task).where(Task.no == 7)).one().deadline == date(2022, 1, 28)
+        task7 = s.exec(select(Task).where(Task.no == 7)).one()
+        assert (task7.deadline, task7.planned_deadline) == (date(2022, 1, 28), date(2021, 12, 31))
         assert s.exec(select(AuditLog).where(AuditLog.action == "plan.apply")).one()
+    # The moved deadline reaches 区财政局 as /deadline's does, with its reason.
+    [in_group] = await h.api.wait_for_bot_messages(group)
+    [privately] = await h.api.wait_for_bot_messages(li)
+    for notice in (in_group, privately):
+        assert "任务7 完成时限已延长：2021年12月31日 → 2022年1月28日" in notice["text"], notice["text"]
+        assert "原因：按协调员导入的工作计划调整" in notice["text"]
     # The same preview pressed again changes nothing more.
     again = await h.press(coord, preview, ok["callback_data"], strict=False)
     assert again.get("show_alert") and "已经处理过" in again["text"]

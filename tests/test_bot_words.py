@@ -242,3 +242,15 @@ async def test_a_criterion_reads_standing_alone(harness: Harness) -> None:
     [item11] = await h.say(coord, coord, "/item 11")
     assert "质量基础设施“一站式”综合服务挂牌开展工作" in item11["text"]
     assert "3.2 及实施情况" not in item3["text"] and "\n及实施情况" not in item3["text"]
+
+
+async def test_dabiao_replied_to_a_task_points_to_its_criteria(harness: Harness) -> None:
+    h = harness
+    _, group, li = await _cast(h)
+    [card] = await h.say(li, group, "/task 7")
+    [said] = await h.say(li, group, "达标，已设立专项资金", reply_to=card)
+    assert "“达标”用于评分细则" in said["text"] and "/claim 7.1" in said["text"], said["text"]
+    with h.db() as s:
+        task = s.exec(select(Task).where(Task.no == 7)).one()
+        a = s.exec(select(Assignment).where(Assignment.task_id == task.id)).one()
+    assert a.note is None and a.state == AssignmentState.not_started  # nothing recorded

@@ -227,7 +227,7 @@ def test_task_table_shows_every_units_state(book) -> None:  # noqa: ANN001
     assert {u: r[5] for u, r in task1.items()} == {
         "区委办": "已通过", "区政府办": "进行中", "区发改委": "已提交", "区市场监管局": "未开始"}
     assert task1["区政府办"][6] == 50
-    assert task1["区委办"][3] == "2021-07-10"
+    assert task1["区委办"][3] == "2021年7月10日"
     assert task1["区委办"][7] == 1  # the plan (规划.pdf) handed in by 区委办
     assert "逾期" in task1["区市场监管局"][8] and not task1["区委办"][8]
     assert task1["区委办"][1].startswith("一、围绕推进高质量发展")

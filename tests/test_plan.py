@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,8 @@ from models.tables import (
     Unit,
 )
 from qcbot.cli import main
+from models.wording import full_date
+from reports.ledger import load_ledger, write_ledger_xlsx
 from reports.planbook import PlanBookError, read_plan, write_plan
 from tests.conftest import SEED_PATH
 
@@ -36,7 +38,9 @@ NOW = datetime(2021, 11, 1, 2, 0, tzinfo=UTC)
 @pytest.fixture
 def seeded(engine: Engine) -> int:
     with transaction(engine) as s:
-        cid = import_seed(session=s, doc=load_seed(SEED_PATH), now=NOW, actor=Actor.cli()).campaign_id
+        # Moved to begin today: the CLI's deadline changes are checked against the real today.
+        cid = import_seed(session=s, doc=load_seed(SEED_PATH), now=NOW, actor=Actor.cli(),
+                          shift_to=date.today()).campaign_id
         # Recorded work on task 19 (to be retired) and a claim on criterion 7.1.
         task19 = s.exec(select(Task).where(Task.campaign_id == cid, Task.no == 19)).one()
         unit = s.exec(select(Unit).where(Unit.name == "区市场监管局")).one()
@@ -79,9 +83,13 @@ def test_export_edit_import_round_trip(engine: Engine, db_url: str, seeded: int,
     assert main(["-c", str(config), "plan", "import", str(book), "--dry-run"]) == 0
     assert "没有变化" in capsys.readouterr().out
 
+    with read_only(engine) as s:
+        was = s.exec(select(Task).where(Task.campaign_id == seeded, Task.no == 7)).one().deadline
+    later = was + timedelta(days=31)
+
     def edit(wb) -> None:  # type: ignore[no-untyped-def]
         tasks = wb["任务"]
-        tasks.cell(_row(tasks, 1, 7), 7).value = "2022年1月31日"  # a deadline
+        tasks.cell(_row(tasks, 1, 7), 7).value = f"{later.year}年{later.month}月{later.day}日"  # a deadline
         tasks.delete_rows(_row(tasks, 1, 19))  # retire task 19
         wb["单位"].append(["区质检所", "合肥市瑶海区质量技术监督检测所", "质检所", "驻区单位", "否", "否"])
         tasks.cell(_row(tasks, 1, 8), 6).value = tasks.cell(_row(tasks, 1, 8), 6).value + "、区质检所"
@@ -94,10 +102,10 @@ def test_export_edit_import_round_trip(engine: Engine, db_url: str, seeded: int,
     lines = [x for x in out.splitlines() if x[:1].isdigit()]
     assert lines == [
         "1. 新增单位“区质检所”",
-        "2. 任务7：完成时限 2021年12月31日 → 2022年1月31日",
-        "3. 撤销任务19（保留其记录，各单位的承办记录随之停用）",
-        "4. 任务8：增加责任单位 区质检所",
-        "5. 新增任务8与细则14.1的关联",
+        "2. 撤销任务19（保留其记录，各单位的承办记录随之停用）",
+        "3. 任务8：增加责任单位 区质检所",
+        "4. 新增任务8与细则14.1的关联",
+        f"5. 任务7：完成时限 {full_date(was)} → {full_date(later)}",
     ], out
     assert "任务19·区市场监管局：进度 40%，证明材料 1 份" in out and "试运行" in out
     assert _counts(engine) == before  # the dry run changed nothing
@@ -110,7 +118,10 @@ def test_export_edit_import_round_trip(engine: Engine, db_url: str, seeded: int,
         assert kept and all(a.retired for a in kept) and any(a.percent == 40 for a in kept)
         assert s.exec(select(Evidence).where(Evidence.task_id == t19.id)).one().file_name
         t7 = s.exec(select(Task).where(Task.campaign_id == seeded, Task.no == 7)).one()
-        assert t7.deadline == date(2022, 1, 31)
+        # Moved by the one deadline rule: the plan's first date stays 原定, the reason is audited.
+        assert (t7.deadline, t7.planned_deadline) == (later, was)
+        moved = s.exec(select(AuditLog).where(AuditLog.action == "task.deadline", AuditLog.entity_id == t7.id)).one()
+        assert moved.note == "按协调员导入的工作计划调整"
         unit = s.exec(select(Unit).where(Unit.name == "区质检所")).one()
         assert str(unit.kind) == "驻区单位" and not unit.is_member
         assert s.exec(select(TaskCriterion).where(TaskCriterion.task_id == s.exec(
@@ -119,6 +130,12 @@ def test_export_edit_import_round_trip(engine: Engine, db_url: str, seeded: int,
         assert {"seed.retire", "seed.link", "seed.create", "seed.update"} <= actions
     after = _counts(engine)
     assert after["evidence"] == before["evidence"] and after["assignment"] == before["assignment"] + 1
+    # The ledger still lists task 19 with its kept records, marked 已撤销.
+    ledger = load_ledger(engine, now=datetime.now(UTC), campaign_id=seeded)
+    out = tmp_path / "台账.xlsx"
+    write_ledger_xlsx(ledger, out)
+    rows = [r for r in load_workbook(out)["任务表"].iter_rows(values_only=True) if r[0] == 19]
+    assert rows and all("已撤销" in (r[8] or "") for r in rows) and any(r[4] == "区市场监管局" for r in rows)
     # Exported again, the workbook no longer lists task 19, and re-importing it changes nothing.
     assert main(["-c", str(config), "plan", "export", str(book)]) == 0
     assert "任务 18 项" in capsys.readouterr().out
@@ -146,7 +163,23 @@ CASES = [
      "任务表 G8：日期格式不对"),
     ("a day that does not exist", lambda wb: setattr(wb["任务"].cell(8, 7), "value", "2022-02-30"),
      "任务表 G8：没有这一天"),
+    ("a score item deleted", lambda wb: wb["评分项"].delete_rows(_row(wb["评分项"], 1, 29)),
+     "评分项是验收标准，不能删除"),
 ]
+
+
+def test_a_unit_may_be_written_by_its_full_name_or_alias(engine: Engine, seeded: int) -> None:
+    with read_only(engine) as s:
+        base = live_plan(session=s, campaign_id=seeded)
+
+    def edit(wb) -> None:  # type: ignore[no-untyped-def]
+        tasks = wb["任务"]
+        row = _row(tasks, 1, 7)
+        tasks.cell(row, 6).value = "中共合肥市瑶海区委办公室、区财政局"
+        tasks.cell(row, 5).value = "区财政局"
+
+    doc = read_plan(_edit(write_plan(base), edit), base=base)
+    assert doc.task(7).units == ["区财政局", "区委办"]  # the lead first, every unit by its name
 
 
 @pytest.mark.parametrize(("case", "edit", "said"), CASES, ids=[c[0] for c in CASES])

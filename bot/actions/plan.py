@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from bot.actions import review
 from bot.actions.common import Req, member_of
 from bot.callbacks import FORGED, button
 from bot.context import Answer, Out, Subject
@@ -118,7 +119,12 @@ def decided(session: Session, env: Env, req: Req, preview_id: int, apply: bool, 
     who = wording.esc(member_of(env).display_name or "")
     text = (f"✅ 工作计划已更新（{who} · {wording.when(req.now, req.settings.campaign.tz)}），"
             f"共 {len(change.lines)} 处修改，已记入操作日志。")
-    return Answer("已导入", outs=[Out(text, edit=(chat_id, message_id))])
+    outs = [Out(text, edit=(chat_id, message_id))]
+    for task_id, old in change.moved:  # a moved deadline reaches its units, as /deadline's does
+        task = session.get(Task, task_id)
+        if task is not None:
+            outs += review.deadline_notices(session, task, review.moved_words(session, task, old))
+    return Answer("已导入", outs=outs)
 
 
 def _said(change: plan.PlanChange, done: str) -> Out:

@@ -177,10 +177,7 @@ def _move_deadline(session: Session, env: Env, req: Req, task: Task, new: date, 
 def _deadline_moved(session: Session, task: Task, old: date) -> list[Out]:
     """The confirmation (with the working-day button when needed) and the units' notices."""
     new = task.deadline
-    why = progress.deadline_reason(session=session, task_id=task.id) or ""  # type: ignore[arg-type]
-    verb = "延长" if new > old else "提前"
-    change = (f"任务{task.no} 完成时限已{verb}：{wording.full_date(old)} → {wording.full_date(new)}"
-              f"（原计划 {wording.full_date(task.planned_deadline)}）\n原因：{wording.esc(why)}")
+    change = moved_words(session, task, old)
     subject = Subject(SubjectKind.task, task.id, task.campaign_id)
     buttons = None
     text = f"📅 {change}"
@@ -189,17 +186,31 @@ def _deadline_moved(session: Session, task: Task, old: date) -> list[Out]:
         text += (f"\n⚠️ {wording.full_date(new, weekday=True)}不是工作日（节假日或周末），"
                  f"单位可能无法在当天办结。可改为下一个工作日 {wording.full_date(instead, weekday=True)}。")
         buttons = [[(f"改为 {wording.month_day(instead)}", button("t", "wd", task.id, new.toordinal()))]]  # type: ignore[arg-type]
-    outs = [Out(text, subject=subject, buttons=buttons)]
+    return [Out(text, subject=subject, buttons=buttons), *deadline_notices(session, task, change)]
+
+
+def deadline_notices(session: Session, task: Task, change: str) -> list[Out]:
+    """The units a moved deadline concerns are told: in the work groups and privately."""
+    subject = Subject(SubjectKind.task, task.id, task.campaign_id)
     units = [a.unit_id for a in queries.assignments_of_task(session, task.id)]  # type: ignore[arg-type]
     names = "、".join(queries.unit_name(session, u) for u in units)
     notice = f"📅 {change}\n涉及单位：{wording.esc(names)}。请按新的时限安排工作，回复本消息即可填报。"
-    for group in members.bound_groups(session, task.campaign_id):
-        outs.append(Out(notice, chat_id=group.telegram_chat_id, subject=subject))
+    outs = [Out(notice, chat_id=group.telegram_chat_id, subject=subject)
+            for group in members.bound_groups(session, task.campaign_id)]
     for unit_id in units:
         for liaison in reachable_liaisons(session, campaign_id=task.campaign_id, unit_id=unit_id):
             outs.append(Out(f"📅 {change}\n请按新的时限安排工作。", chat_id=liaison.private_chat_id,
                             subject=subject))
     return outs
+
+
+def moved_words(session: Session, task: Task, old: date) -> str:
+    """“任务7 完成时限已延长：A → B（原定 P）\n原因：…”, as every deadline notice says it."""
+    new = task.deadline
+    why = progress.deadline_reason(session=session, task_id=task.id) or ""  # type: ignore[arg-type]
+    verb = "延长" if new > old else "提前"
+    return (f"任务{task.no} 完成时限已{verb}：{wording.full_date(old)} → {wording.full_date(new)}"
+            f"（原定 {wording.full_date(task.planned_deadline)}）\n原因：{wording.esc(why)}")
 
 
 def approved(session: Session, env: Env, req: Req, label: str, subject: Subject, chat_id: int, message_id: int,

@@ -28,7 +28,7 @@ from bot.actions.supervision import (
 from bot.callbacks import FORGED, Button, button
 from bot.context import Answer, Out, Subject
 from bot.parsing import Done, parse_claim, parse_report
-from models import members, progress, wording
+from models import links, members, progress, wording
 from models.errors import InvalidInput, NotFound
 from models.evidence import accept_evidence, reviewable_evidence
 from models.members import Env
@@ -36,6 +36,7 @@ from models.owners import acting_unit, responsible_unit_ids
 from models.permissions import Action, check
 from models.tables import (
     Assignment,
+    BotMessage,
     Criterion,
     Evidence,
     Role,
@@ -67,6 +68,8 @@ def reply_text(session: Session, env: Env, req: Req, reply_to: int | None, text:
         # A leader's reply to a task, item, unit or nudge message is a 批示 on it.
         kind, ident = target_of(session, env, row)
         return instruct(session, env, req, kind, ident, text)
+    if row.subject_kind in (SubjectKind.assignment, SubjectKind.task) and _claims(text):
+        return claim_on_a_task(session, row)
     if row.subject_kind == SubjectKind.assignment:
         a = checked_assignment(session, env, row.subject_id, Action.report_progress)  # type: ignore[arg-type]
         what = parse_report(text)
@@ -95,6 +98,29 @@ def reply_text(session: Session, env: Env, req: Req, reply_to: int | None, text:
         return Out("请用 /claim 项号.细则号 申报具体细则，例如 /claim 7.1；或回复具体细则的消息。")
     # A reminder listing several tasks, a review item, an evidence file: no single task to report on.
     return Out(NOT_ONE_TASK)
+
+
+def _claims(text: str) -> bool:
+    """“达标…” (a criterion's word), not “已完成” (a task's): said to a task, it is explained."""
+    if parse_claim(text) is None:
+        return False
+    try:
+        return not isinstance(parse_report(text), Done)
+    except InvalidInput:
+        return True
+
+
+def claim_on_a_task(session: Session, row: BotMessage) -> Out:
+    """“达标” replied to a task: 达标 is said of a criterion; name the task's linked ones."""
+    task_id = row.subject_id
+    if row.subject_kind == SubjectKind.assignment:
+        a = session.get(Assignment, row.subject_id)
+        task_id = a.task_id if a is not None else None
+    linked = links.criteria_of_task(session=session, task_id=task_id) if task_id is not None else []
+    hint = (f"本任务关联的评分细则：{'、'.join(f'细则{i.no}.{c.no}' for c, i in linked)}，"
+            f"可发送 /claim {linked[0][1].no}.{linked[0][0].no} 申报，或在任务审核通过后按通知下方的按钮一并申报。"
+            if linked else "申报评分细则请打开细则消息回复“达标”，或发送 /claim 项号.细则号。")
+    return Out("“达标”用于评分细则，任务完成请回复“完成”。" + hint)
 
 
 def reply_to_nudge(session: Session, env: Env, req: Req, reply_to: int | None, text: str) -> Out:
@@ -211,6 +237,8 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         listing = my_tasks(session, env, req, page=btn.id)
         if env.is_group:
             listing.chat_id = chat_id
+        elif listing.text == shown:  # the page already shown (a second press): nothing to redraw
+            return Answer("")
         else:
             listing.edit = (chat_id, message_id)
         return Answer("", outs=[listing])

@@ -433,7 +433,8 @@ class _Importer:
             row = existing.get(t.no)
             want = {"group_id": self.group_ids[t.group], "title": t.title, "detail": t.detail,
                     **self._deadlines(row, self._d(t.deadline)), "retired": False}
-            if row is not None and row.deadline != row.planned_deadline != want["deadline"]:
+            if (row is not None and row.deadline != row.planned_deadline
+                    and row.planned_deadline != want["planned_deadline"]):
                 self.rep.changes.append(
                     f"任务{t.no}：计划完成时限改为 {full_date(want['planned_deadline'])}，"
                     f"原调整后的时限 {full_date(row.deadline)} 不再适用")
@@ -511,16 +512,16 @@ class _Importer:
                     self.rep.unretired["assignment"] += 1
                     self.audits.append(_Pending("assignment", r.id, "seed.unretire",
                                                 {"retired": True}, {"retired": False},
-                                                f"种子中第{t.no}项任务重新列入该单位"))
+                                                f"计划中第{t.no}项任务重新列入该单位"))
             for uid, r in have.items():
                 if uid not in want and not r.retired:
-                    self._retire(r, f"种子中第{t.no}项任务已不含{self.unit_names.get(uid, uid)}")
+                    self._retire(r, f"计划中第{t.no}项任务已不含{self.unit_names.get(uid, uid)}")
             self._link_audit("task", tid, active_before, want, f"任务{t.no}")
         self._upsert(Assignment, "assignment", specs, {}, ("task_id", "unit_id"))
         for task in self.stale_tasks:
             for r in by_task.get(task.id or -1, {}).values():
                 if not r.retired:
-                    self._retire(r, f"种子中已没有第{task.no}项任务")
+                    self._retire(r, f"计划中已没有第{task.no}项任务")
         for task_units in by_task.values():
             for uid, r in task_units.items():
                 if uid in self.stale_units and not r.retired:
