@@ -24,6 +24,7 @@ string of the product for the variants in :data:`FORBIDDEN`):
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 
@@ -81,6 +82,11 @@ NO_DATE = "未定"
 def esc(text: object) -> str:
     """HTML-escape text before it goes into a message (parse mode HTML everywhere)."""
     return html.escape(str(text), quote=False)
+
+
+def plain(html_text: str) -> str:
+    """What an HTML message reads as (tags dropped, entities resolved, spaces collapsed)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", html_text or "")).split())
 
 
 def short(text: str | None, limit: int = 40) -> str:

@@ -133,7 +133,7 @@ def bulletin_docx(data: BulletinData) -> bytes:
     _para(doc, "四、未办结的批示和督办单", font=HEITI)
     if data.open_items:
         for n, it in enumerate(data.open_items, start=1):
-            _para(doc, f"{n}. {it.kind}{it.label}（{it.units}）：{it.state}，期限{full_date(it.due)}。")
+            _para(doc, f"{n}. {it.kind}{it.label}（{it.units}）：{it.state}，答复期限{full_date(it.due)}。")
     else:
         _para(doc, "无。")
     _para(doc, "请排名靠后的单位对照任务分工，明确专人，加快推进，按期报送进展和证明材料。")

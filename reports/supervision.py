@@ -18,7 +18,7 @@ from models import calendar, supervision
 from models.performance import UnitRecord, best_and_worst, unit_records
 from models.status import campaign_status
 from models.tables import Assignment, AssignmentState, Bulletin, Campaign, Task, Unit
-from models.wording import esc, full_date, points, short
+from models.wording import esc, full_date, points, quoted, short
 
 #: The coordinator's wording per unit: praise (表扬) or criticism (通报批评); neutral by default.
 PRAISE = "praise"
@@ -73,10 +73,11 @@ def rate_text(r: UnitRecord) -> str:
 def _open_items(session: Session, campaign_id: int, today: date, names: dict[int, str]) -> list[OpenItem]:
     items: list[OpenItem] = []
     for inst in supervision.open_instructions(session, campaign_id=campaign_id):
-        items.append(OpenItem("批示", short(inst.text, 30), "、".join(names.get(u, "") for u in inst.unit_ids),
+        items.append(OpenItem(f"批示（第{inst.id}号）", quoted(short(inst.text, 30)),
+                              "、".join(names.get(u, "") for u in inst.unit_ids),
                               supervision.INSTRUCTION_LABELS[inst.state], inst.answer_by))
     for sup in supervision.open_supervisions(session, campaign_id=campaign_id):
-        items.append(OpenItem("督办单", sup.number, names.get(sup.unit_id, ""),
+        items.append(OpenItem("督办单", f"（{sup.number}）", names.get(sup.unit_id, ""),
                               supervision.SUPERVISION_LABELS[supervision.supervision_state(sup, today)], sup.reply_by))
     return items
 
@@ -160,7 +161,7 @@ def bulletin_text(data: BulletinData) -> str:
     lines.append("")
     lines.append(f"<b>四、未办结的批示和督办单</b>（{len(data.open_items)} 件）")
     for it in data.open_items:
-        lines.append(f"• {it.kind} {esc(it.label)}（{esc(it.units)}）：{it.state}，期限 {full_date(it.due)}")
+        lines.append(f"• {it.kind}{esc(it.label)}（{esc(it.units)}）：{it.state}，答复期限 {full_date(it.due)}")
     if not data.open_items:
         lines.append("无。")
     return "\n".join(lines)

@@ -383,8 +383,11 @@ def render_status(status: CampaignStatus) -> list[str]:
             for a in st.late_review])]
     if st.gaps:
         top = st.gaps[:TOP_GAPS]
+        late = sum(g.lost_late for g in st.gaps)
+        # The same points as the headline's 尚可争取, plus those lost only for being late (补报可挽回).
         blocks += ["", f"<b>🎯 最值得争取的分（共 {len(st.gaps)} 项，"
-                       f"{points(sum(g.points for g in st.gaps))} 分）</b>",
+                       f"{points(sum(g.points for g in st.gaps))} 分"
+                       + (f"，含逾期待补报 {points(late)} 分" if late else "") + "）</b>",
                    *[gap_line(n, g, today) for n, g in enumerate(top, start=1)]]
         if len(st.gaps) > len(top):
             blocks.append(f"……另有 {len(st.gaps) - len(top)} 项，见 /unit 或 /item")

@@ -67,9 +67,14 @@ async def test_a_leaders_instruction_by_reply_reaches_the_unit_and_the_answer_cl
     assert "已完成初稿" in told["text"] and "办结" in told["text"]
     with h.db() as s:
         assert s.get(Instruction, inst.id).state == InstructionState.answered
-    # The leader closes it by replying “办结”: 已办结.
+    # The leader closes it by replying “办结”: 已办结; the unit and the coordinator hear it.
+    h.api.mark(li)
+    h.api.mark(coord)
     [closed] = await h.say(leader, leader, "办结", reply_to=told)
     assert "已办结" in closed["text"], closed["text"]
+    for who in (li, coord):
+        [heard] = await h.api.wait_for_bot_messages(who, 1)
+        assert "已办结" in heard["text"] and "请抓紧推进" in heard["text"], heard["text"]
     with h.db() as s:
         assert s.get(Instruction, inst.id).state == InstructionState.closed
     assert {a.action for a in _audits(h, "instruction.")} == {

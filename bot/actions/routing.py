@@ -237,7 +237,7 @@ def press(session: Session, env: Env, req: Req, btn: Button, chat_id: int, messa
         listing = my_tasks(session, env, req, page=btn.id)
         if env.is_group:
             listing.chat_id = chat_id
-        elif listing.text == shown:  # the page already shown (a second press): nothing to redraw
+        elif wording.plain(listing.text) == wording.plain(shown):  # that page is shown already: nothing to redraw
             return Answer("")
         else:
             listing.edit = (chat_id, message_id)

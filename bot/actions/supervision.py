@@ -183,9 +183,16 @@ def close_instruction(session: Session, env: Env, req: Req, instruction_id: int)
                                          member_id=env.member.id if env.member else None, actor=env.actor, now=req.now)
     text = f"☑️ 批示（第{inst.id}号）已办结。"
     outs = [Out(text)]
+    closer = esc(member_name(env.member)) if env.member is not None else ""
+    told = f"{text}办结人：{closer}。{quoted(esc(short(inst.text, 40)))}"
     author = session.get(Member, inst.author_member_id)
     if author is not None and author.private_chat_id and env.member is not None and author.id != env.member.id:
-        outs.append(Out(f"{text}办结人：{esc(member_name(env.member))}。", chat_id=author.private_chat_id))
+        outs.append(Out(told, chat_id=author.private_chat_id))
+    for unit_id in inst.unit_ids or []:  # the units that answered it hear it is done
+        outs += notify_unit(session, env.campaign_id, unit_id, told, None)
+    for coordinator in members.coordinators(session, env.campaign_id):  # and the office, unless it closed it
+        if coordinator.private_chat_id and env.member is not None and coordinator.id not in (env.member.id, inst.author_member_id):
+            outs.append(Out(told, chat_id=coordinator.private_chat_id))
     return outs
 
 
