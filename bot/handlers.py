@@ -40,6 +40,8 @@ from infra.logging_setup import describe_update
 from models.errors import DomainError, InvalidInput
 from models.evidence import blob_in_use, check_content, known_blob
 from models.members import Env
+from models.messages import lookup, remember
+from models.tables import SubjectKind
 from reports.official import bulletin_docx
 
 log = logging.getLogger(__name__)
@@ -308,9 +310,6 @@ async def _is_plan_reply(update: Update, context: QcContext, reply_to: int) -> b
     chat_id = update.effective_chat.id  # type: ignore[union-attr]
 
     def kind(session: Session) -> bool:
-        from models.messages import lookup
-        from models.tables import SubjectKind
-
         row = lookup(session, chat_id=chat_id, message_id=reply_to)
         return row is not None and row.subject_kind == SubjectKind.plan
 
@@ -348,9 +347,6 @@ async def on_plan(update: Update, context: QcContext) -> None:
     now = context.now()
 
     def remember_it(session: Session) -> None:
-        from models.messages import remember
-        from models.tables import SubjectKind
-
         remember(session, campaign_id=campaign_id, chat_id=sent.chat_id, message_id=sent.message_id,
                  kind=SubjectKind.plan, subject_id=None, now=now)
 

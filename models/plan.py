@@ -331,7 +331,7 @@ def _unit_named(doc: SeedDoc, name: str) -> str:
     for variant in (name.removeprefix("区"), "区" + name):
         if variant in index.spelling:
             return index.spelling[variant]
-    raise NotFound(f"没有找到单位“{name[:30]}”。新单位请先用 /addunit 添加。")
+    raise NotFound(f"没有找到单位“{name[:30]}”（新的单位须先加入工作计划）。")
 
 
 def add_unit(*, session: Session, campaign_id: int, name: str, kind: str, actor: Actor, now: datetime) -> PlanChange:

@@ -93,11 +93,15 @@ async def test_in_chat_edits_and_their_refusals(harness: Harness) -> None:
     [moved] = await h.say(coord, coord, "/taskunits 7 区财政局、红光街道")
     assert "任务7：增加责任单位 红光街道" in moved["text"]
     [card] = await h.say(coord, coord, "/item 19")
-    assert "本区未开展生活性服务业满意度测评" in card["text"] or "已失分" in card["text"], card["text"]
+    assert "本区未开展生活性服务业满意度测评" in card["text"], card["text"]
+    with h.db() as s:
+        c192 = s.exec(select(Criterion).join(ScoreItem, ScoreItem.id == Criterion.item_id)
+                      .where(ScoreItem.no == 19, Criterion.no == 2)).one()
+        assert c192.not_attainable and c192.not_attainable_reason == "本区未开展生活性服务业满意度测评"
     for text, said in [
         ("/addunit", "用法"), ("/addunit 红光街道", "已有单位"), ("/addunit 某所 乡镇", "单位类型"),
         ("/assign 10.9 区财政局", "没有细则"), ("/assign 10.1", "用法"), ("/waive 10.1", "请写明放弃的原因"),
-        ("/taskunits 77 区财政局", "没有任务 77"), ("/taskunits 7 区不存在局", "没有找到单位"),
+        ("/taskunits 77 区财政局", "没有任务 77"), ("/taskunits 7 区不存在局", "没有找到单位“区不存在局”"),
     ]:
         [r] = await h.say(coord, coord, text)
         assert said in r["text"], (text, r["text"])
