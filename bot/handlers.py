@@ -468,7 +468,7 @@ async def on_deadline(update: Update, context: QcContext) -> None:
     try:
         if len(parts) < 2:
             raise InvalidInput(f"用法：{usage}")
-        no, new = parse_task_no(parts[0], usage=usage), parse_date(parts[1], usage=usage)
+        no, new = parse_task_no(parts[0], usage=usage), parse_date(parts[1], usage=usage, today=context.today())
         if len(parts) < 3 or not parts[2].strip():
             raise InvalidInput(f"请写明调整原因（会告知相关单位并记入台账）。用法：{usage}")
         reason = check_note(parts[2], what="调整原因")
@@ -503,7 +503,7 @@ async def on_supervise(update: Update, context: QcContext) -> None:
         if len(parts) < 3:
             raise InvalidInput(f"用法：{usage}")
         no = parse_task_no(parts[0], usage=usage)
-        reply_by = parse_date(parts[-1], usage=usage)
+        reply_by = parse_date(parts[-1], usage=usage, today=context.today())
         if len(parts) < 4:
             raise InvalidInput(f"请写明督办原因。用法：{usage}")
         unit, reason = parts[1], check_note(" ".join(parts[2:-1]), what="督办原因")

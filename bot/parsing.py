@@ -204,13 +204,20 @@ def parse_criterion_ref(raw: str | None, *, usage: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def parse_date(raw: str | None, *, usage: str) -> date:
-    """“2021-12-31”, “2021/12/31”, “2021年12月31日” → a date."""
+def parse_date(raw: str | None, *, usage: str, today: date | None = None) -> date:
+    """“2021-12-31”, “2021/12/31”, “2021年12月31日” → a date; with ``today``, “3月15日” too
+    (the next 3月15日 on or after today: officials leave the year out when it goes without saying)."""
     text = normalize(raw or "")
     m = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
-    if not m:
-        raise InvalidInput(f"日期格式不对，请写成 YYYY-MM-DD，例如 2021-12-31。用法：{usage}")
+    short_form = re.fullmatch(r"(\d{1,2})\s*月\s*(\d{1,2})\s*日?", text) if today is not None else None
+    if not m and not short_form:
+        raise InvalidInput(f"日期格式不对，请写成 2027年3月15日（或 YYYY-MM-DD），例如 2021-12-31。用法：{usage}")
     try:
+        if short_form and today is not None:
+            month, day = int(short_form.group(1)), int(short_form.group(2))
+            guess = date(today.year, month, day)
+            return guess if guess >= today else date(today.year + 1, month, day)
+        assert m is not None
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
         raise InvalidInput(f"没有这一天：{text}。") from None

@@ -422,7 +422,9 @@ def render_unit(view: UnitView) -> list[str]:
         blocks += ["", "<b>负责的评分细则</b>"]
         blocks += [criterion_line(c) for c in view.criteria]
     if view.gaps:
-        blocks += ["", f"<b>🎯 尚可争取 {points(u.points_at_stake)} 分</b>"]
+        bonus = sum(g.points for g in view.gaps if g.is_bonus)
+        blocks += ["", f"<b>🎯 尚可争取 {points(u.points_at_stake)} 分</b>"
+                       + (f"（含加分项 {points(bonus)} 分）" if bonus else "")]
         blocks += [gap_line(n, g, today) for n, g in enumerate(view.gaps, start=1)]
     elif not view.assignments and not view.criteria:
         blocks += ["", "该单位目前没有承担任务或评分细则。"]

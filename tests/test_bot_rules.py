@@ -292,3 +292,21 @@ def test_parse_report_reads_how_officials_write(text, expected):
 )
 def test_parse_claim(text, expected):
     assert parse_claim(text) == expected
+
+
+def test_a_date_without_its_year_is_the_next_one() -> None:
+    from datetime import date
+
+    from bot.parsing import parse_date
+    from models.errors import InvalidInput
+
+    today = date(2021, 11, 1)
+    assert parse_date("11月15日", usage="", today=today) == date(2021, 11, 15)
+    assert parse_date("1月31日", usage="", today=today) == date(2022, 1, 31)
+    assert parse_date("２０２２年１月３１日", usage="") == date(2022, 1, 31)
+    for bad in ("11月15日", "2月30日"):
+        try:
+            parse_date(bad, usage="", today=None if bad == "11月15日" else today)
+        except InvalidInput:
+            continue
+        raise AssertionError(bad)

@@ -118,8 +118,11 @@ async def test_supervision_notices_are_numbered_per_year_answered_and_closed(har
     assert not _audits(h, "supervision.")
     [first] = await h.say(coord, coord, "/supervise 7 区财政局 进度滞后 请说明原因 2021-11-15")
     assert "质强督〔2021〕1号" in first["text"], first["text"]
-    [second] = await h.say(coord, coord, "/supervise 14 区财政局 尚未启动 2021-11-16")
+    assert "不是工作日" not in first["text"]
+    # A year-less date is the next one; a Saturday is warned about (as /deadline does).
+    [second] = await h.say(coord, coord, "/supervise 14 区财政局 尚未启动 11月13日")
     assert "质强督〔2021〕2号" in second["text"], second["text"]
+    assert "2021年11月13日（周六）不是工作日" in second["text"] and "2021年11月15日（周一）" in second["text"]
     notices = await h.api.wait_for_bot_messages(li, 2)
     assert "质强督〔2021〕1号" in notices[0]["text"] and "进度滞后 请说明原因" in notices[0]["text"]
     copies = await h.api.wait_for_bot_messages(leader, 2)

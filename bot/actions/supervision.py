@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from bot import queries
 from bot.actions.common import Req, member_of, notify_unit, replied_row
 from bot.context import Out, Subject
-from models import members, supervision
+from models import calendar, members, supervision
 from models.audit import record
 from models.errors import InvalidInput, NotFound
 from models.members import Env
@@ -260,7 +260,11 @@ def supervise(session: Session, env: Env, req: Req, task_no: int, unit_text: str
             f"答复期限：{full_date(sup.reply_by)}")
     to_unit = body + "\n\n请于答复期限前<b>回复本消息</b>报告办理情况。"
     subject = Subject(SubjectKind.supervision, sup.id, env.campaign_id, unit.id)
-    outs = [Out(f"✅ 已下发督办单 {esc(sup.number)}，已送达{esc(unit.name)}并抄送领导。")]
+    said = f"✅ 已下发督办单 {esc(sup.number)}，已送达{esc(unit.name)}并抄送领导。"
+    if not calendar.is_working_day(sup.reply_by):  # as /deadline warns of a day off
+        said += (f"\n⚠️ 答复期限 {full_date(sup.reply_by, weekday=True)}不是工作日（节假日或周末），"
+                 f"单位可能在 {full_date(calendar.first_working_day_on_or_after(sup.reply_by), weekday=True)}才能答复。")
+    outs = [Out(said)]
     outs += _to_units(session, env.campaign_id, [unit.id], to_unit, subject)  # type: ignore[list-item]
     outs += _private(_leaders(session, env.campaign_id), "（抄送）" + body, None)
     return outs
