@@ -144,3 +144,11 @@ async def test_approving_a_linked_task_offers_its_criteria_with_the_evidence(har
     # Pressed again: already claimed, nothing more.
     again = await h.press(li, told, offers[0]["callback_data"], strict=False)
     assert again.get("show_alert") and "已申报" in again["text"]
+
+
+async def test_a_workbook_sent_without_a_reply_is_pointed_to_the_plan_message(harness: Harness) -> None:
+    h = harness
+    coord = await h.coordinator()
+    [said] = await h.send_file(coord, coord, "工作计划.xlsx", b"PK\x03\x04" + b"0" * 100,
+                               mime_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert "回复" in said["text"] and "/plan" in said["text"], said["text"]

@@ -18,7 +18,7 @@ from models.evidence import Upload, check_quota, check_upload, submit_evidence
 from models.members import Env
 from models.owners import acting_unit, responsible_unit_ids
 from models.permissions import Action, check
-from models.tables import Assignment, AssignmentState, Criterion, ScoreItem, SubjectKind, Task
+from models.tables import Assignment, AssignmentState, Criterion, Role, ScoreItem, SubjectKind, Task
 
 DONE_BUTTON = "✅ 报告完成"
 
@@ -224,7 +224,12 @@ def file_question(
         return Out(REPLY_WITH_FILE) if private else None
     unit_id = env.member.unit_id
     if unit_id is None:  # a coordinator or a leader: no task of their own to choose from
-        return Out(REPLY_WITH_FILE)
+        if env.member.role == Role.coordinator and (file_name or "").lower().endswith(".xlsx"):
+            return Out("要导入修改后的工作计划，请<b>回复</b>我发出的工作计划工作簿消息发送（没有的话先发送 /plan）。"
+                       "要替某单位提交证明材料，请回复该单位的任务消息发送。")
+        return Out("证明材料由各单位联络员回复任务消息提交；" + (
+            "协调员也可回复某单位的任务消息代为提交。" if env.member.role == Role.coordinator
+            else "领导可发送 /status、/unit 单位名 查看进度。"))
     s = req.settings.storage
     check_upload(size=size, mime_type=mime_type, file_name=file_name, max_mb=s.max_file_mb, allowed_types=s.allowed_types)
     check_note(caption, what="文件说明")
