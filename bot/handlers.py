@@ -239,8 +239,9 @@ async def on_file(update: Update, context: QcContext) -> None:
     if reply_to is None:
         return
     await context.settled(update.effective_chat.id)
-    if await _is_plan_reply(update, context, reply_to):
-        await _plan_returned(update, context, f, size, name)
+    is_plan, export_id = await _is_plan_reply(update, context, reply_to)
+    if is_plan:
+        await _plan_returned(update, context, f, size, name, export_id)
         return
     try:
         out = await _store_file(update, context, f, size, name, caption, lambda s, env: reporting.file_target(
@@ -306,18 +307,18 @@ async def _download(context: QcContext, file_id: str) -> bytes:
 # ================================================================ the plan
 
 
-async def _is_plan_reply(update: Update, context: QcContext, reply_to: int) -> bool:
+async def _is_plan_reply(update: Update, context: QcContext, reply_to: int) -> tuple[bool, int | None]:
     chat_id = update.effective_chat.id  # type: ignore[union-attr]
 
-    def kind(session: Session) -> bool:
+    def kind(session: Session) -> tuple[bool, int | None]:
         row = lookup(session, chat_id=chat_id, message_id=reply_to)
-        return row is not None and row.subject_kind == SubjectKind.plan
+        return (row is not None and row.subject_kind == SubjectKind.plan), (row.subject_id if row else None)
 
     return await context.db(kind)
 
 
 async def _plan_returned(update: Update, context: QcContext, f: Document | PhotoSize, size: int | None,
-                         name: str | None) -> None:
+                         name: str | None, export_id: int | None) -> None:
     """A workbook replying to /plan's message: checked, stored, previewed with 确认导入."""
     rq = req(context)
     try:
@@ -328,7 +329,8 @@ async def _plan_returned(update: Update, context: QcContext, f: Document | Photo
         await context.refuse(update, err)
         return
     await context.act(update, lambda s, env: planning.previewed(s, env, rq, data=data, sha256=sha,
-                                                                 file_name=name or "工作计划.xlsx"))
+                                                                 file_name=name or "工作计划.xlsx",
+                                                                 export_id=export_id))
 
 
 async def on_plan(update: Update, context: QcContext) -> None:
@@ -348,7 +350,7 @@ async def on_plan(update: Update, context: QcContext) -> None:
 
     def remember_it(session: Session) -> None:
         remember(session, campaign_id=campaign_id, chat_id=sent.chat_id, message_id=sent.message_id,
-                 kind=SubjectKind.plan, subject_id=None, now=now)
+                 kind=SubjectKind.plan, subject_id=book.export_id, now=now)
 
     await context.db(remember_it)
 
@@ -562,6 +564,8 @@ async def on_button(update: Update, context: QcContext) -> None:
     await query.answer(answer.text[:200] or None, show_alert=answer.alert)
     if answer.outs:
         context.answer(update, answer.outs)
+    if btn.kind in ("p", "t"):  # a plan applied or a deadline moved: the reminders re-plan now
+        await context.plan_changed()
 
 
 async def _file_chosen(update: Update, context: QcContext, question: Message, assignment_id: int) -> None:

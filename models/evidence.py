@@ -28,7 +28,7 @@ from models.audit import Actor, record, snapshot
 from models.errors import Conflict, InvalidInput, NotFound
 from models.members import check_second_reviewer
 from models.permissions import Action, check
-from models.tables import Criterion, Evidence, EvidenceState, Member, ScoreItem, Task, Unit
+from models.tables import AuditLog, Criterion, Evidence, EvidenceState, Member, ScoreItem, Task, Unit
 from models.wording import full_date
 
 MAX_CAPTION_CHARS = 1000
@@ -650,6 +650,9 @@ def check_store(session: Session, *, storage_dir: Path, now: float, grace_second
     ``now``, a POSIX timestamp) is left alone: the bot stores a file's bytes just before it
     records it."""
     referenced = set(session.exec(select(Evidence.sha256).distinct()).all())
+    # A plan workbook sent back waits in the store for its 确认导入 (the preview's audit row names it).
+    referenced |= {str((a.after or {}).get("sha256")) for a in session.exec(
+        select(AuditLog).where(AuditLog.action == "plan.preview"))}
     seen: set[str] = set()
     orphans: list[Path] = []
     strays: list[Path] = []

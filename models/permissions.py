@@ -105,10 +105,11 @@ PERMISSIONS: dict[Action, frozenset[Standing]] = {
     Action.snooze_nudge: UNIT_WORK,
     # A leader writes and closes 批示 (the only writes a leader makes); the unit answers.
     Action.instruct: frozenset({Standing.leader, Standing.coordinator}),
-    Action.answer_instruction: UNIT_WORK,
+    # Only the unit itself answers (a coordinator's “请尽快答复” is no answer of the unit's).
+    Action.answer_instruction: frozenset({Standing.liaison_responsible}),
     Action.close_instruction: frozenset({Standing.leader, Standing.coordinator}),
     Action.supervise: COORDINATOR,
-    Action.answer_supervision: UNIT_WORK,
+    Action.answer_supervision: frozenset({Standing.liaison_responsible}),
     Action.close_supervision: COORDINATOR,
     Action.bulletin: COORDINATOR,
 }

@@ -38,6 +38,7 @@ from models.seed.schema import CriterionSpec, ScoreItemSpec, UnitIndex, UnitSpec
 from models.wording import full_date
 from models.tables import (
     Assessment,
+    AuditLog,
     AssessmentState,
     Assignment,
     AssignmentState,
@@ -55,10 +56,16 @@ from models.tables import (
     Unit,
 )
 
+#: The note of every plan change's summary audit row (seed.import): how a re-import of the seed
+#: knows the coordinator changed the plan since.
+PLAN_NOTE = "修改工作计划"
 #: Why a deadline moved when the coordinator's workbook moved it (the audit, /task and the notices say it).
 DEADLINE_REASON = "按协调员导入的工作计划调整"
 #: The name the plan gives "every member unit of the leading group".
 ALL_MEMBERS = "区质量强区领导小组成员单位"
+#: The other ways a workbook may write it (as data/seed.json does).
+ALL_MEMBERS_ALIASES = ("质量强区领导小组成员单位", "领导小组成员单位", "成员单位", "全体成员单位", "各成员单位",
+                       "区质量强区领导小组全体成员单位")
 #: What a unit can be (区直单位、街道、驻区单位).
 UNIT_KINDS: tuple[str, ...] = get_args(UnitSpec.model_fields["kind"].annotation)
 
@@ -130,13 +137,14 @@ def live_plan(*, session: Session, campaign_id: int) -> SeedDoc:
         },
         "units": [{"name": u.name, "full_name": u.full_name, "aliases": list(u.aliases or []),
                    "is_member": u.is_member, "is_lead": u.is_lead, "kind": str(u.kind)} for u in active],
-        "unit_groups": {ALL_MEMBERS: {"members": "all"}},
+        "unit_groups": {ALL_MEMBERS: {"members": "all", "aliases": list(ALL_MEMBERS_ALIASES)}},
         "phases": [{"no": p.no, "name": p.name, "description": p.description, "start": d(p.start_date),
                     "end": d(p.end_date)} for p in phases],
         "task_groups": [{"no": g.no, "title": g.title} for g in groups],
         # The deadline in force (what /task shows); apply() moves a changed one by the one rule.
         "tasks": [{"no": t.no, "group": next(g.no for g in groups if g.id == t.group_id), "title": t.title,
-                   "detail": t.detail, "units": task_units.get(t.id or 0, []), "deadline": d(t.deadline)}
+                   "detail": t.detail, "units": _lead_first(task_units.get(t.id or 0, []), names.get(t.lead_unit_id or 0)),
+                   "deadline": d(t.deadline)}
                   for t in tasks],
         "score_categories": [{"no": k.no, "name": k.name, "stated_points": k.stated_points,
                               "is_bonus": k.is_bonus} for k in categories],
@@ -156,6 +164,11 @@ def live_plan(*, session: Session, campaign_id: int) -> SeedDoc:
                   for lk in links],
     }
     return SeedDoc.model_validate_json(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def _lead_first(units: list[str], lead: str | None) -> list[str]:
+    """A task's units with its lead (牵头单位) first: the plan's way of saying which leads."""
+    return [lead, *(u for u in units if u != lead)] if lead in units else units
 
 
 def plan_digest(doc: SeedDoc) -> str:
@@ -230,14 +243,39 @@ def _lines(report: ImportReport) -> list[str]:
     return [line for line in report.changes if line]
 
 
+def plan_edited(*, session: Session, slug: str) -> str | None:
+    """When the coordinator last changed campaign ``slug``'s plan (a workbook, an in-chat edit, a
+    workbook-moved deadline), in words; None when they never did (or there is no such campaign)."""
+    c = session.exec(select(Campaign).where(Campaign.slug == slug)).first()
+    if c is None:
+        return None
+    last = session.exec(select(AuditLog).where(
+        AuditLog.campaign_id == c.id, AuditLog.action == "seed.import", AuditLog.note == PLAN_NOTE,
+    ).order_by(col(AuditLog.id).desc())).first()
+    if last is None:
+        return None
+    local = last.at.astimezone(ZoneInfo(c.timezone))
+    return f"最近一次在{full_date(local.date())} {local:%H:%M}"
+
+
+def lock(*, session: Session, campaign_id: int) -> Campaign:
+    """Hold the campaign's row until the transaction ends: plan changes queue, one at a time
+    (two 确认导入 presses, a /waive racing a workbook), on PostgreSQL as on SQLite."""
+    c = session.exec(select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+                     .execution_options(populate_existing=True)).first()
+    if c is None:
+        raise NotFound("没有找到这个创建活动。")
+    return c
+
+
 def apply(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now: datetime,
-          note: str = "修改工作计划") -> PlanChange:
+          note: str = PLAN_NOTE) -> PlanChange:
     """Make the campaign's plan ``doc`` (validated as ``qcbot seed check`` does), audited; no commit.
 
     The document must be this campaign's (same slug). Score items and criteria of the official
     table are never dropped (a criterion that does not apply here is waived with a reason instead).
     """
-    c = _campaign(session, campaign_id)
+    c = lock(session=session, campaign_id=campaign_id)
     if doc.campaign.slug != c.slug:
         raise InvalidInput(f"这份工作计划属于活动“{doc.campaign.slug}”，不是本活动（{c.slug}）的。")
     items_now = {i.no for i in session.exec(select(ScoreItem).where(ScoreItem.campaign_id == campaign_id))}
@@ -257,7 +295,8 @@ def apply(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, now
     waived = {(it.no, cr.no) for it in doc.score_items for cr in it.criteria if cr.not_attainable}
     for crit, item in session.exec(
             select(Criterion, ScoreItem).join(ScoreItem, col(Criterion.item_id) == col(ScoreItem.id))
-            .where(Criterion.campaign_id == campaign_id, col(Criterion.not_attainable).is_(False))):
+            .where(Criterion.campaign_id == campaign_id, col(Criterion.not_attainable).is_(False))
+            .with_for_update(of=Criterion)):  # a claim cannot slip in between the guard and the waiver
         if (item.no, crit.no) in waived:
             check_waivable(session=session, criterion=crit, item=item)
     # The plan's task dates are the deadlines in force. One that differs is moved by the one rule of
@@ -314,6 +353,7 @@ def preview(*, session: Session, campaign_id: int, doc: SeedDoc, actor: Actor, n
 
 def _edited(session: Session, campaign_id: int, actor: Actor, now: datetime,
             edit: Callable[[SeedDoc], None]) -> PlanChange:
+    lock(session=session, campaign_id=campaign_id)  # read the plan only once no other change is under way
     doc = live_plan(session=session, campaign_id=campaign_id)
     edit(doc)
     try:

@@ -126,7 +126,8 @@ class SubjectKind(StrEnum):
     #: "Which task is this file for?" — asked about a file sent without a reply; ``subject_id``
     #: is the message id of that file (the question replies to it), ``for_member_id`` its sender.
     file = "file"
-    #: The plan workbook /plan sent: a workbook replying to it is a new plan (``subject_id`` None).
+    #: The plan workbook /plan sent: a workbook replying to it is a new plan (``subject_id``: the
+    #: plan.export audit row, which holds the digest of the plan it was taken from).
     plan = "plan"
     #: The change a returned workbook makes, with 确认导入 / 取消 (``subject_id``: its preview's audit row).
     plan_preview = "plan_preview"
@@ -244,6 +245,8 @@ class Task(SQLModel, table=True):
     planned_deadline: date
     # The plan no longer lists the task (已撤销): kept with its history and its units' records.
     retired: bool = False
+    # The unit that leads the task (牵头单位): the first the plan lists.
+    lead_unit_id: int | None = Field(default=None, foreign_key="unit.id")
 
 
 class Assignment(SQLModel, table=True):

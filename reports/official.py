@@ -21,7 +21,7 @@ from docx.shared import Mm, Pt
 from docx.text.run import Run
 
 from models.wording import full_date, points
-from reports.supervision import SIGNATURE, VERDICT_WORDS, BulletinData, MonthlyData, rate_text
+from reports.supervision import VERDICT_WORDS, BulletinData, MonthlyData, rate_text, signature
 
 FANGSONG = "仿宋_GB2312"
 HEITI = "黑体"
@@ -91,9 +91,9 @@ def _table(doc: Any, header: list[str], rows: list[list[str]]) -> None:
             _font(cell.paragraphs[0].add_run(_clean(text)), FANGSONG, TABLE_PT)
 
 
-def _signature(doc: Any, when: str) -> None:
+def _signature(doc: Any, when: str, district: str) -> None:
     _para(doc, "", indent=False)
-    _para(doc, SIGNATURE, align=WD_ALIGN_PARAGRAPH.RIGHT)
+    _para(doc, signature(district), align=WD_ALIGN_PARAGRAPH.RIGHT)
     _para(doc, when, align=WD_ALIGN_PARAGRAPH.RIGHT)
 
 
@@ -137,7 +137,7 @@ def bulletin_docx(data: BulletinData) -> bytes:
     else:
         _para(doc, "无。")
     _para(doc, "请排名靠后的单位对照任务分工，明确专人，加快推进，按期报送进展和证明材料。")
-    _signature(doc, full_date(data.today))
+    _signature(doc, full_date(data.today), data.district)
     return _bytes(doc)
 
 
@@ -157,5 +157,5 @@ def monthly_docx(data: MonthlyData) -> bytes:
     _para(doc, "四、本月到期的任务", font=HEITI)
     for d in data.due_next or ["无"]:
         _para(doc, d + "。")
-    _signature(doc, full_date(data.today))
+    _signature(doc, full_date(data.today), data.district)
     return _bytes(doc)

@@ -52,6 +52,8 @@ _GUIDE = (
     "每张表第一行是列名，请勿修改列名和表名；每行一条记录。",
     "多个单位之间用顿号“、”分隔；日期写成 2027年1月31日（或 YYYY-MM-DD 格式）。",
     "删除“任务”表中的一行即撤销该任务（保留其全部记录，显示为已撤销），删除“单位”表中的一行即撤销该单位。",
+    "单位改名：直接改“单位名称”，并把原名称写进“别名”列（全称不变时自动识别），该单位的记录随之保留；"
+    "任务号是任务的标识，请勿重新编号。",
     "评分项和细则是验收标准，不能删除；某条细则本区不适用时，在“细则”表的“放弃原因”列写明原因（计为已失分）。",
     "“牵头单位”须是该任务的责任单位之一；“类型”填 区直单位、街道 或 驻区单位；“领导小组成员单位”填 是 或 否。",
     f"评分项的“责任单位”填 {ALL_MEMBERS} 表示领导小组全体成员单位。",
@@ -266,6 +268,17 @@ class _Reader:
                 seen[k] = row
 
 
+def _s(v: Any) -> str | None:
+    """A free-text cell as text, whatever Excel made of it (a number, a date)."""
+    if v is None:
+        return None
+    if isinstance(v, datetime | date):
+        return f"{v.year}年{v.month}月{v.day}日"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def _clean(v: Any) -> Any:
     if isinstance(v, str):
         v = v.strip()
@@ -292,12 +305,24 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
         kind = row.values["类型"] or "区直单位"
         if kind not in KINDS:
             r.bad(row, "类型", f"应为{'、'.join(KINDS)}之一，实为“{kind}”")
+        if name and len(name) > 100:
+            r.bad(row, "单位名称", f"不超过 100 个字（现有 {len(name)} 个）")
         if name:
             r.where[("unit", name)] = row
-            unit_specs.append({"name": name, "full_name": r.text(row, "全称", required=False),
+            unit_specs.append({"name": name, "full_name": _s(row.values["全称"]),
                                "aliases": _names(r.text(row, "别名", required=False)), "kind": kind,
                                "is_member": r.flag(row, "领导小组成员单位"), "is_lead": r.flag(row, "牵头单位")})
     r.unique(units, "单位名称", lambda row: row.values["单位名称"], "单位名称")
+    # A unit renamed in place (same 全称, or the old name among its 别名) keeps its records: the
+    # old name goes into its aliases, which is how the importer knows it is the same unit.
+    words = {w for u in unit_specs for w in (u["name"], *u["aliases"])}
+    for old in base.units:
+        if old.name in words:
+            continue
+        same = [u for u in unit_specs if old.full_name and u["full_name"] == old.full_name
+                and u["name"] not in {b.name for b in base.units}]
+        if len(same) == 1:
+            same[0]["aliases"] = [*same[0]["aliases"], old.name]
     lead = [u["name"] for u in unit_specs if u["is_lead"]]
     if len(lead) != 1 and units:
         r.problems.append(f"单位表 F列：牵头单位应有且只有一个，现有 {len(lead)} 个。")
@@ -318,7 +343,7 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
     for row in phases:
         no = r.integer(row, "序号")
         start, end = r.day(row, "开始日期", required=False), r.day(row, "结束日期")
-        phase_specs.append({"no": no, "name": r.text(row, "名称"), "description": row.values["说明"] or "",
+        phase_specs.append({"no": no, "name": r.text(row, "名称"), "description": _s(row.values["说明"]) or "",
                             "start": start, "end": end})
     r.unique(phases, "序号", lambda row: row.values["序号"], "阶段序号")
 
@@ -345,7 +370,7 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
         if no is not None:
             r.where[("task", no)] = row
         task_specs.append({"no": no, "group": group, "title": r.text(row, "主要内容"),
-                           "detail": row.values["工作要求"] or "", "units": names,
+                           "detail": _s(row.values["工作要求"]) or "", "units": names,
                            "deadline": r.day(row, "完成时限")})
     r.unique(tasks, "任务号", lambda row: row.values["任务号"], "任务号")
 
@@ -363,11 +388,11 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
         cat = r.text(row, "类别")
         if cat and cat not in cat_names:
             r.bad(row, "类别", f"没有“{cat}”这个类别（见“评分类别”表）")
-        spec = {"no": no, "category": cat, "subcategory": row.values["子类"],
-                "max_points": r.points(row, "分数"), "text": row.values["评分方法"],
+        spec = {"no": no, "category": cat, "subcategory": _s(row.values["子类"]),
+                "max_points": r.points(row, "分数"), "text": _s(row.values["评分方法"]),
                 "units": unit_list(row, "责任单位", required=False),
-                "deadline": r.day(row, "完成时限", required=False), "deadline_note": row.values["时限说明"],
-                "note": row.values["备注"], "criteria": []}
+                "deadline": r.day(row, "完成时限", required=False), "deadline_note": _s(row.values["时限说明"]),
+                "note": _s(row.values["备注"]), "criteria": []}
         if no is not None:
             r.where[("item", no)] = row
             item_specs.setdefault(no, spec)
@@ -383,11 +408,14 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
         if item is not None and pts is not None and item["max_points"] is not None and pts > item["max_points"]:
             r.bad(row, "分数", f"{format_points(pts)} 分超过评分项 {item_no} 的分数 "
                               f"{format_points(item['max_points'])} 分")
-        reason = row.values["放弃原因"]
+        reason = _s(row.values["放弃原因"])
+        label = _s(row.values["简称"])
+        if label is not None and len(label) > 200:
+            r.bad(row, "简称", f"不超过 200 个字（现有 {len(label)} 个）")
         names = unit_list(row, "责任单位", required=False)
         if item is not None:
             item["criteria"].append({
-                "no": no, "points": pts, "text": r.text(row, "细则内容"), "label": row.values["简称"],
+                "no": no, "points": pts, "text": r.text(row, "细则内容"), "label": _s(row.values["简称"]),
                 "tier_group": None if row.values["择一组"] is None else str(row.values["择一组"]),
                 "units": names or None, "not_attainable": reason is not None,
                 "not_attainable_reason": None if reason is None else str(reason)})
@@ -420,11 +448,23 @@ def read_plan(data: bytes, *, base: SeedDoc) -> SeedDoc:
     try:
         doc = SeedDoc.model_validate(plan, strict=False)
     except ValidationError as exc:
-        raise PlanBookError([f"{'.'.join(str(p) for p in e['loc'])}：{e['msg']}" for e in exc.errors()]) from None
+        raise PlanBookError([_pydantic_said(r, e) for e in exc.errors()]) from None
     errors = [f for f in check_seed(doc) if f.level == "error"]
     if errors:
         raise PlanBookError([f"{_row_of(r, f.where, f.no)}{f.message}" for f in errors])
     return doc
+
+
+_SHEET_OF = {"units": "单位", "phases": "阶段", "task_groups": "任务组", "tasks": "任务", "score_categories": "评分类别",
+             "score_items": "评分项", "links": "任务与细则"}
+
+
+def _pydantic_said(r: _Reader, err: Any) -> str:
+    """A schema refusal the cell checks did not catch, said in Chinese with its sheet and row."""
+    loc = [str(p) for p in err.get("loc", ())]
+    sheet = _SHEET_OF.get(loc[0], "工作簿") if loc else "工作簿"
+    where = f"{sheet}表 第{int(loc[1]) + 2}行" if len(loc) > 1 and loc[1].isdigit() else f"{sheet}表"
+    return f"{where}：内容不符合要求（{'·'.join(loc[2:]) or loc[0] if loc else ''}）"
 
 
 def _row_of(r: _Reader, where: str, no: int | None) -> str:

@@ -25,7 +25,10 @@ PRAISE = "praise"
 CRITICIZE = "criticize"
 VERDICT_WORDS = {PRAISE: "表扬", CRITICIZE: "通报批评"}
 #: The office that signs the documents (落款).
-SIGNATURE = "质量强区工作领导小组办公室"
+def signature(district: str) -> str:
+    """落款: the office as the plan names it (区质量强区领导小组办公室), with the district's name
+    (合肥市瑶海区质量强区领导小组办公室)."""
+    return f"{district}质量强区领导小组办公室" if district else "区质量强区领导小组办公室"
 
 
 @dataclass(frozen=True, slots=True)

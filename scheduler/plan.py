@@ -501,6 +501,9 @@ def instruction_owed(inp: PlanInput, instruction_id: object, unit_id: object) ->
         return "批示已办结"
     if unit_id in inp.answered.get(inst.id or 0, set()):
         return "单位已报送落实情况"
+    unit = inp.units.get(unit_id)  # type: ignore[call-overload]
+    if unit is None or unit.retired:
+        return "单位已从工作计划中撤销"
     return None
 
 
@@ -509,6 +512,10 @@ def supervision_owed(inp: PlanInput, supervision_id: object) -> str | None:
     sup = next((x for x in inp.supervisions if x.id == supervision_id), None)
     if sup is None or sup.state != SupervisionState.issued:
         return "督办单已答复或已办结"
+    unit = inp.units.get(sup.unit_id)
+    task = inp.tasks.get(sup.task_id)
+    if unit is None or unit.retired or (task is not None and task.retired):
+        return "督办的单位或任务已从工作计划中撤销"
     return None
 
 

@@ -71,7 +71,13 @@ async def test_plan_workbook_sent_back_is_previewed_then_applied_on_confirm(harn
     # The same preview pressed again changes nothing more.
     again = await h.press(coord, preview, ok["callback_data"], strict=False)
     assert again.get("show_alert") and "已经处理过" in again["text"]
+    # The old workbook sent back again would undo what changed since: refused.
+    [stale] = await h.send_file(coord, coord, "工作计划.xlsx", _changed(data), reply_to=book,
+                                mime_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert "导出后，工作计划已有其他修改" in stale["text"], stale["text"]
     # A workbook with a mistake is refused with the cell named; nothing changes.
+    [book] = await h.say(coord, coord, "/plan")
+    data = h.api.world.files[book["document"]["file_id"]].data
     wb = load_workbook(io.BytesIO(data))
     wb["任务"].cell(8, 7).value = "年底前"
     bad = io.BytesIO()

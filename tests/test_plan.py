@@ -165,7 +165,22 @@ CASES = [
      "任务表 G8：没有这一天"),
     ("a score item deleted", lambda wb: wb["评分项"].delete_rows(_row(wb["评分项"], 1, 29)),
      "评分项是验收标准，不能删除"),
+    ("an overlong label", lambda wb: setattr(wb["细则"].cell(2, 5), "value", "长" * 201), "细则表 E2：不超过 200 个字"),
+    ("an overlong unit name", lambda wb: setattr(wb["单位"].cell(2, 1), "value", "单" * 101), "单位表 A2：不超过 100 个字"),
 ]
+
+
+def test_numbers_and_dates_in_text_cells_are_text(engine: Engine, seeded: int) -> None:
+    with read_only(engine) as s:
+        base = live_plan(session=s, campaign_id=seeded)
+
+    def edit(wb) -> None:  # type: ignore[no-untyped-def]
+        tasks = wb["任务"]
+        tasks.cell(_row(tasks, 1, 7), 4).value = 12345
+        wb["评分项"].cell(2, 9).value = date(2027, 3, 1)
+
+    doc = read_plan(_edit(write_plan(base), edit), base=base)
+    assert doc.task(7).detail == "12345" and doc.score_items[0].note == "2027年3月1日"
 
 
 def test_a_unit_may_be_written_by_its_full_name_or_alias(engine: Engine, seeded: int) -> None:
@@ -215,6 +230,10 @@ def test_in_chat_edits_go_through_the_plan_and_a_reimport_of_it_changes_nothing(
         ch = set_task_units(session=s, campaign_id=seeded, task_no=7, units=["区财政局", "红光街道"],
                             actor=Actor.cli(), now=NOW)
         assert ch.lines == ["任务7：增加责任单位 红光街道"]
+        ch = set_task_units(session=s, campaign_id=seeded, task_no=5,
+                            units=["区财政局", "区发改委", "区市场监管局", "区经信局", "区教体局", "区科技局", "区住建局",
+                                   "区商务局", "区数据资源局", "区文旅局", "区卫健委"], actor=Actor.cli(), now=NOW)
+        assert ch.lines == ["任务5：牵头单位 区发改委 → 区财政局"], ch.lines
         ch = waive_criterion(session=s, campaign_id=seeded, key="19.2", reason="本区无生活性服务业满意度测评",
                              actor=Actor.cli(), now=NOW)
         assert ch.lines == ["细则19.2：放弃（计为已失分）；原因：本区无生活性服务业满意度测评"]
@@ -238,3 +257,37 @@ def test_in_chat_edits_go_through_the_plan_and_a_reimport_of_it_changes_nothing(
         with transaction(engine) as s, pytest.raises(Exception, match=said):
             bad(s)
         assert _counts(engine) == before
+
+
+def test_a_seed_reimport_does_not_undo_the_coordinators_plan_without_force(
+        engine: Engine, db_url: str, seeded: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from models.plan import add_unit
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    with transaction(engine) as s:
+        add_unit(session=s, campaign_id=seeded, name="红光街道", kind="街道", actor=Actor.cli(), now=NOW)
+    assert main(["-c", str(config), "seed", "import", str(SEED_PATH)]) == 1
+    assert "已由协调员修改过" in capsys.readouterr().err
+    with read_only(engine) as s:
+        assert not s.exec(select(Unit).where(Unit.name == "红光街道")).one().retired
+    assert main(["-c", str(config), "seed", "import", str(SEED_PATH), "--force"]) == 0
+    with read_only(engine) as s:
+        assert s.exec(select(Unit).where(Unit.name == "红光街道")).one().retired  # undone, kept
+
+
+def test_a_unit_renamed_in_the_workbook_keeps_its_records(engine: Engine, seeded: int) -> None:
+    with read_only(engine) as s:
+        base = live_plan(session=s, campaign_id=seeded)
+
+    def rename(wb) -> None:  # type: ignore[no-untyped-def]
+        units = wb["单位"]
+        units.cell(_row(units, 1, "区财政局"), 1).value = "区财政局（国资委）"
+
+    doc = read_plan(_edit(write_plan(base), rename), base=base)
+    with transaction(engine) as s:
+        change = apply(session=s, campaign_id=seeded, doc=doc, actor=Actor.cli(), now=NOW)
+        assert [x for x in change.lines if "撤销" in x] == [], change.lines
+        unit = s.exec(select(Unit).where(Unit.name == "区财政局（国资委）")).one()
+        assert not unit.retired and "区财政局" in unit.aliases
+        assert s.exec(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.retired == False)).all()  # noqa: E712

@@ -36,6 +36,9 @@ class Workbook:
     data: bytes
     file_name: str
     caption: str
+    #: The plan.export audit row: it holds the plan's digest, so a workbook sent back is checked
+    #: against the plan it was taken from.
+    export_id: int
 
 
 def workbook(session: Session, env: Env, req: Req) -> Workbook:
@@ -44,14 +47,16 @@ def workbook(session: Session, env: Env, req: Req) -> Workbook:
     if env.is_group:
         raise InvalidInput("工作计划请在与机器人的私聊中导出和修改（发送 /plan）。")
     doc = plan.live_plan(session=session, campaign_id=env.campaign_id)
-    record(session=session, actor=env.actor, action="plan.export", entity="campaign", entity_id=env.campaign_id,
-           at=req.now, campaign_id=env.campaign_id, before=None,
-           after={"tasks": len(doc.tasks), "units": len(doc.units), "links": len(doc.links)})
+    row = record(session=session, actor=env.actor, action="plan.export", entity="campaign",
+                 entity_id=env.campaign_id, at=req.now, campaign_id=env.campaign_id, before=None,
+                 after={"tasks": len(doc.tasks), "units": len(doc.units), "links": len(doc.links),
+                        "live": plan.plan_digest(doc)})
+    session.flush()
     name = f"{doc.campaign.district}_工作计划_{req.today:%Y%m%d}.xlsx"
     caption = (f"📋 工作计划（{wording.full_date(req.today)}）：单位 {len(doc.units)} 个、任务 {len(doc.tasks)} 项、"
                f"评分项 {len(doc.score_items)} 项、任务与细则的关联 {len(doc.links)} 条。"
                "在 Excel 中修改后，<b>回复本消息</b>发回工作簿；我会先列出变化，确认后才导入。")
-    return Workbook(write_plan(doc), name, caption)
+    return Workbook(write_plan(doc), name, caption, row.id)  # type: ignore[arg-type]
 
 
 def check_returned(session: Session, env: Env, *, size: int | None, file_name: str | None) -> None:
@@ -63,10 +68,18 @@ def check_returned(session: Session, env: Env, *, size: int | None, file_name: s
         raise InvalidInput("这个文件太大，不是工作计划工作簿（应小于 5 MB）。")
 
 
-def previewed(session: Session, env: Env, req: Req, *, data: bytes, sha256: str, file_name: str) -> Out:
-    """A returned workbook: the change it makes (nothing changed yet), with 确认导入 / 取消."""
+def previewed(session: Session, env: Env, req: Req, *, data: bytes, sha256: str, file_name: str,
+              export_id: int | None) -> Out:
+    """A returned workbook: the change it makes (nothing changed yet), with 确认导入 / 取消.
+    Refused when the plan changed since that workbook was exported (it would undo those changes)."""
     check(member=env.member, action=Action.edit_plan)
     base = plan.live_plan(session=session, campaign_id=env.campaign_id)
+    taken = session.get(AuditLog, export_id) if export_id is not None else None
+    if taken is None or taken.action != "plan.export" or taken.campaign_id != env.campaign_id:
+        raise InvalidInput("请回复我最近发出的工作计划工作簿消息发送（发送 /plan 获取）。")
+    if (taken.after or {}).get("live") != plan.plan_digest(base):
+        raise Conflict("这份工作簿导出后，工作计划已有其他修改；按它导入会撤销那些修改。"
+                       "请重新发送 /plan 导出最新的工作簿，在新工作簿上修改后发回。")
     doc = read_plan(data, base=base)
     change = plan.preview(session=session, campaign_id=env.campaign_id, doc=doc, actor=env.actor, now=req.now)
     if not change.changed:
@@ -98,6 +111,7 @@ def decided(session: Session, env: Env, req: Req, preview_id: int, apply: bool, 
             message_id: int) -> Answer:
     """确认导入 (the plan is still the one previewed: apply the workbook) or 取消."""
     check(member=env.member, action=Action.edit_plan)
+    plan.lock(session=session, campaign_id=env.campaign_id)  # two presses queue here: one applies
     row = _preview_row(session, env, preview_id)
     after = row.after or {}
     if not apply:

@@ -143,9 +143,12 @@ FIELD_NAMES = {
 _UNSAID = frozenset({"seed_sha256", "seed_warnings", "date_shift_days", "sort_order", "planned_deadline"})
 
 
-def _said_change(key: str, before: Any, after: Any) -> str:
+def _said_change(key: str, before: Any, after: Any, unit_names: Mapping[int, str] | None = None) -> str:
     """``完成时限 2021年12月31日 → 2022年1月31日``; long texts just ``主要内容已修改``."""
     name = FIELD_NAMES.get(key, key)
+    if key == "lead_unit_id":
+        names = unit_names or {}
+        return f"牵头单位 {names.get(before, '（无）')} → {names.get(after, '（无）')}"
 
     def said(v: Any) -> str:
         if v is None or v == "" or v == []:
@@ -231,7 +234,7 @@ class _Importer:
             self.rep.updated[entity] += 1
             self.rep.changed_ids[entity].append(row.id)
             self.audits.append(_Pending(entity, row.id, "seed.update", before, after))
-            said = [_said_change(k, before[k], after[k]) for k in before if k not in _UNSAID]
+            said = [_said_change(k, before[k], after[k], self.unit_names) for k in before if k not in _UNSAID]
             if any(said):
                 self.rep.changes.append(f"{label}：{'；'.join(x for x in said if x)}")
         return bool(before)
@@ -389,7 +392,7 @@ class _Importer:
             self.audits.append(_Pending("phase", row.id, "seed.delete",
                                         {"no": no, "name": row.name}, None))
             self.rep.removed["phase"] += 1
-            self.rep.changes.append(f"删除 阶段 {no}")
+            self.rep.changes.append(f"删除{phase_name(no)}")
             self.s.delete(row)
 
     def _task_groups(self) -> None:
@@ -431,8 +434,10 @@ class _Importer:
         specs: list[_Spec] = []
         for t in self.doc.tasks:
             row = existing.get(t.no)
+            lead = self.index.resolve(t.units[:1])
             want = {"group_id": self.group_ids[t.group], "title": t.title, "detail": t.detail,
-                    **self._deadlines(row, self._d(t.deadline)), "retired": False}
+                    **self._deadlines(row, self._d(t.deadline)), "retired": False,
+                    "lead_unit_id": self.unit_ids[lead[0]] if lead else None}
             if (row is not None and row.deadline != row.planned_deadline
                     and row.planned_deadline != want["planned_deadline"]):
                 self.rep.changes.append(
@@ -611,7 +616,7 @@ class _Importer:
         for link in self.doc.links:
             key = (self.task_ids[link.task], self.criterion_ids[link.criterion_key])
             want[key] = link.suggested
-        task_no = {i: no for no, i in self.task_ids.items()}
+        task_no = {i: no for no, i in self.task_ids.items()} | {r.id: r.no for r in self.stale_tasks}
         crit_no = {i: f"{a}.{b}" for (a, b), i in self.criterion_ids.items()}
 
         def label(key: tuple[int, int]) -> str:

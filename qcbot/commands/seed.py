@@ -8,6 +8,7 @@ from datetime import date
 from infra.db import transaction
 from infra.types import utcnow
 from models.audit import Actor
+from models.plan import plan_edited
 from models.seed import SeedError, check_seed, import_seed, load_seed
 from qcbot.boot import DEFAULT_SEED
 from qcbot.context import AppContext
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     imp.add_argument("--shift-to", type=date.fromisoformat, metavar="YYYY-MM-DD",
                      help="move every date so that the first phase starts on this day")
     imp.add_argument("--slug", help="campaign slug (default: the seed's)")
+    imp.add_argument("--force", action="store_true",
+                     help="re-import even though the coordinator changed the plan since (undoes those changes)")
     imp.set_defaults(func=cmd_import)
 
 
@@ -47,6 +50,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         doc = load_seed(args.path)
         with transaction(ctx.engine) as session:
+            slug = args.slug or doc.campaign.slug
+            edited = plan_edited(session=session, slug=slug)
+            if edited and not args.force:
+                raise CommandError(
+                    f"活动 {slug} 的工作计划已由协调员修改过（{edited}）；按种子文件重新导入会撤销这些修改。"
+                    "请改用 qcbot plan export / qcbot plan import，或确需覆盖时加 --force。")
             report = import_seed(
                 session=session, doc=doc, now=utcnow(), actor=Actor.cli(),
                 shift_to=args.shift_to, slug=args.slug,

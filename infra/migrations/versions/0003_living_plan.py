@@ -1,4 +1,4 @@
-"""the living plan: unit kind, retired units and tasks, criterion labels, task-criterion links
+"""the living plan: unit kind, retired units and tasks, lead units, criterion labels, task-criterion links
 
 Revision ID: 0003
 Revises: 0002
@@ -24,6 +24,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("retired", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("task") as batch:
         batch.add_column(sa.Column("retired", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("lead_unit_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key("fk_task_lead_unit_id_unit", "unit", ["lead_unit_id"], ["id"])
+    # The lead of a task already imported: its first unit, as the plan listed them.
+    op.execute("UPDATE task SET lead_unit_id = (SELECT a.unit_id FROM assignment a WHERE a.task_id = task.id "
+               "ORDER BY a.id LIMIT 1)")
     with op.batch_alter_table("criterion") as batch:
         batch.add_column(sa.Column("label", sa.String(), nullable=True))
     op.create_table(
@@ -44,6 +49,8 @@ def downgrade() -> None:
     with op.batch_alter_table("criterion") as batch:
         batch.drop_column("label")
     with op.batch_alter_table("task") as batch:
+        batch.drop_constraint("fk_task_lead_unit_id_unit", type_="foreignkey")
+        batch.drop_column("lead_unit_id")
         batch.drop_column("retired")
     with op.batch_alter_table("unit") as batch:
         batch.drop_column("retired")
