@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from models.labels import ASSESSMENT_NAMES, EVIDENCE_NAMES, STATE_NAMES
+from models.status import deadline_basis, item_deadline
 from models.tables import (
     Assessment,
     AssessmentState,
@@ -16,7 +17,6 @@ from models.tables import (
     ScoreItem,
     Task,
 )
-from models.status import deadline_basis, item_deadline
 from models.wording import esc, full_date, item_due, points, short, size
 
 ASSIGNMENT_STATES = {**STATE_NAMES, AssignmentState.submitted: "已提交，待审核"}

@@ -28,7 +28,16 @@ from models.audit import Actor, record, snapshot
 from models.errors import Conflict, InvalidInput, NotFound
 from models.members import check_second_reviewer
 from models.permissions import Action, check
-from models.tables import AuditLog, Criterion, Evidence, EvidenceState, Member, ScoreItem, Task, Unit
+from models.tables import (
+    AuditLog,
+    Criterion,
+    Evidence,
+    EvidenceState,
+    Member,
+    ScoreItem,
+    Task,
+    Unit,
+)
 from models.wording import full_date
 
 MAX_CAPTION_CHARS = 1000

@@ -23,8 +23,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 from typing import Any, get_args
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import func
@@ -35,13 +35,12 @@ from models.errors import Conflict, DomainError, InvalidInput, NotFound
 from models.progress import change_deadline, check_waivable
 from models.seed import ImportReport, SeedDoc, import_seed
 from models.seed.schema import CriterionSpec, ScoreItemSpec, UnitIndex, UnitSpec
-from models.wording import full_date
 from models.tables import (
     Assessment,
-    AuditLog,
     AssessmentState,
     Assignment,
     AssignmentState,
+    AuditLog,
     Campaign,
     Criterion,
     CriterionUnit,
@@ -55,6 +54,7 @@ from models.tables import (
     TaskGroup,
     Unit,
 )
+from models.wording import full_date
 
 #: The note of every plan change's summary audit row (seed.import): how a re-import of the seed
 #: knows the coordinator changed the plan since.

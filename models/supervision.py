@@ -28,6 +28,7 @@ from models.owners import item_unit_ids
 from models.tables import (
     Assignment,
     AssignmentState,
+    Bulletin,
     Instruction,
     InstructionAnswer,
     InstructionState,
@@ -368,3 +369,15 @@ def all_of_campaign(session: Session, campaign_id: int) -> tuple[Sequence[Instru
                          .order_by(col(Instruction.id))).all(),
             session.exec(select(Supervision).where(Supervision.campaign_id == campaign_id)
                          .order_by(col(Supervision.id))).all())
+
+
+def issue_bulletin(*, session: Session, campaign_id: int, kind: str, snapshot: dict[str, object], actor: Actor,
+                   now: datetime, after: dict[str, object]) -> Bulletin:
+    """ONE way a 通报 (``kind`` "bulletin") or 月报 ("monthly") is issued, on demand or by the
+    scheduler: its row (the figures the next one compares with) and its audit row."""
+    row = Bulletin(campaign_id=campaign_id, kind=kind, created_at=now, snapshot=snapshot)
+    session.add(row)
+    session.flush()
+    record(session=session, actor=actor, action=f"{kind}.issue", entity="bulletin", entity_id=row.id,
+           at=now, campaign_id=campaign_id, after=after)
+    return row

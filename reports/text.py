@@ -39,7 +39,17 @@ from models.status import (
     phase_label,
 )
 from models.tables import AssessmentState, AssignmentState
-from models.wording import LOST, calendar_gap, day, esc, full_date, item_due, month_day, points, short
+from models.wording import (
+    LOST,
+    calendar_gap,
+    day,
+    esc,
+    full_date,
+    item_due,
+    month_day,
+    points,
+    short,
+)
 
 MAX_MESSAGE = 4096
 #: How many gaps /status lists.

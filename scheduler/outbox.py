@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from infra.config import SchedulerConfig
 from infra.db import transaction
+from models import supervision
 from models.audit import Actor, record
 from models.members import active_campaigns
 from models.messages import remember
@@ -305,11 +306,9 @@ def _reports(session: Session, campaign_id: int, today: date, now: datetime, row
             docs[kind] = (f"{monthly.title}.docx", monthly_docx(monthly))
             snap = {"score": monthly.score}
         if not issued:
-            row = Bulletin(campaign_id=campaign_id, kind=kind, created_at=now, snapshot={**snap, "period": period})
-            session.add(row)
-            session.flush()
-            record(session=session, actor=ACTOR, action=f"{kind}.issue", entity="bulletin", entity_id=row.id,
-                   at=now, campaign_id=campaign_id, after={"period": period})
+            supervision.issue_bulletin(session=session, campaign_id=campaign_id, kind=kind,
+                                       snapshot={**snap, "period": period}, actor=ACTOR, now=now,
+                                       after={"period": period})
     return texts, docs
 
 

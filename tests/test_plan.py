@@ -26,8 +26,8 @@ from models.tables import (
     TaskCriterion,
     Unit,
 )
-from qcbot.cli import main
 from models.wording import full_date
+from qcbot.cli import main
 from reports.ledger import load_ledger, write_ledger_xlsx
 from reports.planbook import PlanBookError, read_plan, write_plan
 from tests.conftest import SEED_PATH

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from bot import queries
+from bot.actions import plan as planning
 from bot.actions.cards import assignment_out, criterion_out, evidence_prompt_out
 from bot.actions.common import Req, button_version, replied_row
-from bot.actions import plan as planning
 from bot.actions.onboarding import invites_list
 from bot.actions.reading import my_tasks
 from bot.actions.reporting import (

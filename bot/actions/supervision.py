@@ -25,14 +25,12 @@ from bot import queries
 from bot.actions.common import Req, member_of, notify_unit, replied_row
 from bot.context import Out, Subject
 from models import calendar, members, supervision
-from models.audit import record
 from models.errors import InvalidInput, NotFound
 from models.members import Env
 from models.permissions import Action, check
 from models.tables import (
     Assignment,
     BotMessage,
-    Bulletin,
     Criterion,
     Instruction,
     InstructionState,
@@ -357,11 +355,9 @@ def bulletin(session: Session, env: Env, req: Req, text: str) -> BulletinPlan:
         hint = ("\n\n（预览，尚未发送）确认无误后发送 <b>/bulletin 发布</b>；如需表扬或通报批评，"
                 "例如 /bulletin 发布 表扬 区财政局 批评 区发改委（默认不作评价）。")
         return BulletinPlan(data, [Out(body + hint)], [])
-    row = Bulletin(campaign_id=env.campaign_id, kind="bulletin", created_at=req.now, snapshot=data.snapshot())
-    session.add(row)
-    session.flush()
-    record(session=session, actor=env.actor, action="bulletin.issue", entity="bulletin", entity_id=row.id,
-           at=req.now, campaign_id=env.campaign_id, after={"issue": data.issue, "verdicts": verdicts})
+    supervision.issue_bulletin(session=session, campaign_id=env.campaign_id, kind="bulletin",
+                               snapshot=data.snapshot(), actor=env.actor, now=req.now,
+                               after={"issue": data.issue, "verdicts": verdicts})
     chats = [c.telegram_chat_id for c in members.bound_groups(session, env.campaign_id)]
     chats += [m.private_chat_id for m in _leaders(session, env.campaign_id) if m.private_chat_id]
     outs = [Out(f"✅ 第{data.issue}期通报已发布，已发送至工作群和领导。")]

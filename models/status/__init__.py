@@ -3,7 +3,13 @@
 Part of ``models``: ``reports``, ``scheduler``, ``bot`` and ``qcbot`` import it (the names below).
 """
 
-from models.status.compute import DeadlineBasis, campaign_status, deadline_basis, item_deadline, province_overview
+from models.status.compute import (
+    DeadlineBasis,
+    campaign_status,
+    deadline_basis,
+    item_deadline,
+    province_overview,
+)
 from models.status.lights import (
     LABEL_DUE_SOON,
     LABEL_LATE_REVIEW,
