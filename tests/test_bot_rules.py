@@ -47,10 +47,16 @@ def test_liaison_roles_agree_where_no_unit_is_involved():
             assert (Standing.liaison_responsible in roles) == (Standing.liaison_other in roles), action
 
 
+#: A unit's answer to a 批示 or 督办单 is the unit's own: the coordinator does not answer for it.
+UNIT_ONLY = {Action.answer_instruction, Action.answer_supervision}
+
+
 def test_unit_work_is_for_the_responsible_liaison_and_coordinator_only():
     for action, needed in RESPONSIBLE_UNIT_REQUIRED.items():
-        if needed:
-            assert PERMISSIONS[action] == {Standing.liaison_responsible, Standing.coordinator}
+        if needed and action in UNIT_ONLY:
+            assert PERMISSIONS[action] == {Standing.liaison_responsible}, action
+        elif needed:
+            assert PERMISSIONS[action] == {Standing.liaison_responsible, Standing.coordinator}, action
 
 
 #: The only writes a leader makes: a 批示, and closing one (issue 15).
