@@ -30,6 +30,24 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"qcbot database backend: {backend()}"
 
 
+#: Test modules that never touch the database under test (the stand-in, the console on its own
+#: file, wording, the calendar, scoring arithmetic, the config loader): `make test` runs them once,
+#: in the SQLite run, and the PostgreSQL run skips them, so the suite's time goes to what differs.
+BACKEND_FREE = frozenset({
+    "test_console.py", "test_standin.py", "test_wording.py", "test_calendar.py", "test_cli_calendar.py",
+    "test_logging.py", "test_scoring.py", "test_config.py",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if backend() == "sqlite":
+        return
+    skip = pytest.mark.skip(reason="no database under test: run once, in the SQLite run")
+    for item in items:
+        if item.path.name in BACKEND_FREE:
+            item.add_marker(skip)
+
+
 @functools.cache
 def _head() -> str:
     return head_revision()
