@@ -73,7 +73,6 @@ from models.wording import full_date
 
 ASSIGNMENT_FIELDS = ("state", "percent", "note", "return_reason", "version")
 ASSESSMENT_FIELDS = ("state", "unit_id", "claim_note", "reason", "version")
-CRITERION_FIELDS = ("not_attainable", "not_attainable_reason")
 
 MAX_NOTE_CHARS = 2000
 
@@ -472,7 +471,7 @@ def verify_criterion(
     check_second_reviewer(session, reviewer_member_id=actor.member_id,
                           submitter_member_id=a.claimed_by_member_id, campaign_id=a.campaign_id,
                           alone_may_self_review=alone_may_self_review)
-    if crit.not_attainable:  # pragma: no cover - set_not_attainable refuses claimed criteria
+    if crit.not_attainable:  # pragma: no cover - a waiver is refused while claimed (check_waivable)
         raise Conflict(f"{_clabel(item, crit)}已标为本区无法达到。")
     before = snapshot(a, ASSESSMENT_FIELDS)
     a.state = AssessmentState.verified
@@ -515,40 +514,6 @@ def check_waivable(*, session: Session, criterion: Criterion, item: ScoreItem) -
         raise Conflict(f"{_clabel(item, criterion)}已有单位申报达标，请先驳回该申报，再标为无法达到。")
     if state == AssessmentState.verified:
         raise Conflict(f"{_clabel(item, criterion)}已确认达标，不能标为无法达到。")
-
-
-def set_not_attainable(
-    *,
-    session: Session,
-    criterion_id: int,
-    value: bool,
-    reason: str | None,
-    actor: Actor,
-    now: datetime,
-) -> Criterion:
-    """Mark a criterion as not attainable in this district (or undo it), with a reason.
-
-    Setting the value it already has only updates the reason (nothing at all when
-    that is unchanged too: no write, no audit row).
-    """
-    _check_now(now)
-    why = _text(reason, "原因", required=value)
-    crit, item = _lock_criterion(session, criterion_id)
-    if value:
-        check_waivable(session=session, criterion=crit, item=item)
-    new_reason = why if value else None
-    if crit.not_attainable == value and crit.not_attainable_reason == new_reason:
-        return crit
-    before = snapshot(crit, CRITERION_FIELDS)
-    crit.not_attainable = value
-    crit.not_attainable_reason = new_reason
-    session.add(crit)
-    session.flush()
-    record(session=session, actor=actor, action="criterion.not_attainable", entity="criterion",
-           entity_id=crit.id, at=now, campaign_id=crit.campaign_id, before=before,
-           after=snapshot(crit, CRITERION_FIELDS), note=why)
-    session.flush()
-    return crit
 
 
 def campaign_end(*, session: Session, campaign_id: int) -> date | None:

@@ -291,3 +291,37 @@ def test_a_unit_renamed_in_the_workbook_keeps_its_records(engine: Engine, seeded
         unit = s.exec(select(Unit).where(Unit.name == "区财政局（国资委）")).one()
         assert not unit.retired and "区财政局" in unit.aliases
         assert s.exec(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.retired == False)).all()  # noqa: E712
+
+
+def test_a_waiver_is_the_plans_and_refused_while_claimed_or_verified(engine: Engine, seeded: int) -> None:
+    """/waive and the workbook's 放弃原因 share one guard; a waived criterion cannot be claimed;
+    waiving twice writes nothing; /assign lifts a waiver."""
+    from models.errors import Conflict
+    from models.plan import assign_criterion, waive_criterion
+    from models.progress import claim_criterion, verify_criterion
+    from models.tables import Criterion, ScoreItem
+
+    def crit(s, item_no: int, no: int) -> Criterion:  # type: ignore[no-untyped-def]
+        return s.exec(select(Criterion).join(ScoreItem, ScoreItem.id == Criterion.item_id)
+                      .where(ScoreItem.campaign_id == seeded, ScoreItem.no == item_no, Criterion.no == no)).one()
+
+    with transaction(engine) as s:
+        finance = s.exec(select(Unit).where(Unit.name == "区财政局")).one()
+        waive_criterion(session=s, campaign_id=seeded, key="7.2", reason="本区另行安排", actor=Actor.cli(), now=NOW)
+        with pytest.raises(Conflict, match="无法达到"):
+            claim_criterion(session=s, criterion_id=crit(s, 7, 2).id, unit_id=finance.id, actor=Actor.cli(), now=NOW)
+        again = waive_criterion(session=s, campaign_id=seeded, key="7.2", reason="本区另行安排",
+                                actor=Actor.cli(), now=NOW)
+        assert not again.changed
+        assign_criterion(session=s, campaign_id=seeded, key="7.2", units=["区财政局"], actor=Actor.cli(), now=NOW)
+        assert not crit(s, 7, 2).not_attainable
+        claim_criterion(session=s, criterion_id=crit(s, 7, 1).id, unit_id=finance.id, actor=Actor.cli(), now=NOW)
+    for key, said in (("7.1", "请先驳回"),):
+        with transaction(engine) as s, pytest.raises(Conflict, match=said):
+            waive_criterion(session=s, campaign_id=seeded, key=key, reason="x", actor=Actor.cli(), now=NOW)
+    with transaction(engine) as s:
+        verify_criterion(session=s, criterion_id=crit(s, 7, 1).id, actor=Actor.cli(), now=NOW)
+    with transaction(engine) as s, pytest.raises(Conflict, match="已确认达标"):
+        waive_criterion(session=s, campaign_id=seeded, key="7.1", reason="x", actor=Actor.cli(), now=NOW)
+    with read_only(engine) as s:
+        assert not crit(s, 7, 1).not_attainable

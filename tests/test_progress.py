@@ -21,7 +21,6 @@ from models.progress import (
     claim_criterion,
     reject_criterion,
     return_assignment,
-    set_not_attainable,
     set_progress,
     submit_assignment,
     task_done,
@@ -33,7 +32,6 @@ from models.tables import (
     Assignment,
     AssignmentState,
     AuditLog,
-    Criterion,
 )
 from tests.dbutil import fresh_database_url
 from tests.factories import CampaignBuilder
@@ -332,43 +330,6 @@ def test_claim_with_stale_version(w: World) -> None:
     with pytest.raises(Conflict, match="情况已有变化"):
         verify_criterion(session=s, criterion_id=w.c2.id, actor=COORD, now=NOW,
                          expected_version=0)
-
-
-def test_not_attainable_set_and_unset(w: World) -> None:
-    s = w.session
-    with pytest.raises(InvalidInput, match="原因"):
-        set_not_attainable(session=s, criterion_id=w.c2.id, value=True, reason=" ", actor=COORD,
-                           now=NOW)
-    crit = set_not_attainable(session=s, criterion_id=w.c2.id, value=True,
-                              reason="本区无此类机构", actor=COORD, now=NOW)
-    assert (crit.not_attainable, crit.not_attainable_reason) == (True, "本区无此类机构")
-    with pytest.raises(Conflict, match="无法达到"):
-        claim_criterion(session=s, criterion_id=w.c2.id, unit_id=w.office.id, actor=LIAISON,
-                        now=NOW)
-    # The same again writes nothing.
-    set_not_attainable(session=s, criterion_id=w.c2.id, value=True, reason="本区无此类机构",
-                       actor=COORD, now=NOW)
-    assert len(audits(s, "criterion.not_attainable")) == 1
-    crit = set_not_attainable(session=s, criterion_id=w.c2.id, value=False, reason="已新设机构",
-                              actor=COORD, now=NOW)
-    assert (crit.not_attainable, crit.not_attainable_reason) == (False, None)
-    rows = audits(s, "criterion.not_attainable")
-    assert [r.after["not_attainable"] for r in rows] == [True, False]
-    assert rows[1].note == "已新设机构" and rows[1].before["not_attainable_reason"] == "本区无此类机构"
-    claim_criterion(session=s, criterion_id=w.c2.id, unit_id=w.office.id, actor=LIAISON, now=NOW)
-
-
-def test_not_attainable_refused_while_claimed_or_verified(w: World) -> None:
-    s = w.session
-    claim_criterion(session=s, criterion_id=w.c2.id, unit_id=w.office.id, actor=LIAISON, now=NOW)
-    with pytest.raises(Conflict, match="请先驳回"):
-        set_not_attainable(session=s, criterion_id=w.c2.id, value=True, reason="x", actor=COORD,
-                           now=NOW)
-    verify_criterion(session=s, criterion_id=w.c2.id, actor=COORD, now=NOW)
-    with pytest.raises(Conflict, match="已确认达标"):
-        set_not_attainable(session=s, criterion_id=w.c2.id, value=True, reason="x", actor=COORD,
-                           now=NOW)
-    assert not s.get(Criterion, w.c2.id).not_attainable
 
 
 # ------------------------------------------------------------------ concurrency
